@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make test` and `make demo`. Both set up .venv first, idempotently.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup test lint typecheck pytest demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> setting up $(VENV) (python >= 3.11) and installing router[dev]"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lint: setup
+	@echo "==> ruff"
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	@echo "==> mypy --strict"
+	@$(VENV)/bin/mypy
+
+pytest: setup
+	@echo "==> pytest"
+	@$(PY) -m pytest
+
+test: lint typecheck pytest
+	@echo "==> all checks passed"
+
+demo: setup
+	@echo "==> routing the built-in sample workload over the built-in deployment set"
+	@$(PY) -m router demo
+
+bench: setup
+	@echo "==> benchmarks (medians and ratios, measured side by side)"
+	@$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,48 @@
+"""router: free open-weights models by default, paid closed APIs by exception.
+
+Each request is scored against cost, capability and policy and planned onto a
+local open model or a closed API, with a record of why. Start with
+`router.Router` (or `Router.from_config(path)`) and `Router.plan(messages)`.
+"""
+
+from router import errors, policy
+from router._router import Router
+from router.errors import (
+    ConfigError,
+    InvalidRequest,
+    NoEligibleDeployment,
+    RouterError,
+    UnknownModelError,
+)
+from router.models import (
+    Candidate,
+    CostModel,
+    Decision,
+    Deployment,
+    Features,
+    Rejection,
+    Request,
+)
+from router.planner import Settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Candidate",
+    "ConfigError",
+    "CostModel",
+    "Decision",
+    "Deployment",
+    "Features",
+    "InvalidRequest",
+    "NoEligibleDeployment",
+    "Rejection",
+    "Request",
+    "Router",
+    "RouterError",
+    "Settings",
+    "UnknownModelError",
+    "__version__",
+    "errors",
+    "policy",
+]

@@ -1,0 +1,5 @@
+"""`python -m router ...`: see `router.cli`."""
+
+from router.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,176 @@
+"""The Router facade: wires config, features, policy and planner. No business logic."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from router.catalog import DeploymentSpec
+from router.config import baseline_prices, load_config, load_policy, resolve_deployments
+from router.errors import ConfigError, InvalidRequest, NoEligibleDeployment
+from router.models import Decision, Deployment, Message, Request, Sensitivity
+from router.planner import Settings, plan
+from router.policy import Policy, RuleFn
+from router.pricing import cost_at
+from router.scoring import ObjectiveName, Scorer, prior_scorer
+
+__all__ = ["OPENAI_PARAMS", "Router"]
+
+OPENAI_PARAMS = frozenset(
+    {
+        "temperature", "top_p", "n", "stop", "seed", "presence_penalty", "frequency_penalty",
+        "logit_bias", "logprobs", "top_logprobs", "tool_choice", "parallel_tool_calls", "user",
+        "metadata", "stream", "stream_options", "max_completion_tokens", "reasoning_effort",
+        "modalities", "prediction", "service_tier", "store", "audio", "web_search_options",
+    }
+)  # fmt: skip
+"""OpenAI chat parameters accepted (and passed through, not used for planning)."""
+
+_SOURCE = "Router(...)"
+
+
+class Router:
+    """Routes each request to the cheapest deployment that is allowed, able and good enough.
+
+    >>> import router
+    >>> r = router.Router(
+    ...     deployments=[
+    ...         {"name": "local", "model": "openai/qwen2.5-7b-instruct",
+    ...          "api_base": "http://127.0.0.1:8080/v1", "context_window": 32768},
+    ...         {"name": "gpt-4o", "model": "gpt-4o", "api_key_env": "OPENAI_API_KEY"},
+    ...     ],
+    ...     quality_target=0.8,
+    ... )
+    >>> r.plan([{"role": "user", "content": "Say hi"}]).chosen.name
+    'local'
+    """
+
+    def __init__(
+        self,
+        deployments: Sequence[Mapping[str, Any] | DeploymentSpec | Deployment],
+        *,
+        policy: Policy | str | Path = "free-first",
+        rules: Sequence[RuleFn] = (),
+        objective: ObjectiveName | None = None,
+        quality_target: float | None = None,
+        settings: Settings | None = None,
+        scorer: Scorer = prior_scorer,
+        baseline: str | None = None,
+    ) -> None:
+        self.deployments: tuple[Deployment, ...] = resolve_deployments(deployments, _SOURCE)
+        if not self.deployments:
+            raise ConfigError(_SOURCE, "deployments", "give at least one deployment")
+        if isinstance(policy, Policy):
+            if rules:
+                policy = Policy.of(policy.name, [*policy.rules, *rules])
+            self.policy = policy
+        else:
+            self.policy = load_policy(policy, extra_rules=rules, source=_SOURCE)
+        base = settings or Settings()
+        changes: dict[str, Any] = {}
+        if objective is not None:
+            changes["objective"] = objective
+        if quality_target is not None:
+            changes["quality_target"] = quality_target
+        try:
+            self.settings = Settings.model_validate({**base.model_dump(), **changes})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(_SOURCE, str(err["loc"][0]), str(err["msg"])) from None
+        self.baseline = baseline
+        self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
+        self.scorer = scorer
+
+    @classmethod
+    def from_config(cls, path: str | Path, *, rules: Sequence[RuleFn] = ()) -> Router:
+        """A Router from a TOML config file (see the README, "Config")."""
+        cfg = load_config(path, extra_rules=rules)
+        return cls(
+            cfg.deployments,
+            policy=cfg.policy,
+            settings=cfg.settings,
+            baseline=cfg.baseline,
+        )
+
+    def request(
+        self,
+        messages: Sequence[Mapping[str, Any] | Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        tenant: str = "default",
+        sensitivity: Sensitivity = "public",
+        tags: Sequence[str] = (),
+        **params: Any,
+    ) -> Request:
+        """Validate OpenAI-style arguments into a Request, or raise InvalidRequest."""
+        unknown = sorted(set(params) - OPENAI_PARAMS)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], OPENAI_PARAMS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "not an OpenAI chat parameter"
+            raise InvalidRequest(unknown[0], f"unknown parameter; {hint}")
+        if isinstance(tags, str):
+            raise InvalidRequest("tags", "give a list of strings, e.g. tags=['support']")
+        try:
+            return Request.model_validate(
+                {
+                    "messages": messages,
+                    "tools": tools,
+                    "response_format": response_format,
+                    "max_tokens": max_tokens,
+                    "tenant": tenant,
+                    "sensitivity": sensitivity,
+                    "tags": tuple(tags),
+                }
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = "".join(
+                f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
+                for i, p in enumerate(err["loc"])
+                if not (isinstance(p, str) and p.startswith(("function-", "list[", "str")))
+            )
+            raise InvalidRequest(field or "request", str(err["msg"])) from None
+
+    def plan(
+        self,
+        messages: Sequence[Mapping[str, Any] | Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        tenant: str = "default",
+        sensitivity: Sensitivity = "public",
+        tags: Sequence[str] = (),
+        **params: Any,
+    ) -> Decision:
+        """The decision for a request, without calling any model.
+
+        Raises NoEligibleDeployment (with the full decision attached) when nothing
+        may serve it.
+        """
+        req = self.request(
+            messages,
+            tools=tools,
+            response_format=response_format,
+            max_tokens=max_tokens,
+            tenant=tenant,
+            sensitivity=sensitivity,
+            tags=tags,
+            **params,
+        )
+        decision = plan(req, self.deployments, self.policy, self.settings, self.scorer)
+        if not decision.candidates:
+            raise NoEligibleDeployment(decision)
+        return decision
+
+    def baseline_cost_usd(self, decision: Decision) -> float | None:
+        """What the request would cost at the baseline's prices (None without a baseline)."""
+        if self.baseline_prices is None:
+            return None
+        return cost_at(decision.features, *self.baseline_prices)

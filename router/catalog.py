@@ -1,0 +1,299 @@
+"""Facts about models, and turning a config entry into a fully known Deployment.
+
+Prices, context windows and capabilities come from litellm's bundled price map,
+read as JSON without importing litellm (which costs ~2.4 s and may reach the
+network). Provenance and a quality prior per model family come from
+`router/data/families.toml`. A deployment's own fields override both; what
+nobody states and nobody knows is an error, never a silent guess.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from fnmatch import translate
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from router.errors import ConfigError, UnknownModelError
+from router.models import Capability, CostModel, Deployment, Hosting, Weights
+
+__all__ = [
+    "LONG_CONTEXT_TOKENS",
+    "DeploymentSpec",
+    "Family",
+    "ModelFacts",
+    "family_of",
+    "lookup",
+    "price_map_path",
+    "resolve",
+]
+
+LONG_CONTEXT_TOKENS = 32_768
+"""A request needs `long_context` above this many tokens; deployments with at least
+this window offer it."""
+
+DEFAULT_QUALITY = 0.5
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+_DATA = Path(__file__).parent / "data"
+
+SpecCapability = Literal["tools", "vision", "json", "json_schema"]
+
+
+class DeploymentSpec(BaseModel):
+    """A deployment as written in the config: everything optional that the catalog can fill."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@/+-]+$")
+    model: str = Field(min_length=1)
+    api_base: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    hosting: Hosting | None = None
+    weights: Weights | None = None
+    vendor: str | None = None
+    origin: str | None = None
+    region: str | None = None
+    license: str | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    capabilities: tuple[SpecCapability, ...] | None = None
+    input_cost_per_mtok: float | None = Field(default=None, ge=0)
+    output_cost_per_mtok: float | None = Field(default=None, ge=0)
+    cost_model: CostModel | None = None
+    quality: float | None = Field(default=None, ge=0, le=1)
+
+
+class ModelFacts(BaseModel):
+    """What litellm's price map says about one model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    provider: str | None
+    input_usd_per_token: float | None
+    output_usd_per_token: float | None
+    context_window: int | None
+    max_output_tokens: int | None
+    capabilities: frozenset[Capability]
+
+
+class Family(BaseModel):
+    """Provenance and quality prior for a family of models (`router/data/families.toml`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    match: tuple[str, ...]
+    vendor: str
+    weights: Weights
+    origin: str
+    license: str
+    quality: float = Field(ge=0, le=1)
+
+
+def price_map_path() -> Path | None:
+    """Where litellm's bundled price map lies, found without importing litellm."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations)))
+    path = path / "model_prices_and_context_window_backup.json"
+    return path if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _price_map(path: Path | None) -> Mapping[str, Mapping[str, Any]]:
+    if path is None:
+        return {}
+    with path.open("rb") as f:
+        data: dict[str, Any] = json.load(f)
+    return {k: v for k, v in data.items() if isinstance(v, dict) and k != "sample_spec"}
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and value >= 0 else None
+
+
+def lookup(model: str, path: Path | None = None) -> ModelFacts | None:
+    """Facts for a litellm model string (`gpt-4o`, `deepseek/deepseek-chat`...), or None."""
+    table = _price_map(path if path is not None else price_map_path())
+    keys = [model]
+    if "/" in model:
+        keys.append(model.split("/", 1)[1])
+    for key in keys:
+        entry = table.get(key)
+        if entry is not None:
+            return _facts(key, entry)
+    return None
+
+
+def _facts(key: str, entry: Mapping[str, Any]) -> ModelFacts:
+    caps: set[Capability] = set()
+    if entry.get("supports_function_calling"):
+        caps.add("tools")
+    if entry.get("supports_vision"):
+        caps.add("vision")
+    if entry.get("supports_response_schema"):
+        caps.update(("json", "json_schema"))
+    provider = entry.get("litellm_provider")
+    return ModelFacts(
+        key=key,
+        provider=provider if isinstance(provider, str) else None,
+        input_usd_per_token=_float_or_none(entry.get("input_cost_per_token")),
+        output_usd_per_token=_float_or_none(entry.get("output_cost_per_token")),
+        context_window=_int_or_none(entry.get("max_input_tokens"))
+        or _int_or_none(entry.get("max_tokens")),
+        max_output_tokens=_int_or_none(entry.get("max_output_tokens")),
+        capabilities=frozenset(caps),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _families() -> tuple[tuple[re.Pattern[str], Family], ...]:
+    with (_DATA / "families.toml").open("rb") as f:
+        raw = tomllib.load(f)
+    out = []
+    for entry in raw["family"]:
+        family = Family.model_validate(entry)
+        pattern = re.compile("|".join(translate(g) for g in family.match))
+        out.append((pattern, family))
+    return tuple(out)
+
+
+def family_of(model: str) -> Family | None:
+    """The family a model string belongs to, matched on its lower-cased base name."""
+    base = model.rsplit("/", 1)[-1].lower()
+    for pattern, family in _families():
+        if pattern.match(base):
+            return family
+    return None
+
+
+def _infer_hosting(spec: DeploymentSpec, facts: ModelFacts | None) -> Hosting | None:
+    if spec.hosting is not None:
+        return spec.hosting
+    if spec.api_base is not None:
+        host = urlparse(spec.api_base).hostname or ""
+        return "local" if host in _LOOPBACK else None
+    return "api" if facts is not None else None
+
+
+def resolve(spec: DeploymentSpec, source: str, key: str) -> Deployment:
+    """Fill a deployment's facts from the catalog; raise ConfigError naming what to write.
+
+    `source` is the config file (for messages), `key` the entry's path, e.g. `deployments[2]`.
+    """
+    facts = lookup(spec.model)
+    family = family_of(spec.model)
+
+    hosting = _infer_hosting(spec, facts)
+    if hosting is None:
+        raise ConfigError(
+            source,
+            f"{key}.hosting",
+            f"cannot tell where {spec.name!r} runs; "
+            'write hosting = "local", "self-hosted" or "api"',
+        )
+
+    weights = spec.weights or (family.weights if family else None)
+    if weights is None:
+        if hosting == "api":
+            raise ConfigError(
+                source,
+                f"{key}.weights",
+                f'model {spec.model!r} is of no known family; write weights = "open" or "closed"',
+            )
+        weights = "open"
+
+    context_window = spec.context_window or (facts.context_window if facts else None)
+    if context_window is None:
+        raise UnknownModelError(
+            source,
+            f"{key}.context_window",
+            f"model {spec.model!r} is not in litellm's price map; "
+            "write context_window = <tokens> (and the prices if it is a paid API)",
+        )
+
+    in_price, out_price, price_source = _prices(spec, facts, hosting, source, key)
+
+    if spec.capabilities is not None:
+        caps: set[Capability] = set(spec.capabilities)
+        if "json_schema" in caps:
+            caps.add("json")
+    else:
+        caps = set(facts.capabilities) if facts else set()
+    if context_window >= LONG_CONTEXT_TOKENS:
+        caps.add("long_context")
+
+    if spec.quality is not None:
+        quality, quality_source = spec.quality, "deployment"
+    elif family is not None:
+        quality, quality_source = family.quality, "family prior"
+    else:
+        quality, quality_source = DEFAULT_QUALITY, "default (unknown family: set quality)"
+
+    return Deployment(
+        name=spec.name,
+        model=spec.model,
+        api_base=spec.api_base,
+        api_key_env=spec.api_key_env,
+        hosting=hosting,
+        weights=weights,
+        vendor=spec.vendor or (family.vendor if family else None),
+        origin=spec.origin or (family.origin if family else None),
+        region=spec.region,
+        license=spec.license or (family.license if family else None),
+        context_window=context_window,
+        max_output_tokens=spec.max_output_tokens or (facts.max_output_tokens if facts else None),
+        capabilities=frozenset(caps),
+        input_usd_per_token=in_price,
+        output_usd_per_token=out_price,
+        price_source=price_source,
+        quality=quality,
+        quality_source=quality_source,
+    )
+
+
+def _prices(
+    spec: DeploymentSpec, facts: ModelFacts | None, hosting: Hosting, source: str, key: str
+) -> tuple[float, float, str]:
+    if spec.cost_model is not None:
+        if spec.input_cost_per_mtok is not None or spec.output_cost_per_mtok is not None:
+            raise ConfigError(
+                source,
+                f"{key}.cost_model",
+                "give either cost_model or input/output_cost_per_mtok, not both",
+            )
+        inp, out = spec.cost_model.usd_per_token()
+        return inp, out, "cost model"
+    if spec.input_cost_per_mtok is not None or spec.output_cost_per_mtok is not None:
+        if spec.input_cost_per_mtok is None or spec.output_cost_per_mtok is None:
+            missing = "input" if spec.input_cost_per_mtok is None else "output"
+            raise ConfigError(
+                source,
+                f"{key}.{missing}_cost_per_mtok",
+                "give both input_cost_per_mtok and output_cost_per_mtok (USD per 1M tokens)",
+            )
+        return spec.input_cost_per_mtok / 1e6, spec.output_cost_per_mtok / 1e6, "deployment"
+    if hosting != "api":
+        # A model you run yourself costs no API fee; state a cost_model to count GPU time.
+        return 0.0, 0.0, "free (no cost_model stated)"
+    if facts is None or facts.input_usd_per_token is None or facts.output_usd_per_token is None:
+        raise UnknownModelError(
+            source,
+            f"{key}.input_cost_per_mtok",
+            f"no price is known for API model {spec.model!r}; write "
+            "input_cost_per_mtok = <USD> and output_cost_per_mtok = <USD>",
+        )
+    return facts.input_usd_per_token, facts.output_usd_per_token, "catalog"

@@ -1,0 +1,177 @@
+"""`python -m router explain | check | demo`.
+
+User errors (bad config, bad arguments) print one line to stderr and exit 2;
+"nothing may serve this request" prints the decision and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from router._router import Router
+from router.config import load_config, load_policy
+from router.demo import DEMO_CONFIG, SAMPLES
+from router.errors import ConfigError, NoEligibleDeployment, RouterError
+from router.models import SENSITIVITY_LEVELS, Decision
+from router.render import DemoRow, demo_table, explain_text, usd
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one clear line and exit 2, never a traceback
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="router", description="Plan LLM requests: free first, paid by exception.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ex = sub.add_parser("explain", help="print the routing decision for one prompt")
+    ex.add_argument("prompt", help="the user message ('-' reads stdin)")
+    ex.add_argument("--config", type=Path, help="config file (default: the built-in demo set)")
+    ex.add_argument("--json", action="store_true", help="print JSON instead of text")
+    ex.add_argument("--sensitivity", choices=SENSITIVITY_LEVELS, default="public")
+    ex.add_argument("--tenant", default="default")
+    ex.add_argument("--tag", action="append", default=[], dest="tags", help="repeatable")
+    ex.add_argument("--max-tokens", type=int, help="output budget (default: from the config)")
+    ex.add_argument("--system", help="a system message to put first")
+
+    ch = sub.add_parser("check", help="validate a config file or a policy pack")
+    ch.add_argument("file", type=Path)
+
+    de = sub.add_parser("demo", help="route the built-in sample workload and print a table")
+    de.add_argument("--config", type=Path, help="config file (default: the built-in demo set)")
+    return p
+
+
+def _router(config: Path | None) -> Router:
+    return Router.from_config(config or DEMO_CONFIG)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    r = _router(args.config)
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    messages = [{"role": "user", "content": prompt}]
+    if args.system:
+        messages.insert(0, {"role": "system", "content": args.system})
+    if args.max_tokens is not None and args.max_tokens <= 0:
+        raise ConfigError("--max-tokens", "", "must be a positive number of tokens")
+    code = 0
+    try:
+        decision = r.plan(
+            messages,
+            max_tokens=args.max_tokens,
+            tenant=args.tenant,
+            sensitivity=args.sensitivity,
+            tags=args.tags,
+        )
+    except NoEligibleDeployment as exc:
+        decision, code = exc.decision, 1
+    baseline = r.baseline_cost_usd(decision)
+    if args.json:
+        print(json.dumps({**decision.summary(), "baseline_cost_usd": baseline}, indent=2))
+    else:
+        print(explain_text(decision, baseline))
+    return code
+
+
+def _check(args: argparse.Namespace) -> int:
+    path: Path = args.file
+    if path.suffix == ".toml" and path.is_file() and _looks_like_pack(path):
+        pol = load_policy(path)
+        print(f"ok: policy pack {pol.name!r} ({pol.fingerprint}), {len(pol.rules)} rules:")
+        for label, _ in pol.rules:
+            print(f"  {label}")
+        return 0
+    cfg = load_config(path)
+    print(
+        f"ok: {len(cfg.deployments)} deployments, policy {cfg.policy.name!r} "
+        f"({cfg.policy.fingerprint}, {len(cfg.policy.rules)} rules), "
+        f"objective {cfg.settings.objective}"
+    )
+    for d in cfg.deployments:
+        print(
+            f"  {d.name:<24} {d.hosting:<11} {d.weights:<6} ctx {d.context_window:>9,}  "
+            f"in {usd(d.input_usd_per_token * 1e6)}/M  out {usd(d.output_usd_per_token * 1e6)}/M"
+            f"  q={d.quality:.2f} ({d.quality_source})"
+        )
+    return 0
+
+
+def _looks_like_pack(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False  # load_config reports the problem with the file named
+    return "deployments" not in raw and ("rules" in raw or "include" in raw)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    r = _router(args.config)
+    rows: list[DemoRow] = []
+    decisions: list[Decision | None] = []
+    for s in SAMPLES:
+        try:
+            d: Decision = r.plan(s.messages, **s.options)
+            chosen = d.chosen.name if d.chosen else "-"
+            rows.append(
+                DemoRow(
+                    s.label, d.features.sensitivity, chosen,
+                    d.chosen.est_cost_usd if d.chosen else None,
+                    r.baseline_cost_usd(d), d.rejected,
+                )
+            )  # fmt: skip
+            decisions.append(d)
+        except NoEligibleDeployment as exc:
+            d = exc.decision
+            rows.append(DemoRow(s.label, d.features.sensitivity, "(none)", None, None, d.rejected))
+            decisions.append(None)
+    names = ", ".join(d.name for d in r.deployments)
+    print(f"Routing {len(SAMPLES)} sample prompts over {len(r.deployments)} deployments:")
+    print(f"  {names}")
+    print(
+        f"policy {r.policy.name}, objective {r.settings.objective}, "
+        f"quality target {r.settings.quality_target:g}; no model is called (dry run)\n"
+    )
+    print(demo_table(rows))
+    _summary(r, rows, decisions)
+    return 0
+
+
+def _summary(r: Router, rows: Sequence[DemoRow], decisions: Sequence[Decision | None]) -> None:
+    served = [d for d in decisions if d is not None and d.chosen is not None]
+    local = sum(1 for d in served if d.chosen and d.chosen.hosting != "api")
+    free = sum(1 for d in served if d.chosen and d.chosen.est_cost_usd == 0)
+    cost = sum(row.est_cost_usd or 0.0 for row in rows)
+    base = sum(row.baseline_usd or 0.0 for row in rows)
+    print(
+        f"\n{len(served)}/{len(rows)} requests have a plan; {free} go to a free deployment, "
+        f"{local} stay on machines you control."
+    )
+    if r.baseline is not None and base > 0:
+        saved = base - cost
+        print(
+            f"estimated maximum cost {usd(cost)} vs {usd(base)} if all went to "
+            f"{r.baseline}: {usd(saved)} saved ({saved / base:.0%}). Estimates use the "
+            "output budget; real usage is lower."
+        )
+
+
+_COMMANDS = {"explain": _explain, "check": _check, "demo": _demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except RouterError as exc:
+        print(f"router: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,202 @@
+"""A request becomes Features: token counts, capabilities needed, sensitivity.
+
+Token counting is two-tier. The UTF-8 byte length of the prompt is a hard upper
+bound on its token count (every BPE token covers at least one byte), so when the
+bound plus the output budget fits every context window, no tokenizer runs. Only
+when a window is close do we count exactly with tiktoken (cl100k, offline, from
+the files litellm ships), adding a 10% margin for models with other tokenizers.
+
+Sensitivity is the higher of what the caller declares and what the detectors
+find: detection can only raise it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import math
+import os
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from router.catalog import LONG_CONTEXT_TOKENS
+from router.detectors import detect
+from router.errors import InvalidRequest
+from router.models import (
+    CAPABILITIES,
+    Capability,
+    Detection,
+    DetectorKind,
+    Features,
+    Request,
+    Sensitivity,
+    sensitivity_rank,
+)
+
+__all__ = [
+    "DEFAULT_DETECTOR_LEVELS",
+    "IMAGE_TOKENS",
+    "TOKENIZER_MARGIN",
+    "count_tokens",
+    "extract",
+    "prompt_tokens_max",
+]
+
+DEFAULT_DETECTOR_LEVELS: Mapping[DetectorKind, Sensitivity] = {
+    "email": "internal",
+    "phone": "internal",
+    "payment_card": "confidential",
+    "iban": "confidential",
+    "national_id": "confidential",
+    "api_key": "restricted",
+    "private_key": "restricted",
+}
+"""The sensitivity each finding raises a request to. Override per kind in the config."""
+
+IMAGE_TOKENS = 765
+"""Tokens counted per image part (OpenAI's cost of a 512x512 high-detail tile set)."""
+
+TOKENIZER_MARGIN = 1.10
+"""Other models' tokenizers may need up to ~10% more tokens than cl100k."""
+
+_PER_MESSAGE = 4
+_IMAGE_TYPES = {"image_url", "input_image", "image"}
+_JSON_FORMATS: dict[str, Capability | None] = {
+    "text": None,
+    "json_object": "json",
+    "json_schema": "json_schema",
+}
+
+
+class _Encoder(Protocol):
+    def encode_ordinary(self, text: str) -> list[int]: ...
+
+
+@functools.lru_cache(maxsize=1)
+def _encoding() -> _Encoder:
+    if "TIKTOKEN_CACHE_DIR" not in os.environ:
+        spec = importlib.util.find_spec("litellm")
+        if spec is not None and spec.submodule_search_locations:
+            pkg = next(iter(spec.submodule_search_locations))
+            os.environ["TIKTOKEN_CACHE_DIR"] = os.path.join(pkg, "litellm_core_utils", "tokenizers")
+    import tiktoken  # noqa: PLC0415  (lazy: loading an encoding costs ~0.15 s)
+
+    enc: _Encoder = tiktoken.get_encoding("cl100k_base")
+    return enc
+
+
+def count_tokens(text: str) -> int:
+    """Exact cl100k token count of `text`, offline."""
+    return len(_encoding().encode_ordinary(text))
+
+
+def _blob(request: Request) -> tuple[str, int, bool]:
+    """All text a model would read, joined; the number of images; whether tools are used."""
+    parts: list[str] = []
+    images = 0
+    uses_tools = bool(request.tools)
+    for msg in request.messages:
+        parts.append(msg.role)
+        content = msg.content
+        if isinstance(content, str):
+            parts.append(content)
+        elif content is not None:
+            for part in content:
+                kind = part["type"]
+                if kind in _IMAGE_TYPES:
+                    images += 1
+                elif isinstance(part.get("text"), str):
+                    parts.append(part["text"])
+        if msg.tool_calls:
+            uses_tools = True
+            parts.append(_dumps(msg.tool_calls))
+        if msg.role == "tool":
+            uses_tools = True
+    if request.tools:
+        parts.append(_dumps(request.tools))
+    if request.response_format:
+        parts.append(_dumps(request.response_format))
+    return "\n".join(parts), images, uses_tools
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def prompt_tokens_max(features: Features) -> int:
+    """Tokens the prompt may take on any model: what the context-window check uses."""
+    if not features.prompt_tokens_exact:
+        return features.prompt_bytes
+    with_margin = math.ceil(features.prompt_tokens * TOKENIZER_MARGIN)
+    return min(features.prompt_bytes, with_margin)
+
+
+def extract(
+    request: Request,
+    *,
+    default_max_tokens: int,
+    exact_above_bytes: int | None = None,
+    detector_levels: Mapping[DetectorKind, Sensitivity] = DEFAULT_DETECTOR_LEVELS,
+) -> Features:
+    """Features of a request. Pure: no clock, no network.
+
+    `exact_above_bytes`: count tokens exactly when the byte bound exceeds it (the
+    planner passes the tightest context window minus the output budget).
+    """
+    text, images, uses_tools = _blob(request)
+    raw = text.encode("utf-8", errors="surrogatepass")
+    overhead = _PER_MESSAGE * len(request.messages) + 3 + IMAGE_TOKENS * images
+    n_bytes = len(raw) + overhead
+    exact = exact_above_bytes is not None and n_bytes > exact_above_bytes
+    tokens = count_tokens(text) + overhead if exact else math.ceil(len(raw) / 4) + overhead
+
+    caps: set[Capability] = set()
+    if uses_tools:
+        caps.add("tools")
+    if images:
+        caps.add("vision")
+    if request.response_format is not None:
+        kind = request.response_format.get("type")
+        if kind not in _JSON_FORMATS:
+            raise InvalidRequest(
+                "response_format.type",
+                f"{kind!r} is not supported; write one of {', '.join(_JSON_FORMATS)}",
+            )
+        need = _JSON_FORMATS[kind]
+        if need is not None:
+            caps.add(need)
+    if tokens > LONG_CONTEXT_TOKENS:
+        caps.add("long_context")
+
+    found = detect(text)
+    detections = tuple(
+        Detection(kind=kind, count=count, level=detector_levels[kind])
+        for kind, count in found.items()
+    )
+    sensitivity = request.sensitivity
+    for d in detections:
+        if sensitivity_rank(d.level) > sensitivity_rank(sensitivity):
+            sensitivity = d.level
+
+    if request.max_tokens is not None:
+        max_out, budget_source = request.max_tokens, "request"
+    else:
+        max_out, budget_source = default_max_tokens, "default"
+
+    return Features(
+        prompt_sha256=hashlib.sha256(raw).hexdigest(),
+        prompt_bytes=n_bytes,
+        prompt_tokens=tokens,
+        prompt_tokens_exact=exact,
+        max_output_tokens=max_out,
+        output_budget_source=budget_source,
+        capabilities=tuple(c for c in CAPABILITIES if c in caps),
+        declared_sensitivity=request.sensitivity,
+        sensitivity=sensitivity,
+        detections=detections,
+        tenant=request.tenant,
+        tags=request.tags,
+        message_count=len(request.messages),
+    )

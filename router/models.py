@@ -1,0 +1,226 @@
+"""Frozen values that flow through the pipeline: Deployment, Request, Features, Decision.
+
+Nothing here does I/O. Every value is immutable and rejects unknown fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "CAPABILITIES",
+    "SENSITIVITY_LEVELS",
+    "Candidate",
+    "Capability",
+    "CostModel",
+    "Decision",
+    "Deployment",
+    "Detection",
+    "DetectorKind",
+    "Features",
+    "Hosting",
+    "Message",
+    "Rejection",
+    "Request",
+    "Sensitivity",
+    "Weights",
+    "sensitivity_rank",
+]
+
+Hosting = Literal["local", "self-hosted", "api"]
+Weights = Literal["open", "closed"]
+Capability = Literal["tools", "vision", "json", "json_schema", "long_context"]
+CAPABILITIES: tuple[Capability, ...] = ("tools", "vision", "json", "json_schema", "long_context")
+Sensitivity = Literal["public", "internal", "confidential", "restricted"]
+SENSITIVITY_LEVELS: tuple[Sensitivity, ...] = ("public", "internal", "confidential", "restricted")
+DetectorKind = Literal[
+    "email", "phone", "payment_card", "iban", "national_id", "api_key", "private_key"
+]
+
+_RANK: dict[str, int] = {level: i for i, level in enumerate(SENSITIVITY_LEVELS)}
+
+
+def sensitivity_rank(level: Sensitivity) -> int:
+    """Order of a sensitivity level: public=0 < internal < confidential < restricted=3."""
+    return _RANK[level]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CostModel(Frozen):
+    """What a self-hosted deployment costs to run, turned into a per-token price.
+
+    `usd_per_hour` for the machine (GPU) serving it, at a stated throughput.
+    """
+
+    usd_per_hour: float = Field(ge=0)
+    output_tokens_per_second: float = Field(gt=0)
+    input_tokens_per_second: float | None = Field(default=None, gt=0)
+
+    def usd_per_token(self) -> tuple[float, float]:
+        """(input, output) USD per token. Prompt processing defaults to 10x output speed."""
+        out_tps = self.output_tokens_per_second
+        in_tps = self.input_tokens_per_second or out_tps * 10
+        per_second = self.usd_per_hour / 3600.0
+        return per_second / in_tps, per_second / out_tps
+
+
+class Deployment(Frozen):
+    """One place a request can be sent, with every fact the planner needs filled in.
+
+    Built from a config entry by `router.catalog.resolve`, which fills prices,
+    context window and capabilities from litellm's bundled price map.
+    """
+
+    name: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    api_base: str | None = None
+    api_key_env: str | None = None
+    hosting: Hosting
+    weights: Weights
+    vendor: str | None = None
+    origin: str | None = None
+    region: str | None = None
+    license: str | None = None
+    context_window: int = Field(gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    capabilities: frozenset[Capability] = frozenset()
+    input_usd_per_token: float = Field(ge=0)
+    output_usd_per_token: float = Field(ge=0)
+    price_source: str = "catalog"
+    quality: float = Field(ge=0, le=1)
+    quality_source: str = "deployment"
+
+    @property
+    def is_free(self) -> bool:
+        """True when serving a request costs nothing (no API fee and no stated cost model)."""
+        return self.input_usd_per_token == 0 and self.output_usd_per_token == 0
+
+    def attribute(self, field: str) -> str | None:
+        """The value a policy selector matches against (`name`, `vendor`, `origin`...)."""
+        value = getattr(self, field)
+        return None if value is None else str(value)
+
+
+class Message(BaseModel):
+    """An OpenAI-style chat message. Extra provider fields pass through untouched."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _parts_have_type(
+        cls, value: str | list[dict[str, Any]] | None
+    ) -> str | list[dict[str, Any]] | None:
+        if isinstance(value, list):
+            for i, part in enumerate(value):
+                if not isinstance(part.get("type"), str):
+                    raise ValueError(
+                        f"content part {i} has no 'type'; write e.g. "
+                        '{"type": "text", "text": "..."}'
+                    )
+        return value
+
+
+class Request(Frozen):
+    """What the caller asked, validated once at the edge."""
+
+    messages: tuple[Message, ...] = Field(min_length=1)
+    tools: tuple[dict[str, Any], ...] | None = None
+    response_format: dict[str, Any] | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    tenant: str = Field(default="default", min_length=1, max_length=200)
+    sensitivity: Sensitivity = "public"
+    tags: tuple[str, ...] = ()
+
+
+class Detection(Frozen):
+    """How many findings of one kind a detector made. Never the matched text."""
+
+    kind: DetectorKind
+    count: int = Field(gt=0)
+    level: Sensitivity
+
+
+class Features(Frozen):
+    """What the planner knows about a request. Holds no prompt text, only its hash."""
+
+    prompt_sha256: str
+    prompt_bytes: int
+    prompt_tokens: int
+    prompt_tokens_exact: bool
+    max_output_tokens: int
+    output_budget_source: Literal["request", "default"]
+    capabilities: tuple[Capability, ...]
+    declared_sensitivity: Sensitivity
+    sensitivity: Sensitivity
+    detections: tuple[Detection, ...] = ()
+    tenant: str = "default"
+    tags: tuple[str, ...] = ()
+    message_count: int = 1
+
+
+class Candidate(Frozen):
+    """A deployment that may serve the request, in plan order."""
+
+    name: str
+    model: str
+    hosting: Hosting
+    weights: Weights
+    est_cost_usd: float
+    quality: float
+    quality_source: str
+    meets_target: bool
+    why: str
+
+
+class Rejection(Frozen):
+    """A deployment that may not serve the request, with every reason (deny-overrides)."""
+
+    name: str
+    stage: Literal["facts", "policy"]
+    reasons: tuple[str, ...]
+
+
+class Decision(Frozen):
+    """The record of one routing decision: what may serve, in what order, and why.
+
+    `Router.plan(...)` returns it without calling any model.
+    """
+
+    features: Features
+    candidates: tuple[Candidate, ...]
+    rejected: tuple[Rejection, ...]
+    policy: str
+    policy_fingerprint: str
+    objective: str
+    quality_target: float
+
+    @property
+    def chosen(self) -> Candidate | None:
+        """The deployment the request goes to first, or None when nothing is eligible."""
+        return self.candidates[0] if self.candidates else None
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready view: ordered `candidates` names and `rejected` name -> reasons."""
+        return {
+            "chosen": self.chosen.name if self.chosen else None,
+            "candidates": [c.name for c in self.candidates],
+            "rejected": {r.name: list(r.reasons) for r in self.rejected},
+            "policy": self.policy,
+            "policy_fingerprint": self.policy_fingerprint,
+            "objective": self.objective,
+            "quality_target": self.quality_target,
+            "features": self.features.model_dump(mode="json"),
+            "candidate_details": [c.model_dump(mode="json") for c in self.candidates],
+        }

@@ -1,0 +1,133 @@
+"""Request + deployments + policy + objective -> Decision. Pure: no clock, disk or network.
+
+Stages, in order: features; facts (the prompt and output budget fit the context
+window, the deployment has the capabilities the request uses); policy (every
+rule, deny-overrides, every denial kept); then the scorer predicts quality for
+what is left and the objective orders it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from router.features import DEFAULT_DETECTOR_LEVELS, extract, prompt_tokens_max
+from router.models import (
+    Candidate,
+    Decision,
+    Deployment,
+    DetectorKind,
+    Features,
+    Rejection,
+    Request,
+    Sensitivity,
+)
+from router.policy import Policy
+from router.pricing import estimate_cost_usd
+from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, Scorer, prior_scorer
+
+__all__ = ["Settings", "fact_reasons", "plan"]
+
+
+class Settings(BaseModel):
+    """How the planner weighs what is eligible (the `[router]` table of the config)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    objective: ObjectiveName = "free-first"
+    quality_target: float = Field(default=0.9, gt=0, le=1)
+    quality_value_usd: float = Field(default=0.01, ge=0)
+    default_max_tokens: int = Field(default=1024, gt=0)
+    detector_levels: Mapping[DetectorKind, Sensitivity] = Field(
+        default_factory=lambda: dict(DEFAULT_DETECTOR_LEVELS)
+    )
+
+
+def fact_reasons(features: Features, deployment: Deployment) -> list[str]:
+    """Why `deployment` cannot technically serve this request (empty when it can)."""
+    reasons = []
+    need = prompt_tokens_max(features) + features.max_output_tokens
+    if need > deployment.context_window:
+        about = "" if features.prompt_tokens_exact else "up to "
+        reasons.append(
+            f"prompt ({about}{prompt_tokens_max(features):,} tokens) + output budget "
+            f"({features.max_output_tokens:,}) exceeds context window "
+            f"{deployment.context_window:,}"
+        )
+    missing = [
+        c for c in features.capabilities if c != "long_context" and c not in deployment.capabilities
+    ]
+    if missing:
+        reasons.append(f"lacks capability the request uses: {', '.join(missing)}")
+    limit = deployment.max_output_tokens
+    if features.output_budget_source == "request" and limit and features.max_output_tokens > limit:
+        reasons.append(
+            f"max_tokens {features.max_output_tokens:,} exceeds its output limit {limit:,}"
+        )
+    return reasons
+
+
+def plan(
+    request: Request,
+    deployments: Sequence[Deployment],
+    policy: Policy,
+    settings: Settings,
+    scorer: Scorer = prior_scorer,
+) -> Decision:
+    """Decide which deployments may serve `request`, in what order, and why."""
+    max_out = request.max_tokens or settings.default_max_tokens
+    tightest = min((d.context_window for d in deployments), default=None)
+    features = extract(
+        request,
+        default_max_tokens=settings.default_max_tokens,
+        exact_above_bytes=None if tightest is None else tightest - max_out,
+        detector_levels=settings.detector_levels,
+    )
+    active = policy.active(features)
+
+    eligible: list[Deployment] = []
+    rejected: list[Rejection] = []
+    for d in deployments:
+        facts = fact_reasons(features, d)
+        denied = active.denials(features, d)
+        if facts or denied:
+            stage = "policy" if denied else "facts"
+            rejected.append(Rejection(name=d.name, stage=stage, reasons=(*facts, *denied)))
+        else:
+            eligible.append(d)
+
+    candidates: tuple[Candidate, ...] = ()
+    if eligible:
+        qualities = scorer(features, eligible)
+        scored = [
+            Scored(d, float(q), estimate_cost_usd(features, d))
+            for d, q in zip(eligible, qualities, strict=True)
+        ]
+        placed = OBJECTIVES[settings.objective](
+            scored, Params(settings.quality_target, settings.quality_value_usd)
+        )
+        candidates = tuple(
+            Candidate(
+                name=p.scored.deployment.name,
+                model=p.scored.deployment.model,
+                hosting=p.scored.deployment.hosting,
+                weights=p.scored.deployment.weights,
+                est_cost_usd=p.scored.cost,
+                quality=p.scored.quality,
+                quality_source=p.scored.deployment.quality_source,
+                meets_target=p.meets_target,
+                why=p.why,
+            )
+            for p in placed
+        )
+
+    return Decision(
+        features=features,
+        candidates=candidates,
+        rejected=tuple(rejected),
+        policy=policy.name,
+        policy_fingerprint=policy.fingerprint,
+        objective=settings.objective,
+        quality_target=settings.quality_target,
+    )

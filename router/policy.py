@@ -1,0 +1,297 @@
+"""Policy rules and how they combine.
+
+A rule is anything callable as `rule(features, deployment) -> reason | None`:
+`None` lets the deployment through, a string denies it and says why. The rule
+kinds written in policy packs (`policies/*.toml`) are pydantic models with a
+`kind` discriminator that implement that call; a plain Python function is a rule
+too.
+
+Combination is deny-overrides: every rule sees every deployment, any denial
+removes it, and every denial is kept. There is no "allow" that overrides a
+"deny": `allow` means "only these", i.e. it denies what it does not match.
+Rules fail closed: a rule about a field the deployment leaves unknown (say its
+`origin`) denies it and says which field to set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from fnmatch import translate
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from router.models import Deployment, Features, Sensitivity, sensitivity_rank
+from router.pricing import estimate_cost_usd
+
+__all__ = [
+    "SELECTOR_FIELDS",
+    "Allow",
+    "Deny",
+    "LocalOnly",
+    "MaxCost",
+    "Policy",
+    "Require",
+    "Rule",
+    "RuleFn",
+    "Selector",
+]
+
+RuleFn = Callable[[Features, Deployment], "str | None"]
+"""A rule: `(features, deployment) -> reason | None`."""
+
+SELECTOR_FIELDS = ("name", "model", "vendor", "origin", "region", "hosting", "weights", "license")
+Globs = tuple[Annotated[str, Field(min_length=1)], ...]
+
+
+def _compile(globs: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(translate(g) for g in globs), re.IGNORECASE)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Selector(_Frozen):
+    """Which deployments a rule is about: each given field is a list of globs (any may
+    match); all given fields must match."""
+
+    name: Globs | None = None
+    model: Globs | None = None
+    vendor: Globs | None = None
+    origin: Globs | None = None
+    region: Globs | None = None
+    hosting: Globs | None = None
+    weights: Globs | None = None
+    license: Globs | None = None
+
+    _patterns: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = PrivateAttr(default=())
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._patterns = tuple(
+            (f, _compile(globs), globs)
+            for f in SELECTOR_FIELDS
+            if (globs := getattr(self, f)) is not None
+        )
+
+    def is_empty(self) -> bool:
+        return not self._patterns
+
+    def compare(self, deployment: Deployment) -> tuple[list[str], list[str], list[str]]:
+        """(matched, mismatched, unknown) descriptions, one per selector field."""
+        matched: list[str] = []
+        mismatched: list[str] = []
+        unknown: list[str] = []
+        for f, pattern, globs in self._patterns:
+            value = deployment.attribute(f)
+            if not globs:  # an empty list names nothing: nothing matches, nothing is unknown
+                mismatched.append(f"{f} not in []")
+            elif value is None:
+                unknown.append(f"{f} unknown (set {f} on the deployment)")
+            elif pattern.fullmatch(value):
+                matched.append(f"{f} {value!r}")
+            else:
+                mismatched.append(f"{f} {value!r} not in {list(globs)}")
+        return matched, mismatched, unknown
+
+
+class _RuleBase(_Frozen):
+    """Conditions on the request under which a rule applies (all given must hold)."""
+
+    reason: str | None = Field(default=None, description="one line shown on denial")
+    min_sensitivity: Sensitivity | None = None
+    tenants: Globs | None = None
+    tags: tuple[str, ...] | None = None
+
+    _tenants: re.Pattern[str] | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.tenants is not None:
+            self._tenants = _compile(self.tenants)
+
+    def applies(self, features: Features) -> bool:
+        if self.min_sensitivity is not None and sensitivity_rank(
+            features.sensitivity
+        ) < sensitivity_rank(self.min_sensitivity):
+            return False
+        if self._tenants is not None and not self._tenants.fullmatch(features.tenant):
+            return False
+        return self.tags is None or any(t in features.tags for t in self.tags)
+
+    def check(self, features: Features, deployment: Deployment) -> str | None:
+        raise NotImplementedError
+
+    def __call__(self, features: Features, deployment: Deployment) -> str | None:
+        if not self.applies(features):
+            return None
+        found = self.check(features, deployment)
+        if found is None or self.reason is None:
+            return found
+        return f"{self.reason} ({found})"
+
+
+class LocalOnly(_RuleBase):
+    """At or above `min_sensitivity`, only deployments you host may serve."""
+
+    kind: Literal["local_only"] = "local_only"
+    min_sensitivity: Sensitivity
+    hosting: tuple[Literal["local", "self-hosted"], ...] = Field(
+        default=("local", "self-hosted"), min_length=1
+    )
+
+    def check(self, features: Features, deployment: Deployment) -> str | None:
+        if deployment.hosting in self.hosting:
+            return None
+        return (
+            f"a {features.sensitivity} request may only go to {'/'.join(self.hosting)} "
+            f"deployments, this one is {deployment.hosting}"
+        )
+
+
+class _SelectorRule(_RuleBase, Selector):
+    where: Selector | None = Field(
+        default=None, description="only deployments matching this are subject to the rule"
+    )
+
+    def model_post_init(self, context: Any, /) -> None:
+        _RuleBase.model_post_init(self, context)
+        Selector.model_post_init(self, context)
+
+    @model_validator(mode="after")
+    def _has_selector(self) -> _SelectorRule:
+        if not any(getattr(self, f) is not None for f in SELECTOR_FIELDS):
+            raise ValueError(
+                f"a {self.kind_name()} rule needs at least one of {', '.join(SELECTOR_FIELDS)}"
+            )
+        return self
+
+    def kind_name(self) -> str:
+        return str(getattr(self, "kind", "selector"))
+
+    def in_scope(self, deployment: Deployment) -> bool:
+        if self.where is None:
+            return True
+        _, mismatched, _ = self.where.compare(deployment)
+        return not mismatched  # unknown fields keep the rule in force: fail closed
+
+
+class Deny(_SelectorRule):
+    """Deny deployments that match every given field."""
+
+    kind: Literal["deny"] = "deny"
+
+    def check(self, features: Features, deployment: Deployment) -> str | None:
+        if not self.in_scope(deployment):
+            return None
+        matched, mismatched, unknown = self.compare(deployment)
+        if mismatched:
+            return None
+        if unknown:
+            return "cannot rule out a barred deployment: " + ", ".join(unknown)
+        return "barred: " + ", ".join(matched)
+
+
+class Allow(_SelectorRule):
+    """Only deployments that match every given field may serve (an allow-list)."""
+
+    kind: Literal["allow"] = "allow"
+
+    def check(self, features: Features, deployment: Deployment) -> str | None:
+        if not self.in_scope(deployment):
+            return None
+        _, mismatched, unknown = self.compare(deployment)
+        if not mismatched and not unknown:
+            return None
+        return "not allowed: " + ", ".join(mismatched + unknown)
+
+
+class MaxCost(_RuleBase):
+    """Deny deployments whose estimated maximum cost for this request exceeds `usd`."""
+
+    kind: Literal["max_cost"] = "max_cost"
+    usd: float = Field(ge=0)
+
+    def check(self, features: Features, deployment: Deployment) -> str | None:
+        cost = estimate_cost_usd(features, deployment)
+        if cost <= self.usd:
+            return None
+        return f"estimated cost ${cost:.6f} exceeds max_cost ${self.usd:.6f}"
+
+
+class Require(_RuleBase):
+    """Deny deployments that lack any of the listed capabilities."""
+
+    kind: Literal["require"] = "require"
+    capabilities: tuple[Literal["tools", "vision", "json", "json_schema"], ...] = Field(
+        min_length=1
+    )
+
+    def check(self, features: Features, deployment: Deployment) -> str | None:
+        missing = [c for c in self.capabilities if c not in deployment.capabilities]
+        return f"lacks required capability: {', '.join(missing)}" if missing else None
+
+
+Rule = Annotated[LocalOnly | Deny | Allow | MaxCost | Require, Field(discriminator="kind")]
+"""A rule written in a policy pack, chosen by its `kind`."""
+
+
+def _rule_identity(rule: RuleFn) -> Any:
+    if isinstance(rule, BaseModel):
+        return rule.model_dump(mode="json")
+    name = getattr(rule, "__qualname__", type(rule).__qualname__)
+    return f"callable:{getattr(rule, '__module__', '?')}.{name}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Ordered, labelled rules combined by deny-overrides.
+
+    >>> from router.policy import Policy, Deny
+    >>> p = Policy.of("no-cn", [Deny(origin=("CN",))])
+    >>> p.name, len(p.fingerprint)
+    ('no-cn', 16)
+    """
+
+    name: str
+    rules: tuple[tuple[str, RuleFn], ...]
+    fingerprint: str = field(default="")
+
+    @classmethod
+    def of(
+        cls, name: str, rules: Sequence[RuleFn | tuple[str, RuleFn]], vars: Any = None
+    ) -> Policy:
+        labelled: list[tuple[str, RuleFn]] = []
+        for i, item in enumerate(rules, 1):
+            if isinstance(item, tuple):
+                labelled.append(item)
+            else:
+                kind = getattr(item, "kind", None) or getattr(item, "__name__", "rule")
+                labelled.append((f"{name}#{i} {kind}", item))
+        blob = json.dumps(
+            {"name": name, "rules": [_rule_identity(r) for _, r in labelled], "vars": vars},
+            sort_keys=True,
+            default=str,
+        )
+        fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return cls(name=name, rules=tuple(labelled), fingerprint=fingerprint)
+
+    def denials(self, features: Features, deployment: Deployment) -> tuple[str, ...]:
+        """Every reason any rule gives to deny `deployment` for this request."""
+        return tuple(
+            f"{label}: {reason}"
+            for label, rule in self.rules
+            if (reason := rule(features, deployment)) is not None
+        )
+
+    def active(self, features: Features) -> Policy:
+        """The same policy without the pack rules whose request conditions do not hold."""
+        kept = tuple(
+            (label, rule)
+            for label, rule in self.rules
+            if not isinstance(rule, _RuleBase) or rule.applies(features)
+        )
+        return Policy(name=self.name, rules=kept, fingerprint=self.fingerprint)

@@ -1,0 +1,21 @@
+"""Cost arithmetic. Pure: prices come from the Deployment, counts from the Features."""
+
+from __future__ import annotations
+
+from router.models import Deployment, Features
+
+__all__ = ["cost_at", "estimate_cost_usd"]
+
+
+def cost_at(features: Features, input_usd_per_token: float, output_usd_per_token: float) -> float:
+    """The most this request can cost at these prices: the prompt plus the whole output
+    budget (`max_tokens`, or the configured default)."""
+    return (
+        features.prompt_tokens * input_usd_per_token
+        + features.max_output_tokens * output_usd_per_token
+    )
+
+
+def estimate_cost_usd(features: Features, deployment: Deployment) -> float:
+    """The estimated maximum cost of this request on `deployment`."""
+    return cost_at(features, deployment.input_usd_per_token, deployment.output_usd_per_token)

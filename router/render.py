@@ -1,0 +1,93 @@
+"""Decisions as text for people: `explain` output and the demo table. Pure string work."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from router.models import Decision, Rejection
+
+__all__ = ["DemoRow", "demo_table", "explain_text", "grouped_rejections", "usd"]
+
+
+def usd(value: float | None) -> str:
+    """A cost for people: `$0.0123`, `$0.000041`, `free`."""
+    if value is None:
+        return "-"
+    if value == 0:
+        return "free"
+    return f"${value:.4f}" if value >= 0.001 else f"${value:.6f}"
+
+
+def _strip_label(reason: str) -> str:
+    """'pack#1 kind: text' -> 'text' (the label is in the JSON output, not needed here)."""
+    head, sep, tail = reason.partition(": ")
+    return tail if sep and "#" in head else reason
+
+
+def grouped_rejections(rejected: Sequence[Rejection]) -> list[tuple[list[str], str]]:
+    """Rejections grouped by their main (first) reason, in first-seen order."""
+    groups: dict[str, list[str]] = {}
+    for r in rejected:
+        groups.setdefault(_strip_label(r.reasons[0]), []).append(r.name)
+    return [(names, reason) for reason, names in groups.items()]
+
+
+def _names(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" +{len(names) - limit}" if len(names) > limit else "")
+
+
+def explain_text(decision: Decision, baseline_usd: float | None = None) -> str:
+    f = decision.features
+    tokens = f"{f.prompt_tokens:,} tokens" + ("" if f.prompt_tokens_exact else " (estimate)")
+    found = ", ".join(f"{d.kind} x{d.count}" for d in f.detections) or "nothing"
+    lines = [
+        f"policy {decision.policy} ({decision.policy_fingerprint}), objective "
+        f"{decision.objective}, quality target {decision.quality_target:g}",
+        f"request: {tokens}, output budget {f.max_output_tokens:,} ({f.output_budget_source}), "
+        f"capabilities: {', '.join(f.capabilities) or 'none'}",
+        f"sensitivity: {f.sensitivity} (declared {f.declared_sensitivity}; detected {found}), "
+        f"tenant {f.tenant}" + (f", tags {', '.join(f.tags)}" if f.tags else ""),
+        "",
+        "candidates, in order:" if decision.candidates else "candidates: none",
+    ]
+    width = max((len(c.name) for c in decision.candidates), default=0)
+    for i, c in enumerate(decision.candidates, 1):
+        lines.append(
+            f"  {i}. {c.name:<{width}}  {c.hosting:<11} q={c.quality:.2f}  "
+            f"{usd(c.est_cost_usd):>10}  {c.why}"
+        )
+    if baseline_usd is not None and decision.chosen is not None:
+        lines.append(f"  baseline would cost {usd(baseline_usd)}")
+    if decision.rejected:
+        lines += ["", "rejected:"]
+        width = max(len(r.name) for r in decision.rejected)
+        for r in decision.rejected:
+            lines.append(f"  {r.name:<{width}}  [{r.stage}] {r.reasons[0]}")
+            lines += [f"  {'':<{width}}  [{r.stage}] {more}" for more in r.reasons[1:]]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    label: str
+    sensitivity: str
+    chosen: str
+    est_cost_usd: float | None
+    baseline_usd: float | None
+    rejected: Sequence[Rejection]
+
+
+def demo_table(rows: Sequence[DemoRow]) -> str:
+    head = f"{'#':>2}  {'prompt':<28} {'sensitivity':<12} {'chosen':<18} {'est. cost':>10}"
+    out = [head + "  main reason for each rejection", "-" * 120]
+    for i, row in enumerate(rows, 1):
+        groups = grouped_rejections(row.rejected)
+        first = f"{_names(g[0])}: {g[1]}" if (g := groups[0] if groups else None) else "-"
+        out.append(
+            f"{i:>2}  {row.label[:28]:<28} {row.sensitivity:<12} {row.chosen[:18]:<18} "
+            f"{usd(row.est_cost_usd):>10}  {first}"
+        )
+        out += [f"{'':>75}{_names(names)}: {reason}" for names, reason in groups[1:]]
+    return "\n".join(out)

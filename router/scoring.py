@@ -1,0 +1,138 @@
+"""Scorers predict quality; objectives order eligible deployments.
+
+A scorer is any callable `(features, deployments) -> qualities` (one float in
+[0, 1] per deployment). The default, `prior_scorer`, returns each deployment's
+documented prior; per-prompt prediction plugs in here later without touching the
+planner. An objective turns (deployment, quality, estimated cost) triples into an
+ordered plan with a one-line reason per place. Ties always break the same way:
+cost, then quality, then hosting (local before self-hosted before API), then name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from router.models import Deployment, Features
+
+__all__ = [
+    "OBJECTIVES",
+    "ObjectiveName",
+    "Placed",
+    "Scored",
+    "Scorer",
+    "prior_scorer",
+]
+
+ObjectiveName = Literal["free-first", "cheapest", "best", "utility"]
+_HOSTING_ORDER = {"local": 0, "self-hosted": 1, "api": 2}
+_EPS = 1e-12
+
+
+class Scorer(Protocol):
+    """Predicts, per deployment, the quality of its answer to this request."""
+
+    def __call__(
+        self, features: Features, deployments: Sequence[Deployment]
+    ) -> Sequence[float]: ...
+
+
+def prior_scorer(features: Features, deployments: Sequence[Deployment]) -> list[float]:
+    """Each deployment's quality prior (its `quality` field or its family's)."""
+    return [d.quality for d in deployments]
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    deployment: Deployment
+    quality: float
+    cost: float
+
+    def tiebreak(self) -> tuple[float, float, int, str]:
+        return (
+            self.cost,
+            -self.quality,
+            _HOSTING_ORDER[self.deployment.hosting],
+            self.deployment.name,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    scored: Scored
+    meets_target: bool
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    quality_target: float
+    quality_value_usd: float
+
+
+Objective = Callable[[Sequence[Scored], Params], list[Placed]]
+
+
+def _free_first(items: Sequence[Scored], p: Params) -> list[Placed]:
+    best = max(s.quality for s in items)
+    bar = p.quality_target * best
+    meets = sorted((s for s in items if s.quality >= bar - _EPS), key=Scored.tiebreak)
+    below = sorted(
+        (s for s in items if s.quality < bar - _EPS),
+        key=lambda s: (-s.quality, *s.tiebreak()),
+    )
+    out = [
+        Placed(
+            s,
+            True,
+            f"cheapest meeting the quality bar ({s.quality:.2f} >= "
+            f"{p.quality_target:g} x {best:.2f})"
+            if i == 0
+            else "fallback: meets the quality bar, costs more",
+        )
+        for i, s in enumerate(meets)
+    ]
+    out += [Placed(s, False, f"fallback: below the quality bar {bar:.2f}") for s in below]
+    return out
+
+
+def _cheapest(items: Sequence[Scored], p: Params) -> list[Placed]:
+    ordered = sorted(items, key=Scored.tiebreak)
+    return [
+        Placed(s, True, "cheapest" if i == 0 else "fallback: costs more")
+        for i, s in enumerate(ordered)
+    ]
+
+
+def _best(items: Sequence[Scored], p: Params) -> list[Placed]:
+    ordered = sorted(items, key=lambda s: (-s.quality, *s.tiebreak()))
+    return [
+        Placed(s, True, "highest predicted quality" if i == 0 else "fallback: lower quality")
+        for i, s in enumerate(ordered)
+    ]
+
+
+def _utility(items: Sequence[Scored], p: Params) -> list[Placed]:
+    def utility(s: Scored) -> float:
+        return s.quality * p.quality_value_usd - s.cost
+
+    ordered = sorted(items, key=lambda s: (-utility(s), *s.tiebreak()))
+    return [
+        Placed(
+            s,
+            True,
+            f"utility {utility(s):+.6f} = {s.quality:.2f} x ${p.quality_value_usd:g} - "
+            f"${s.cost:.6f}" + ("" if i == 0 else " (fallback)"),
+        )
+        for i, s in enumerate(ordered)
+    ]
+
+
+OBJECTIVES: Mapping[ObjectiveName, Objective] = {
+    "free-first": _free_first,
+    "cheapest": _cheapest,
+    "best": _best,
+    "utility": _utility,
+}
+"""Objective name -> ordering function. `free-first` is the default."""
