@@ -81,6 +81,7 @@ class Router:
         except ValidationError as exc:
             err = exc.errors()[0]
             raise ConfigError(_SOURCE, str(err["loc"][0]), str(err["msg"])) from None
+        self._bound = self.policy.bind(self.deployments)
         self.baseline = baseline
         self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
         self.scorer = scorer
@@ -164,7 +165,7 @@ class Router:
             tags=tags,
             **params,
         )
-        decision = plan(req, self.deployments, self.policy, self.settings, self.scorer)
+        decision = plan(req, self.deployments, self._bound, self.settings, self.scorer)
         if not decision.candidates:
             raise NoEligibleDeployment(decision)
         return decision

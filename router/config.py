@@ -129,8 +129,15 @@ def _explain(err: Mapping[str, Any], known: Sequence[str]) -> str:
         close = difflib.get_close_matches(last, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
         return f"unknown key; {hint}"
+    if last == "deployments" and kind in ("missing", "too_short"):
+        return "give at least one deployment: add a [[deployments]] table with name and model"
     if kind == "missing":
         return "is required"
+    if last == "api_key_env":  # its value may be a pasted key: never echo it
+        return (
+            'must name an environment variable, e.g. api_key_env = "OPENAI_API_KEY"; '
+            "never the key itself"
+        )
     if kind == "union_tag_invalid":
         tags = err.get("ctx", {}).get("expected_tags", "")
         return f"unknown rule kind {err['ctx'].get('tag')!r}; write one of {tags}"
@@ -143,9 +150,21 @@ def _explain(err: Mapping[str, Any], known: Sequence[str]) -> str:
     return msg
 
 
-def _raise(source: str, exc: ValidationError, prefix: str, known: Sequence[str]) -> None:
+def _raise(
+    source: str, exc: ValidationError, prefix: str, known: Sequence[str], tag: object = None
+) -> None:
     err = exc.errors()[0]
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    # Drop pydantic's internal loc parts: validator names, dict-key markers, and the
+    # discriminator tag of a rule (`rules[0].deny.hostin` -> `rules[0].hostin`).
+    loc = [
+        p
+        for p in err["loc"]
+        if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))
+    ]
+    if tag is not None and loc and loc[0] == tag:
+        loc = loc[1:]
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc = [*loc, "kind"]
     raise ConfigError(source, _key(loc, prefix), _explain(err, known)) from None
 
 
@@ -213,6 +232,8 @@ def _collect(
         target = (path.parent / pure).resolve()
         if target in chain or target == path:
             raise ConfigError(src, f"include[{i}]", f"{ref!r} includes itself (a cycle)")
+        if not target.is_file():
+            raise ConfigError(src, f"include[{i}]", f"{ref!r} not found (looked for {target})")
         _, inc_rules, inc_vars = _collect(target, (*chain, path))
         rules += inc_rules
         merged_vars.update(inc_vars)
@@ -255,6 +276,13 @@ def load_policy(
         if isinstance(ref, Path)
         else _pack_path(ref, base or Path.cwd(), source, "router.policy")
     )
+    if not isinstance(ref, Path) and not path.is_file():
+        raise ConfigError(
+            source,
+            "router.policy",
+            f"policy pack {ref!r} not found (looked for {path}); write a shipped name "
+            f"({', '.join(builtin_policies())}) or a path relative to the config file",
+        )
     name, raw_rules, pack_vars = _collect(path.resolve(), ())
     env = {**pack_vars, **(overrides or {})}
     rules: list[tuple[str, RuleFn]] = []
@@ -266,7 +294,7 @@ def load_policy(
         except ValidationError as exc:
             kind = resolved.get("kind")
             known = _rule_fields(kind)
-            _raise(file, exc, key, known)
+            _raise(file, exc, key, known, tag=kind)
     for i, fn in enumerate(extra_rules, 1):
         rules.append((f"custom#{i} {getattr(fn, '__name__', 'rule')}", fn))
     return Policy.of(name, rules, vars=env)

@@ -5,6 +5,7 @@ Nothing here does I/O. Every value is immutable and rejects unknown fields.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -170,7 +171,8 @@ class Features(Frozen):
     message_count: int = 1
 
 
-class Candidate(Frozen):
+@dataclass(frozen=True, slots=True)
+class Candidate:
     """A deployment that may serve the request, in plan order."""
 
     name: str
@@ -184,7 +186,8 @@ class Candidate(Frozen):
     why: str
 
 
-class Rejection(Frozen):
+@dataclass(frozen=True, slots=True)
+class Rejection:
     """A deployment that may not serve the request, with every reason (deny-overrides)."""
 
     name: str
@@ -192,10 +195,13 @@ class Rejection(Frozen):
     reasons: tuple[str, ...]
 
 
-class Decision(Frozen):
+@dataclass(frozen=True, slots=True)
+class Decision:
     """The record of one routing decision: what may serve, in what order, and why.
 
-    `Router.plan(...)` returns it without calling any model.
+    `Router.plan(...)` returns it without calling any model. Plain frozen dataclasses
+    (not pydantic) because the planner builds dozens per request: construction must
+    cost well under a microsecond each.
     """
 
     features: Features
@@ -211,6 +217,18 @@ class Decision(Frozen):
         """The deployment the request goes to first, or None when nothing is eligible."""
         return self.candidates[0] if self.candidates else None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The whole record as JSON-ready data."""
+        return {
+            "features": self.features.model_dump(mode="json"),
+            "candidates": [asdict(c) for c in self.candidates],
+            "rejected": [{**asdict(r), "reasons": list(r.reasons)} for r in self.rejected],
+            "policy": self.policy,
+            "policy_fingerprint": self.policy_fingerprint,
+            "objective": self.objective,
+            "quality_target": self.quality_target,
+        }
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready view: ordered `candidates` names and `rejected` name -> reasons."""
         return {
@@ -222,5 +240,5 @@ class Decision(Frozen):
             "objective": self.objective,
             "quality_target": self.quality_target,
             "features": self.features.model_dump(mode="json"),
-            "candidate_details": [c.model_dump(mode="json") for c in self.candidates],
+            "candidate_details": [asdict(c) for c in self.candidates],
         }

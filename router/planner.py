@@ -23,7 +23,7 @@ from router.models import (
     Request,
     Sensitivity,
 )
-from router.policy import Policy
+from router.policy import BoundPolicy, Policy
 from router.pricing import estimate_cost_usd
 from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, Scorer, prior_scorer
 
@@ -71,11 +71,20 @@ def fact_reasons(features: Features, deployment: Deployment) -> list[str]:
 def plan(
     request: Request,
     deployments: Sequence[Deployment],
-    policy: Policy,
+    policy: Policy | BoundPolicy,
     settings: Settings,
     scorer: Scorer = prior_scorer,
 ) -> Decision:
-    """Decide which deployments may serve `request`, in what order, and why."""
+    """Decide which deployments may serve `request`, in what order, and why.
+
+    Pass `policy.bind(deployments)` to reuse the static verdicts across requests.
+    """
+    deployments = tuple(deployments)
+    bound = (
+        policy
+        if isinstance(policy, BoundPolicy) and policy.deployments == deployments
+        else (policy.policy if isinstance(policy, BoundPolicy) else policy).bind(deployments)
+    )
     max_out = request.max_tokens or settings.default_max_tokens
     tightest = min((d.context_window for d in deployments), default=None)
     features = extract(
@@ -84,13 +93,12 @@ def plan(
         exact_above_bytes=None if tightest is None else tightest - max_out,
         detector_levels=settings.detector_levels,
     )
-    active = policy.active(features)
+    denied_by = bound.denials(features)
 
     eligible: list[Deployment] = []
     rejected: list[Rejection] = []
-    for d in deployments:
+    for d, denied in zip(deployments, denied_by, strict=True):
         facts = fact_reasons(features, d)
-        denied = active.denials(features, d)
         if facts or denied:
             stage = "policy" if denied else "facts"
             rejected.append(Rejection(name=d.name, stage=stage, reasons=(*facts, *denied)))
@@ -126,8 +134,8 @@ def plan(
         features=features,
         candidates=candidates,
         rejected=tuple(rejected),
-        policy=policy.name,
-        policy_fingerprint=policy.fingerprint,
+        policy=bound.policy.name,
+        policy_fingerprint=bound.policy.fingerprint,
         objective=settings.objective,
         quality_target=settings.quality_target,
     )

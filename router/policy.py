@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import translate
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -31,6 +31,7 @@ from router.pricing import estimate_cost_usd
 __all__ = [
     "SELECTOR_FIELDS",
     "Allow",
+    "BoundPolicy",
     "Deny",
     "LocalOnly",
     "MaxCost",
@@ -122,16 +123,25 @@ class _RuleBase(_Frozen):
             return False
         return self.tags is None or any(t in features.tags for t in self.tags)
 
-    def check(self, features: Features, deployment: Deployment) -> str | None:
+    static: ClassVar[bool] = True
+    """True when the verdict depends on the deployment alone (then it is computed once
+    per deployment set, see `Policy.bind`), False when it needs the request too."""
+
+    def check_deployment(self, deployment: Deployment) -> str | None:
+        """The verdict of a static rule (one that needs no request features)."""
         raise NotImplementedError
+
+    def check(self, features: Features, deployment: Deployment) -> str | None:
+        return self.check_deployment(deployment)
+
+    def explain(self, found: str) -> str:
+        return found if self.reason is None else f"{self.reason} ({found})"
 
     def __call__(self, features: Features, deployment: Deployment) -> str | None:
         if not self.applies(features):
             return None
         found = self.check(features, deployment)
-        if found is None or self.reason is None:
-            return found
-        return f"{self.reason} ({found})"
+        return None if found is None else self.explain(found)
 
 
 class LocalOnly(_RuleBase):
@@ -143,12 +153,12 @@ class LocalOnly(_RuleBase):
         default=("local", "self-hosted"), min_length=1
     )
 
-    def check(self, features: Features, deployment: Deployment) -> str | None:
+    def check_deployment(self, deployment: Deployment) -> str | None:
         if deployment.hosting in self.hosting:
             return None
         return (
-            f"a {features.sensitivity} request may only go to {'/'.join(self.hosting)} "
-            f"deployments, this one is {deployment.hosting}"
+            f"{self.min_sensitivity}-or-above requests may only go to "
+            f"{'/'.join(self.hosting)} deployments, this one is {deployment.hosting}"
         )
 
 
@@ -184,7 +194,7 @@ class Deny(_SelectorRule):
 
     kind: Literal["deny"] = "deny"
 
-    def check(self, features: Features, deployment: Deployment) -> str | None:
+    def check_deployment(self, deployment: Deployment) -> str | None:
         if not self.in_scope(deployment):
             return None
         matched, mismatched, unknown = self.compare(deployment)
@@ -200,7 +210,7 @@ class Allow(_SelectorRule):
 
     kind: Literal["allow"] = "allow"
 
-    def check(self, features: Features, deployment: Deployment) -> str | None:
+    def check_deployment(self, deployment: Deployment) -> str | None:
         if not self.in_scope(deployment):
             return None
         _, mismatched, unknown = self.compare(deployment)
@@ -214,6 +224,7 @@ class MaxCost(_RuleBase):
 
     kind: Literal["max_cost"] = "max_cost"
     usd: float = Field(ge=0)
+    static: ClassVar[bool] = False
 
     def check(self, features: Features, deployment: Deployment) -> str | None:
         cost = estimate_cost_usd(features, deployment)
@@ -230,7 +241,7 @@ class Require(_RuleBase):
         min_length=1
     )
 
-    def check(self, features: Features, deployment: Deployment) -> str | None:
+    def check_deployment(self, deployment: Deployment) -> str | None:
         missing = [c for c in self.capabilities if c not in deployment.capabilities]
         return f"lacks required capability: {', '.join(missing)}" if missing else None
 
@@ -287,11 +298,45 @@ class Policy:
             if (reason := rule(features, deployment)) is not None
         )
 
-    def active(self, features: Features) -> Policy:
-        """The same policy without the pack rules whose request conditions do not hold."""
-        kept = tuple(
-            (label, rule)
-            for label, rule in self.rules
-            if not isinstance(rule, _RuleBase) or rule.applies(features)
-        )
-        return Policy(name=self.name, rules=kept, fingerprint=self.fingerprint)
+    def bind(self, deployments: Sequence[Deployment]) -> BoundPolicy:
+        """This policy for a fixed deployment set, with every static verdict precomputed."""
+        deps = tuple(deployments)
+        static: list[tuple[str | None, ...] | None] = []
+        for label, rule in self.rules:
+            if isinstance(rule, _RuleBase) and rule.static:
+                static.append(
+                    tuple(
+                        None if (found := rule.check_deployment(d)) is None
+                        else f"{label}: {rule.explain(found)}"
+                        for d in deps
+                    )
+                )  # fmt: skip
+            else:
+                static.append(None)
+        return BoundPolicy(self, deps, tuple(static))
+
+
+@dataclass(frozen=True)
+class BoundPolicy:
+    """A policy bound to a deployment set: per request, only request conditions and
+    request-dependent rules (`max_cost`, callables) are evaluated."""
+
+    policy: Policy
+    deployments: tuple[Deployment, ...]
+    static: tuple[tuple[str | None, ...] | None, ...]
+
+    def denials(self, features: Features) -> list[list[str]]:
+        """Every denial reason, per deployment (same order as `deployments`)."""
+        out: list[list[str]] = [[] for _ in self.deployments]
+        for (label, rule), verdicts in zip(self.policy.rules, self.static, strict=True):
+            if isinstance(rule, _RuleBase) and not rule.applies(features):
+                continue
+            if verdicts is not None:
+                for reasons, found in zip(out, verdicts, strict=True):
+                    if found is not None:
+                        reasons.append(found)
+                continue
+            for reasons, d in zip(out, self.deployments, strict=True):
+                if (found := rule(features, d)) is not None:
+                    reasons.append(f"{label}: {found}")
+        return out
