@@ -4,6 +4,7 @@ Run: .venv/bin/python examples/quickstart.py   (no model is called, no key neede
 """
 
 from pathlib import Path
+from typing import Any
 
 import router
 
@@ -12,7 +13,7 @@ CONFIG = Path(__file__).with_name("router.toml")
 
 def main() -> None:
     r = router.Router.from_config(CONFIG)
-    requests = [
+    requests: list[tuple[str, list[dict[str, str]], dict[str, Any]]] = [
         ("easy", [{"role": "user", "content": "Suggest a name for a bakery."}], {}),
         (
             "card number",

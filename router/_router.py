@@ -107,6 +107,7 @@ class Router:
         tenant: str = "default",
         sensitivity: Sensitivity = "public",
         tags: Sequence[str] = (),
+        quality_target: float | None = None,
         **params: Any,
     ) -> Request:
         """Validate OpenAI-style arguments into a Request, or raise InvalidRequest."""
@@ -126,7 +127,8 @@ class Router:
                     "max_tokens": max_tokens,
                     "tenant": tenant,
                     "sensitivity": sensitivity,
-                    "tags": tuple(tags),
+                    "tags": tags,
+                    "quality_target": quality_target,
                 }
             )
         except ValidationError as exc:
@@ -148,9 +150,13 @@ class Router:
         tenant: str = "default",
         sensitivity: Sensitivity = "public",
         tags: Sequence[str] = (),
+        quality_target: float | None = None,
         **params: Any,
     ) -> Decision:
         """The decision for a request, without calling any model.
+
+        `quality_target` overrides the configured one for this request ("this one
+        matters: keep 97% of the best eligible model's predicted quality").
 
         Raises NoEligibleDeployment (with the full decision attached) when nothing
         may serve it.
@@ -163,6 +169,7 @@ class Router:
             tenant=tenant,
             sensitivity=sensitivity,
             tags=tags,
+            quality_target=quality_target,
             **params,
         )
         decision = plan(req, self.deployments, self._bound, self.settings, self.scorer)

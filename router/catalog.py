@@ -50,7 +50,7 @@ SpecCapability = Literal["tools", "vision", "json", "json_schema"]
 class DeploymentSpec(BaseModel):
     """A deployment as written in the config: everything optional that the catalog can fill."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@/+-]+$")
     model: str = Field(min_length=1)
@@ -74,7 +74,7 @@ class DeploymentSpec(BaseModel):
 class ModelFacts(BaseModel):
     """What litellm's price map says about one model."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     key: str
     provider: str | None
@@ -88,7 +88,7 @@ class ModelFacts(BaseModel):
 class Family(BaseModel):
     """Provenance and quality prior for a family of models (`router/data/families.toml`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     match: tuple[str, ...]
     vendor: str

@@ -26,7 +26,8 @@ __all__ = ["main"]
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one clear line and exit 2, never a traceback
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # Always "router: error:", also from a subcommand's parser ("router explain").
+        self.exit(2, f"router: error: {message}\n")
 
 
 def _parser() -> argparse.ArgumentParser:

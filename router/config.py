@@ -32,6 +32,7 @@ Policy pack::
 from __future__ import annotations
 
 import difflib
+import functools
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ _SECRET_KEYS = {"api_key", "key", "token", "secret", "password", "api_secret"}
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class RouterSection(_Frozen):
@@ -99,7 +100,9 @@ class Config:
     baseline: str | None
 
 
-_RULE = TypeAdapter[Rule](Rule)
+@functools.cache
+def _rule_adapter() -> TypeAdapter[Rule]:
+    return TypeAdapter(Rule)  # built on first use: keeps `import router` cheap
 
 
 def _fields_of(model: type[BaseModel]) -> list[str]:
@@ -290,7 +293,7 @@ def load_policy(
         file, _, key = where.partition(": ")
         resolved = _substitute(raw, env, file, key)
         try:
-            rules.append((label, _RULE.validate_python(resolved)))
+            rules.append((label, _rule_adapter().validate_python(resolved)))
         except ValidationError as exc:
             kind = resolved.get("kind")
             known = _rule_fields(kind)

@@ -100,11 +100,12 @@ _RAW: list[tuple[str, tuple[list[dict[str, Any]], dict[str, Any]]]] = [
         ),
     ),
     (
-        "code: rate limiter design",
+        "code: rate limiter (hard)",
         _user(
             "Design a distributed rate limiter for an API gateway serving 50k requests "
             "per second across three regions. Compare token bucket and sliding window, "
-            "discuss consistency trade-offs, and give pseudocode."
+            "discuss consistency trade-offs, and give pseudocode.",
+            quality_target=0.95,  # the caller says this one matters
         ),
     ),
     ("maths: derivative", _user("What is the derivative of x^3 * sin(x)?")),
@@ -115,7 +116,10 @@ _RAW: list[tuple[str, tuple[list[dict[str, Any]], dict[str, Any]]]] = [
             "4 pm at 100 km/h on the same track. When does the second catch up?"
         ),
     ),
-    ("maths: proof", _user("Prove that the square root of 2 is irrational.")),
+    (
+        "maths: proof (must be right)",
+        _user("Prove that the square root of 2 is irrational.", quality_target=0.95),
+    ),
     (
         "knowledge: history",
         _user("Summarise the causes of the French Revolution in five bullet points."),

@@ -40,6 +40,7 @@ __all__ = [
     "IMAGE_TOKENS",
     "TOKENIZER_MARGIN",
     "count_tokens",
+    "estimate_tokens",
     "extract",
     "prompt_tokens_max",
 ]
@@ -125,6 +126,20 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
+_NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
+
+
+def estimate_tokens(text: str, raw: bytes) -> int:
+    """A fast estimate of cl100k tokens, in C-speed passes only: ~4 bytes per token for
+    ASCII prose and code, one token per digit (numbers split into short groups), and
+    1.2 tokens per non-ASCII character (CJK and other scripts tokenise densely)."""
+    digits = len(raw.translate(None, _NOT_DIGITS))
+    extra = len(raw) - len(text)  # bytes beyond one per character
+    non_ascii = 0 if not extra else min(len(text), math.ceil(extra / 2))
+    ascii_rest = len(text) - non_ascii - digits
+    return math.ceil(max(ascii_rest, 0) / 4 + digits + non_ascii * 1.2)
+
+
 def prompt_tokens_max(features: Features) -> int:
     """Tokens the prompt may take on any model: what the context-window check uses."""
     if not features.prompt_tokens_exact:
@@ -150,7 +165,7 @@ def extract(
     overhead = _PER_MESSAGE * len(request.messages) + 3 + IMAGE_TOKENS * images
     n_bytes = len(raw) + overhead
     exact = exact_above_bytes is not None and n_bytes > exact_above_bytes
-    tokens = count_tokens(text) + overhead if exact else math.ceil(len(raw) / 4) + overhead
+    tokens = (count_tokens(text) if exact else estimate_tokens(text, raw)) + overhead
 
     caps: set[Capability] = set()
     if uses_tools:
@@ -171,8 +186,13 @@ def extract(
         caps.add("long_context")
 
     found = detect(text)
+    # A partial mapping (e.g. only {"email": "public"}) keeps the defaults for other kinds.
     detections = tuple(
-        Detection(kind=kind, count=count, level=detector_levels[kind])
+        Detection(
+            kind=kind,
+            count=count,
+            level=detector_levels.get(kind, DEFAULT_DETECTOR_LEVELS[kind]),
+        )
         for kind, count in found.items()
     )
     sensitivity = request.sensitivity

@@ -143,6 +143,14 @@ class Request(Frozen):
     tenant: str = Field(default="default", min_length=1, max_length=200)
     sensitivity: Sensitivity = "public"
     tags: tuple[str, ...] = ()
+    quality_target: float | None = Field(default=None, gt=0, le=1)
+
+    @field_validator("response_format")
+    @classmethod
+    def _format_has_type(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and not isinstance(value.get("type"), str):
+            raise ValueError('needs a string "type": "text", "json_object" or "json_schema"')
+        return value
 
 
 class Detection(Frozen):

@@ -33,7 +33,7 @@ __all__ = ["Settings", "fact_reasons", "plan"]
 class Settings(BaseModel):
     """How the planner weighs what is eligible (the `[router]` table of the config)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     objective: ObjectiveName = "free-first"
     quality_target: float = Field(default=0.9, gt=0, le=1)
@@ -86,6 +86,7 @@ def plan(
         else (policy.policy if isinstance(policy, BoundPolicy) else policy).bind(deployments)
     )
     max_out = request.max_tokens or settings.default_max_tokens
+    target = request.quality_target or settings.quality_target
     tightest = min((d.context_window for d in deployments), default=None)
     features = extract(
         request,
@@ -100,8 +101,13 @@ def plan(
     for d, denied in zip(deployments, denied_by, strict=True):
         facts = fact_reasons(features, d)
         if facts or denied:
-            stage = "policy" if denied else "facts"
-            rejected.append(Rejection(name=d.name, stage=stage, reasons=(*facts, *denied)))
+            rejected.append(
+                Rejection(
+                    name=d.name,
+                    stage="policy" if denied else "facts",
+                    reasons=(*facts, *denied),
+                )
+            )
         else:
             eligible.append(d)
 
@@ -112,9 +118,7 @@ def plan(
             Scored(d, float(q), estimate_cost_usd(features, d))
             for d, q in zip(eligible, qualities, strict=True)
         ]
-        placed = OBJECTIVES[settings.objective](
-            scored, Params(settings.quality_target, settings.quality_value_usd)
-        )
+        placed = OBJECTIVES[settings.objective](scored, Params(target, settings.quality_value_usd))
         candidates = tuple(
             Candidate(
                 name=p.scored.deployment.name,
@@ -137,5 +141,5 @@ def plan(
         policy=bound.policy.name,
         policy_fingerprint=bound.policy.fingerprint,
         objective=settings.objective,
-        quality_target=settings.quality_target,
+        quality_target=target,
     )

@@ -15,10 +15,11 @@ Rules fail closed: a rule about a field the deployment leaves unknown (say its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import translate
 from typing import Annotated, Any, ClassVar, Literal
@@ -49,12 +50,13 @@ SELECTOR_FIELDS = ("name", "model", "vendor", "origin", "region", "hosting", "we
 Globs = tuple[Annotated[str, Field(min_length=1)], ...]
 
 
-def _compile(globs: Iterable[str]) -> re.Pattern[str]:
+@functools.lru_cache(maxsize=1024)
+def _compile(globs: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(translate(g) for g in globs), re.IGNORECASE)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Selector(_Frozen):
@@ -106,20 +108,16 @@ class _RuleBase(_Frozen):
     reason: str | None = Field(default=None, description="one line shown on denial")
     min_sensitivity: Sensitivity | None = None
     tenants: Globs | None = None
-    tags: tuple[str, ...] | None = None
-
-    _tenants: re.Pattern[str] | None = PrivateAttr(default=None)
-
-    def model_post_init(self, context: Any, /) -> None:
-        if self.tenants is not None:
-            self._tenants = _compile(self.tenants)
+    tags: tuple[str, ...] | None = Field(default=None, min_length=1)
 
     def applies(self, features: Features) -> bool:
+        """Whether the request conditions hold. Reads public fields only: pydantic's
+        private attributes take a slow lookup path, and this runs on every request."""
         if self.min_sensitivity is not None and sensitivity_rank(
             features.sensitivity
         ) < sensitivity_rank(self.min_sensitivity):
             return False
-        if self._tenants is not None and not self._tenants.fullmatch(features.tenant):
+        if self.tenants is not None and not _compile(self.tenants).fullmatch(features.tenant):
             return False
         return self.tags is None or any(t in features.tags for t in self.tags)
 
@@ -157,8 +155,8 @@ class LocalOnly(_RuleBase):
         if deployment.hosting in self.hosting:
             return None
         return (
-            f"{self.min_sensitivity}-or-above requests may only go to "
-            f"{'/'.join(self.hosting)} deployments, this one is {deployment.hosting}"
+            f"{self.min_sensitivity}+ requests stay on {'/'.join(self.hosting)}; "
+            f"this one is {deployment.hosting}"
         )
 
 
@@ -251,10 +249,18 @@ Rule = Annotated[LocalOnly | Deny | Allow | MaxCost | Require, Field(discriminat
 
 
 def _rule_identity(rule: RuleFn) -> Any:
+    """What the fingerprint covers: a pack rule's fields; a Python rule's name, code,
+    defaults and captured values (so two closures of one factory differ)."""
     if isinstance(rule, BaseModel):
         return rule.model_dump(mode="json")
     name = getattr(rule, "__qualname__", type(rule).__qualname__)
-    return f"callable:{getattr(rule, '__module__', '?')}.{name}"
+    ident = f"callable:{getattr(rule, '__module__', '?')}.{name}"
+    code = getattr(rule, "__code__", None)
+    if code is not None:
+        cells = [repr(c.cell_contents) for c in (getattr(rule, "__closure__", None) or ())]
+        body = repr((code.co_code, code.co_consts, getattr(rule, "__defaults__", None), cells))
+        ident += ":" + hashlib.sha256(body.encode()).hexdigest()[:16]
+    return ident
 
 
 @dataclass(frozen=True)
@@ -336,7 +342,11 @@ class BoundPolicy:
                     if found is not None:
                         reasons.append(found)
                 continue
+            # Pack rules: conditions already checked above, so call the check itself.
+            check = rule.check if isinstance(rule, _RuleBase) else rule
             for reasons, d in zip(out, self.deployments, strict=True):
-                if (found := rule(features, d)) is not None:
+                if (found := check(features, d)) is not None:
+                    if isinstance(rule, _RuleBase):
+                        found = rule.explain(found)
                     reasons.append(f"{label}: {found}")
         return out

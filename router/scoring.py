@@ -34,7 +34,7 @@ class Scorer(Protocol):
     """Predicts, per deployment, the quality of its answer to this request."""
 
     def __call__(
-        self, features: Features, deployments: Sequence[Deployment]
+        self, features: Features, deployments: Sequence[Deployment], /
     ) -> Sequence[float]: ...
 
 
@@ -117,7 +117,9 @@ def _utility(items: Sequence[Scored], p: Params) -> list[Placed]:
     def utility(s: Scored) -> float:
         return s.quality * p.quality_value_usd - s.cost
 
-    ordered = sorted(items, key=lambda s: (-utility(s), *s.tiebreak()))
+    # Rounded to a nano-dollar so float noise (0.7 x 0.01 vs 0.8 x 0.01 - 0.001) is a
+    # tie, broken by the documented tiebreak instead of by the last bit.
+    ordered = sorted(items, key=lambda s: (-round(utility(s), 9), *s.tiebreak()))
     return [
         Placed(
             s,

@@ -1,0 +1,159 @@
+"""Small builders for the values tests need: Deployment, Features, Request.
+
+Every builder takes keyword arguments named like the fields they fill and has
+defaults that describe an ordinary case (a free local open-weights model, a short
+public request), so a test states only what it is about::
+
+    api = deployment("gpt-4o", hosting="api", weights="closed", vendor="openai")
+    f = features(sensitivity="confidential")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from router.models import (
+    Capability,
+    Deployment,
+    Features,
+    Hosting,
+    Request,
+    Sensitivity,
+    Weights,
+)
+
+__all__ = ["deployment", "features", "fleet", "messages", "request"]
+
+
+def deployment(
+    name: str = "local-qwen",
+    *,
+    model: str | None = None,
+    hosting: Hosting = "local",
+    weights: Weights = "open",
+    vendor: str | None = "alibaba",
+    origin: str | None = "CN",
+    region: str | None = "eu-west",
+    license: str | None = "apache-2.0",
+    context_window: int = 32_768,
+    max_output_tokens: int | None = None,
+    capabilities: Iterable[Capability] = (),
+    input_usd_per_token: float = 0.0,
+    output_usd_per_token: float = 0.0,
+    quality: float = 0.7,
+) -> Deployment:
+    """A fully known Deployment; free, local and open unless told otherwise."""
+    return Deployment(
+        name=name,
+        model=model or f"openai/{name}",
+        hosting=hosting,
+        weights=weights,
+        vendor=vendor,
+        origin=origin,
+        region=region,
+        license=license,
+        context_window=context_window,
+        max_output_tokens=max_output_tokens,
+        capabilities=frozenset(capabilities),
+        input_usd_per_token=input_usd_per_token,
+        output_usd_per_token=output_usd_per_token,
+        quality=quality,
+    )
+
+
+def fleet() -> tuple[Deployment, ...]:
+    """Three typical deployments: a free local model, a cheap self-hosted one, a paid API."""
+    return (
+        deployment("local-qwen", quality=0.70, capabilities=("tools", "json")),
+        deployment(
+            "gpu-llama",
+            hosting="self-hosted",
+            vendor="meta",
+            origin="US",
+            license="llama3",
+            input_usd_per_token=1e-8,
+            output_usd_per_token=1e-7,
+            quality=0.80,
+            capabilities=("tools", "json"),
+        ),
+        deployment(
+            "gpt-4o",
+            model="gpt-4o",
+            hosting="api",
+            weights="closed",
+            vendor="openai",
+            origin="US",
+            region="us-east",
+            license="proprietary",
+            context_window=128_000,
+            max_output_tokens=16_384,
+            input_usd_per_token=2.5e-6,
+            output_usd_per_token=1e-5,
+            quality=0.90,
+            capabilities=("tools", "vision", "json", "json_schema"),
+        ),
+    )
+
+
+def features(
+    *,
+    prompt_tokens: int = 100,
+    prompt_bytes: int | None = None,
+    exact: bool = False,
+    max_output_tokens: int = 1024,
+    output_budget_source: Literal["request", "default"] = "default",
+    capabilities: Iterable[Capability] = (),
+    sensitivity: Sensitivity = "public",
+    declared_sensitivity: Sensitivity | None = None,
+    tenant: str = "default",
+    tags: Iterable[str] = (),
+) -> Features:
+    """Features of a request as the planner sees them; `prompt_bytes` defaults to 4 x tokens."""
+    return Features(
+        prompt_sha256="0" * 64,
+        prompt_bytes=prompt_tokens * 4 if prompt_bytes is None else prompt_bytes,
+        prompt_tokens=prompt_tokens,
+        prompt_tokens_exact=exact,
+        max_output_tokens=max_output_tokens,
+        output_budget_source=output_budget_source,
+        capabilities=tuple(capabilities),
+        declared_sensitivity=declared_sensitivity or sensitivity,
+        sensitivity=sensitivity,
+        tenant=tenant,
+        tags=tuple(tags),
+    )
+
+
+def messages(prompt: str = "Say hi", *, images: int = 0) -> list[dict[str, Any]]:
+    """One user message; with `images`, its content is a list of parts."""
+    if not images:
+        return [{"role": "user", "content": prompt}]
+    parts: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
+    parts += [{"type": "image_url", "image_url": {"url": "data:,"}}] * images
+    return [{"role": "user", "content": parts}]
+
+
+def request(
+    prompt: str = "Say hi",
+    *,
+    images: int = 0,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    response_format: Mapping[str, Any] | None = None,
+    max_tokens: int | None = None,
+    tenant: str = "default",
+    sensitivity: Sensitivity = "public",
+    tags: Iterable[str] = (),
+) -> Request:
+    """A validated Request holding one user message."""
+    return Request.model_validate(
+        {
+            "messages": messages(prompt, images=images),
+            "tools": None if tools is None else tuple(dict(t) for t in tools),
+            "response_format": None if response_format is None else dict(response_format),
+            "max_tokens": max_tokens,
+            "tenant": tenant,
+            "sensitivity": sensitivity,
+            "tags": tuple(tags),
+        }
+    )
