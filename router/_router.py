@@ -10,9 +10,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from router.catalog import DeploymentSpec
-from router.config import baseline_prices, load_config, load_policy, resolve_deployments
+from router.config import baseline_prices, load_config, resolve_deployments
 from router.errors import ConfigError, InvalidRequest, NoEligibleDeployment
 from router.models import Decision, Deployment, Message, Request, Sensitivity
+from router.packs import load_policy
 from router.planner import Settings, plan
 from router.policy import Policy, RuleFn
 from router.pricing import cost_at

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from router._router import Router
-from router.config import load_config, load_policy
+from router.config import load_config
 from router.demo import DEMO_CONFIG, SAMPLES
 from router.errors import ConfigError, NoEligibleDeployment, RouterError
 from router.models import SENSITIVITY_LEVELS, Decision
+from router.packs import load_policy
 from router.render import DemoRow, demo_table, explain_text, usd
 
 __all__ = ["main"]

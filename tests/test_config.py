@@ -9,10 +9,11 @@ from textwrap import dedent
 import pytest
 
 from router import Router
-from router.config import builtin_policies, load_config, load_policy, policy_dir
+from router.config import load_config
 from router.demo import DEMO_CONFIG
 from router.errors import ConfigError, UnknownModelError
 from router.features import DEFAULT_DETECTOR_LEVELS
+from router.packs import builtin_policies, load_policy, policy_dir
 from router.policy import Allow
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from router.config import load_config, load_policy
+from router.config import load_config
+from router.packs import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

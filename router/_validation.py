@@ -1,0 +1,101 @@
+"""Reading TOML and turning pydantic errors into one-line ConfigErrors.
+
+Shared by the config loader and the policy-pack loader: every message names the
+file, the dotted key and what to write instead, and never echoes a secret.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import BaseModel, ValidationError
+
+from router.errors import ConfigError
+
+__all__ = ["fields_of", "raise_config_error", "read_toml"]
+
+_SECRET_KEYS = {"api_key", "key", "token", "secret", "password", "api_secret"}
+
+
+def fields_of(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def _key(loc: Sequence[int | str], prefix: str = "") -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _explain(err: Mapping[str, Any], known: Sequence[str]) -> str:
+    kind = err["type"]
+    loc = err["loc"]
+    last = str(loc[-1]) if loc else ""
+    if kind == "extra_forbidden":
+        if last in _SECRET_KEYS:
+            return (
+                "secrets are never written in config files; write api_key_env = "
+                '"ENV_VAR_NAME" and set that environment variable'
+            )
+        close = difflib.get_close_matches(last, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+        return f"unknown key; {hint}"
+    if last == "deployments" and kind in ("missing", "too_short"):
+        return "give at least one deployment: add a [[deployments]] table with name and model"
+    if kind == "missing":
+        return "is required"
+    if last == "api_key_env":  # its value may be a pasted key: never echo it
+        return (
+            'must name an environment variable, e.g. api_key_env = "OPENAI_API_KEY"; '
+            "never the key itself"
+        )
+    if kind == "union_tag_invalid":
+        tags = err.get("ctx", {}).get("expected_tags", "")
+        return f"unknown rule kind {err['ctx'].get('tag')!r}; write one of {tags}"
+    if kind == "union_tag_not_found":
+        return "a rule needs kind = one of 'local_only', 'deny', 'allow', 'max_cost', 'require'"
+    msg = str(err["msg"])
+    value = err.get("input")
+    if isinstance(value, str | int | float | bool) and last not in _SECRET_KEYS:
+        msg += f" (got {value!r})"
+    return msg
+
+
+def raise_config_error(
+    source: str, exc: ValidationError, prefix: str, known: Sequence[str], tag: object = None
+) -> NoReturn:
+    err = exc.errors()[0]
+    # Drop pydantic's internal loc parts: validator names, dict-key markers, and the
+    # discriminator tag of a rule (`rules[0].deny.hostin` -> `rules[0].hostin`).
+    loc = [
+        p
+        for p in err["loc"]
+        if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))
+    ]
+    if tag is not None and loc and loc[0] == tag:
+        loc = loc[1:]
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc = [*loc, "kind"]
+    raise ConfigError(source, _key(loc, prefix), _explain(err, known)) from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "", "is a directory; give a .toml file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "", "not valid UTF-8 text") from None
