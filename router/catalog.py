@@ -128,13 +128,15 @@ def _float_or_none(value: object) -> float | None:
 def lookup(model: str, path: Path | None = None) -> ModelFacts | None:
     """Facts for a litellm model string (`gpt-4o`, `deepseek/deepseek-chat`...), or None."""
     table = _price_map(path if path is not None else price_map_path())
-    keys = [model]
-    if "/" in model:
-        keys.append(model.split("/", 1)[1])
-    for key in keys:
-        entry = table.get(key)
-        if entry is not None:
-            return _facts(key, entry)
+    entry = table.get(model)
+    if entry is not None:
+        return _facts(model, entry)
+    # "openai/gpt-4o" is the map's "gpt-4o" only if that entry is OpenAI's own: another
+    # provider's "gpt-4o" has other prices.
+    provider, _, rest = model.partition("/")
+    entry = table.get(rest) if rest else None
+    if entry is not None and entry.get("litellm_provider") == provider:
+        return _facts(rest, entry)
     return None
 
 

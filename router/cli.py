@@ -17,7 +17,7 @@ from typing import Any
 from router._router import Router
 from router.config import load_config
 from router.demo import DEMO_CONFIG, SAMPLES
-from router.errors import ConfigError, NoEligibleDeployment, RouterError
+from router.errors import NoEligibleDeployment, RouterError
 from router.models import SENSITIVITY_LEVELS, Decision
 from router.packs import load_policy
 from router.render import DemoRow, demo_table, explain_text, usd
@@ -31,6 +31,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"router: error: {message}\n")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of tokens")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="router", description="Plan LLM requests: free first, paid by exception.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -42,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--sensitivity", choices=SENSITIVITY_LEVELS, default="public")
     ex.add_argument("--tenant", default="default")
     ex.add_argument("--tag", action="append", default=[], dest="tags", help="repeatable")
-    ex.add_argument("--max-tokens", type=int, help="output budget (default: from the config)")
+    ex.add_argument(
+        "--max-tokens", type=_positive_int, help="output budget (default: from the config)"
+    )
     ex.add_argument("--system", help="a system message to put first")
 
     ch = sub.add_parser("check", help="validate a config file or a policy pack")
@@ -63,8 +75,6 @@ def _explain(args: argparse.Namespace) -> int:
     messages = [{"role": "user", "content": prompt}]
     if args.system:
         messages.insert(0, {"role": "system", "content": args.system})
-    if args.max_tokens is not None and args.max_tokens <= 0:
-        raise ConfigError("--max-tokens", "", "must be a positive number of tokens")
     code = 0
     try:
         decision = r.plan(

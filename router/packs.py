@@ -95,7 +95,8 @@ def _collect(
             )
         target = (path.parent / pure).resolve()
         if target in chain or target == path:
-            raise ConfigError(src, f"include[{i}]", f"{ref!r} includes itself (a cycle)")
+            loop = " -> ".join(p.name for p in (*chain, path, target))
+            raise ConfigError(src, f"include[{i}]", f"include cycle: {loop}; remove one include")
         if not target.is_file():
             raise ConfigError(src, f"include[{i}]", f"{ref!r} not found (looked for {target})")
         _, inc_rules, inc_vars = _collect(target, (*chain, path))

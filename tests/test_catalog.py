@@ -385,3 +385,20 @@ def test_lookup_does_not_import_litellm() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        ("openai/gpt-4o", "gpt-4o"),
+        ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"),
+        ("groq/gpt-4o", None),  # another provider's gpt-4o: not OpenAI's prices
+        ("mycorp/gpt-4o-mini", None),
+    ],
+    ids=["own-provider", "anthropic-prefix", "other-provider", "unknown-prefix"],
+)
+def test_provider_prefix_is_stripped_only_for_the_entrys_own_provider(
+    model: str, key: str | None
+) -> None:
+    facts = lookup(model)
+    assert (facts.key if facts else None) == key

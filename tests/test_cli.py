@@ -186,7 +186,7 @@ USER_ERRORS: list[tuple[str, dict[str, str], list[str], str]] = [
     ("bad-sensitivity", {}, ["explain", "--sensitivity", "secret", "hi"],
      "invalid choice: 'secret'"),
     ("max-tokens-zero", {}, ["explain", "--max-tokens", "0", "hi"], "--max-tokens"),
-    ("max-tokens-not-int", {}, ["explain", "--max-tokens", "lots", "hi"], "invalid int value"),
+    ("max-tokens-not-int", {}, ["explain", "--max-tokens", "lots", "hi"], "not a positive number"),
     ("no-command", {}, [], "required: command"),
 ]  # fmt: skip
 

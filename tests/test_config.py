@@ -122,7 +122,7 @@ BAD_PACK = [
     ("include-absolute", 'include = ["/etc/other.toml"]', {}, "pack.toml", "include[0]",
      "no absolute paths, no '..'"),
     ("include-cycle", 'include = ["b.toml"]', {"b.toml": 'name = "b"\ninclude = ["pack.toml"]'},
-     "b.toml", "include[0]", "'pack.toml' includes itself (a cycle)"),
+     "b.toml", "include[0]", "include cycle: pack.toml -> b.toml -> pack.toml"),
     ("include-missing", 'include = ["nowhere.toml"]', {}, "pack.toml", "include[0]",
      "'nowhere.toml' not found"),
     ("undefined-var", '[[rules]]\nkind = "max_cost"\nusd = "${cap}"', {}, "pack.toml",
