@@ -84,7 +84,7 @@ def demo_table(rows: Sequence[DemoRow]) -> str:
     out = [head + "  main reason for each rejection", "-" * 120]
     for i, row in enumerate(rows, 1):
         groups = grouped_rejections(row.rejected)
-        first = f"{_names(g[0])}: {g[1]}" if (g := groups[0] if groups else None) else "-"
+        first = f"{_names(groups[0][0])}: {groups[0][1]}" if groups else "-"
         out.append(
             f"{i:>2}  {row.label[:28]:<28} {row.sensitivity:<12} {row.chosen[:18]:<18} "
             f"{usd(row.est_cost_usd):>10}  {first}"

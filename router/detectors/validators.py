@@ -1,0 +1,130 @@
+"""Wrappers around python-stdnum and phonenumbers, each imported on first use."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from router.detectors._shared import _NON_DIGITS
+
+# --- phone numbers (phonenumbers, imported on first use) ----------------------------------
+
+
+def _valid_national(value: str, countries: tuple[int, ...]) -> bool:
+    digits = value.translate(_NON_DIGITS)
+    if countries == (1,):
+        return _is_valid_phone(1, digits[-10:])
+    if not 9 <= len(digits) <= 12:
+        return False
+    # Italian numbers keep their leading zero; everywhere else it is the trunk prefix
+    return any(_is_valid_phone(cc, digits if cc == 39 else digits[1:]) for cc in countries)
+
+
+def _is_valid_phone(cc: int, national: str) -> bool:
+    """phonenumbers' own validity check, on a number built directly (skipping its parser)."""
+    import phonenumbers  # noqa: PLC0415
+
+    if not national.isdigit() or len(national) > 17:
+        return False
+    number = phonenumbers.PhoneNumber(country_code=cc, national_number=int(national))
+    zeros = len(national) - len(national.lstrip("0"))
+    if zeros and len(national) > 1:  # as parse() records it, e.g. Italian 06 ...
+        number.italian_leading_zero = True
+        number.number_of_leading_zeros = min(zeros, len(national) - 1)
+    return bool(phonenumbers.is_possible_number(number) and phonenumbers.is_valid_number(number))
+
+
+# --- validators (python-stdnum, imported on first use) ------------------------------------
+
+
+def _valid_card(value: str) -> bool:
+    from stdnum import luhn  # noqa: PLC0415
+
+    digits = value.translate(_NON_DIGITS)
+    if len(digits) == len(value) and len(digits) not in (15, 16):
+        return False  # unseparated 13/17-19 digit runs are mostly seeds, ids and timestamps
+    return _plausible_iin(digits) and bool(luhn.is_valid(digits))
+
+
+def _plausible_iin(d: str) -> bool:
+    n, p2, p3, p4 = len(d), int(d[:2]), int(d[:3]), int(d[:4])
+    if d[0] == "4":  # Visa (13-digit cards are long gone)
+        return n in (16, 19)
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:  # Mastercard
+        return n == 16
+    if p2 in (34, 37):  # American Express
+        return n == 15
+    if p2 == 36 or 300 <= p3 <= 305 or p4 == 3095 or p2 in (38, 39):  # Diners Club
+        return 14 <= n <= 19
+    if p4 in (5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763):  # Maestro
+        return 13 <= n <= 19
+    # Discover, JCB, UnionPay, Mir
+    return 16 <= n <= 19 and (
+        p4 == 6011 or 644 <= p3 <= 649 or p2 in (62, 65) or 3528 <= p4 <= 3589 or 2200 <= p4 <= 2204
+    )
+
+
+def _valid_iban(value: str) -> bool:
+    from stdnum import iban  # noqa: PLC0415
+
+    return bool(iban.is_valid(value))
+
+
+def _valid_ssn(value: str) -> bool:
+    from stdnum.us import ssn  # noqa: PLC0415
+
+    return bool(ssn.is_valid(value))
+
+
+def _valid_nir(value: str) -> bool:
+    from stdnum.fr import nir  # noqa: PLC0415
+
+    return bool(nir.is_valid(value))
+
+
+def _valid_idnr(value: str) -> bool:
+    from stdnum.de import idnr  # noqa: PLC0415
+
+    return bool(idnr.is_valid(value))
+
+
+def _valid_bsn(value: str) -> bool:
+    from stdnum.nl import bsn  # noqa: PLC0415
+
+    return bool(bsn.is_valid(value))
+
+
+def _valid_aadhaar(value: str) -> bool:
+    from stdnum.in_ import aadhaar  # noqa: PLC0415
+
+    return bool(aadhaar.is_valid(value))
+
+
+def _valid_dni(value: str) -> bool:
+    from stdnum.es import dni  # noqa: PLC0415
+
+    return bool(dni.is_valid(value))
+
+
+def _valid_nie(value: str) -> bool:
+    from stdnum.es import nie  # noqa: PLC0415
+
+    return bool(nie.is_valid(value))
+
+
+def _valid_cf(value: str) -> bool:
+    from stdnum.it import codicefiscale  # noqa: PLC0415
+
+    return bool(codicefiscale.is_valid(value))
+
+
+def _valid_nino(value: str) -> bool:
+    return True  # no check digit exists; the regex already enforces the allocation rules
+
+
+_LABELLED_VALIDATORS: Final = {
+    "ssn": _valid_ssn,
+    "bsn": _valid_bsn,
+    "aadhaar": _valid_aadhaar,
+    "idnr": _valid_idnr,
+    "nir": _valid_nir,
+}
