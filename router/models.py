@@ -5,8 +5,8 @@ Nothing here does I/O. Every value is immutable and rejects unknown fields.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -179,8 +179,7 @@ class Features(Frozen):
     message_count: int = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A deployment that may serve the request, in plan order."""
 
     name: str
@@ -194,8 +193,7 @@ class Candidate:
     why: str
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(NamedTuple):
     """A deployment that may not serve the request, with every reason (deny-overrides)."""
 
     name: str
@@ -207,9 +205,9 @@ class Rejection:
 class Decision:
     """The record of one routing decision: what may serve, in what order, and why.
 
-    `Router.plan(...)` returns it without calling any model. Plain frozen dataclasses
-    (not pydantic) because the planner builds dozens per request: construction must
-    cost well under a microsecond each.
+    `Router.plan(...)` returns it without calling any model. The records are a frozen
+    dataclass and named tuples, not pydantic models: the planner builds dozens per
+    request, and a named tuple costs ~0.7 µs where a frozen model costs 3-10 µs.
     """
 
     features: Features
@@ -229,8 +227,8 @@ class Decision:
         """The whole record as JSON-ready data."""
         return {
             "features": self.features.model_dump(mode="json"),
-            "candidates": [asdict(c) for c in self.candidates],
-            "rejected": [{**asdict(r), "reasons": list(r.reasons)} for r in self.rejected],
+            "candidates": [c._asdict() for c in self.candidates],
+            "rejected": [{**r._asdict(), "reasons": list(r.reasons)} for r in self.rejected],
             "policy": self.policy,
             "policy_fingerprint": self.policy_fingerprint,
             "objective": self.objective,
@@ -248,5 +246,5 @@ class Decision:
             "objective": self.objective,
             "quality_target": self.quality_target,
             "features": self.features.model_dump(mode="json"),
-            "candidate_details": [asdict(c) for c in self.candidates],
+            "candidate_details": [c._asdict() for c in self.candidates],
         }

@@ -9,6 +9,7 @@ what is left and the objective orders it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,8 +47,13 @@ class Settings(BaseModel):
 
 def fact_reasons(features: Features, deployment: Deployment) -> list[str]:
     """Why `deployment` cannot technically serve this request (empty when it can)."""
+    return _fact_reasons(
+        features, deployment, prompt_tokens_max(features) + features.max_output_tokens
+    )
+
+
+def _fact_reasons(features: Features, deployment: Deployment, need: int) -> list[str]:
     reasons = []
-    need = prompt_tokens_max(features) + features.max_output_tokens
     if need > deployment.context_window:
         about = "" if features.prompt_tokens_exact else "up to "
         reasons.append(
@@ -96,18 +102,21 @@ def plan(
     )
     denied_by = bound.denials(features)
 
+    need = prompt_tokens_max(features) + features.max_output_tokens
+    uses = frozenset(c for c in features.capabilities if c != "long_context")
+    by_request = features.output_budget_source == "request"
     eligible: list[Deployment] = []
     rejected: list[Rejection] = []
     for d, denied in zip(deployments, denied_by, strict=True):
-        facts = fact_reasons(features, d)
+        able = (
+            need <= d.context_window
+            and uses <= d.capabilities
+            and not (by_request and d.max_output_tokens and max_out > d.max_output_tokens)
+        )
+        facts = [] if able else _fact_reasons(features, d, need)
         if facts or denied:
-            rejected.append(
-                Rejection(
-                    name=d.name,
-                    stage="policy" if denied else "facts",
-                    reasons=(*facts, *denied),
-                )
-            )
+            stage: Literal["facts", "policy"] = "policy" if denied else "facts"
+            rejected.append(Rejection(d.name, stage, (*facts, *denied)))
         else:
             eligible.append(d)
 
@@ -121,17 +130,9 @@ def plan(
         placed = OBJECTIVES[settings.objective](scored, Params(target, settings.quality_value_usd))
         candidates = tuple(
             Candidate(
-                name=p.scored.deployment.name,
-                model=p.scored.deployment.model,
-                hosting=p.scored.deployment.hosting,
-                weights=p.scored.deployment.weights,
-                est_cost_usd=p.scored.cost,
-                quality=p.scored.quality,
-                quality_source=p.scored.deployment.quality_source,
-                meets_target=p.meets_target,
-                why=p.why,
+                d.name, d.model, d.hosting, d.weights, cost, quality, d.quality_source, meets, why
             )
-            for p in placed
+            for (d, quality, cost), meets, why in placed
         )
 
     return Decision(

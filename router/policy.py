@@ -307,16 +307,16 @@ class Policy:
     def bind(self, deployments: Sequence[Deployment]) -> BoundPolicy:
         """This policy for a fixed deployment set, with every static verdict precomputed."""
         deps = tuple(deployments)
-        static: list[tuple[str | None, ...] | None] = []
+        static: list[tuple[tuple[int, str], ...] | None] = []
         for label, rule in self.rules:
             if isinstance(rule, _RuleBase) and rule.static:
                 static.append(
                     tuple(
-                        None if (found := rule.check_deployment(d)) is None
-                        else f"{label}: {rule.explain(found)}"
-                        for d in deps
+                        (i, f"{label}: {rule.explain(found)}")
+                        for i, d in enumerate(deps)
+                        if (found := rule.check_deployment(d)) is not None
                     )
-                )  # fmt: skip
+                )
             else:
                 static.append(None)
         return BoundPolicy(self, deps, tuple(static))
@@ -329,7 +329,9 @@ class BoundPolicy:
 
     policy: Policy
     deployments: tuple[Deployment, ...]
-    static: tuple[tuple[str | None, ...] | None, ...]
+    static: tuple[tuple[tuple[int, str], ...] | None, ...]
+    """Per rule: (deployment index, reason) for each deployment a static rule denies;
+    None for rules that need the request."""
 
     def denials(self, features: Features) -> list[list[str]]:
         """Every denial reason, per deployment (same order as `deployments`)."""
@@ -338,15 +340,13 @@ class BoundPolicy:
             if isinstance(rule, _RuleBase) and not rule.applies(features):
                 continue
             if verdicts is not None:
-                for reasons, found in zip(out, verdicts, strict=True):
-                    if found is not None:
-                        reasons.append(found)
+                for i, reason in verdicts:
+                    out[i].append(reason)
                 continue
             # Pack rules: conditions already checked above, so call the check itself.
             check = rule.check if isinstance(rule, _RuleBase) else rule
+            explain = rule.explain if isinstance(rule, _RuleBase) else str
             for reasons, d in zip(out, self.deployments, strict=True):
                 if (found := check(features, d)) is not None:
-                    if isinstance(rule, _RuleBase):
-                        found = rule.explain(found)
-                    reasons.append(f"{label}: {found}")
+                    reasons.append(f"{label}: {explain(found)}")
         return out

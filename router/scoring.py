@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from router.models import Deployment, Features
 
@@ -43,8 +43,9 @@ def prior_scorer(features: Features, deployments: Sequence[Deployment]) -> list[
     return [d.quality for d in deployments]
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
+class Scored(NamedTuple):
+    """A deployment with its predicted quality and estimated cost for this request."""
+
     deployment: Deployment
     quality: float
     cost: float
@@ -58,8 +59,9 @@ class Scored:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Placed:
+class Placed(NamedTuple):
+    """A place in the plan and the one-line reason for it."""
+
     scored: Scored
     meets_target: bool
     why: str
