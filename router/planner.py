@@ -93,7 +93,7 @@ def plan(
     )
     max_out = request.max_tokens or settings.default_max_tokens
     target = request.quality_target or settings.quality_target
-    tightest = min((d.context_window for d in deployments), default=None)
+    tightest = bound.tightest_window
     features = extract(
         request,
         default_max_tokens=settings.default_max_tokens,

@@ -322,7 +322,7 @@ class Policy:
         return BoundPolicy(self, deps, tuple(static))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # not slots: `tightest_window` is a cached_property
 class BoundPolicy:
     """A policy bound to a deployment set: per request, only request conditions and
     request-dependent rules (`max_cost`, callables) are evaluated."""
@@ -332,6 +332,11 @@ class BoundPolicy:
     static: tuple[tuple[tuple[int, str], ...] | None, ...]
     """Per rule: (deployment index, reason) for each deployment a static rule denies;
     None for rules that need the request."""
+
+    @functools.cached_property
+    def tightest_window(self) -> int | None:
+        """The smallest context window in the set (None when it is empty)."""
+        return min((d.context_window for d in self.deployments), default=None)
 
     def denials(self, features: Features) -> list[list[str]]:
         """Every denial reason, per deployment (same order as `deployments`)."""
