@@ -155,8 +155,8 @@ class LocalOnly(_RuleBase):
         if deployment.hosting in self.hosting:
             return None
         return (
-            f"{self.min_sensitivity}+ requests stay on {'/'.join(self.hosting)}; "
-            f"this one is {deployment.hosting}"
+            f"{self.min_sensitivity}+ requests stay on {'/'.join(self.hosting)} "
+            f"deployments; this one is {deployment.hosting}"
         )
 
 

@@ -121,7 +121,7 @@ def test_confidential_stays_on_own_machines(
 def test_confidential_local_reason_is_the_packs() -> None:
     (reason,) = denied(load("free-first"), US_API, sensitivity="confidential")
     assert reason.startswith("confidential-local#1 local_only: ")
-    assert "confidential data stays on your own machines" in reason
+    assert "data stays on your own machines (confidential+ requests stay on local" in reason
 
 
 # ---------------------------------------------------------------- public-sector
