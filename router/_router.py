@@ -117,6 +117,8 @@ class Router:
             close = difflib.get_close_matches(unknown[0], OPENAI_PARAMS, n=1)
             hint = f"did you mean {close[0]!r}?" if close else "not an OpenAI chat parameter"
             raise InvalidRequest(unknown[0], f"unknown parameter; {hint}")
+        if max_tokens is None and params.get("max_completion_tokens") is not None:
+            max_tokens = params["max_completion_tokens"]  # OpenAI's newer name, same budget
         if isinstance(tags, str):
             raise InvalidRequest("tags", "give a list of strings, e.g. tags=['support']")
         try:

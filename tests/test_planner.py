@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from factories import deployment, features, fleet, request
 
+from router import Router
 from router.models import Capability, Decision, Deployment, Features, Request
 from router.planner import Settings, fact_reasons, plan
 from router.policy import Deny, LocalOnly, Policy
@@ -299,3 +300,10 @@ def test_decision_holds_features_but_no_prompt_text() -> None:
         "request",
     )
     assert (f.declared_sensitivity, f.sensitivity) == ("internal", "internal")
+
+
+def test_max_completion_tokens_is_the_output_budget() -> None:
+    r = Router([{"name": "local", "model": "openai/x", "hosting": "local", "context_window": 4096}])
+    decision = r.plan([{"role": "user", "content": "hi"}], max_completion_tokens=321)
+    assert decision.features.max_output_tokens == 321
+    assert decision.features.output_budget_source == "request"
