@@ -25,7 +25,6 @@ from router.models import (
     Sensitivity,
 )
 from router.policy import BoundPolicy, Policy
-from router.pricing import estimate_cost_usd
 from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, Scorer, prior_scorer
 
 __all__ = ["Settings", "fact_reasons", "plan"]
@@ -123,17 +122,13 @@ def plan(
     candidates: tuple[Candidate, ...] = ()
     if eligible:
         qualities = scorer(features, eligible)
-        scored = [
-            Scored(d, float(q), estimate_cost_usd(features, d))
+        pt, mo = features.prompt_tokens, features.max_output_tokens
+        scored = [  # cost as in `pricing.estimate_cost_usd`, inlined: this is the hot path
+            Scored(d, float(q), pt * d.input_usd_per_token + mo * d.output_usd_per_token)
             for d, q in zip(eligible, qualities, strict=True)
         ]
-        placed = OBJECTIVES[settings.objective](scored, Params(target, settings.quality_value_usd))
-        candidates = tuple(
-            Candidate(
-                d.name, d.model, d.hosting, d.weights, cost, quality, d.quality_source, meets, why
-            )
-            for (d, quality, cost), meets, why in placed
-        )
+        objective = OBJECTIVES[settings.objective]
+        candidates = tuple(objective(scored, Params(target, settings.quality_value_usd)))
 
     return Decision(
         features=features,

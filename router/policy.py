@@ -132,6 +132,17 @@ class _RuleBase(_Frozen):
     def check(self, features: Features, deployment: Deployment) -> str | None:
         return self.check_deployment(deployment)
 
+    def check_many(
+        self, features: Features, deployments: Sequence[Deployment]
+    ) -> list[tuple[int, str]]:
+        """(index, explained reason) for each deployment this rule denies (conditions
+        already known to hold). Rules on the hot path override it with a single pass."""
+        return [
+            (i, self.explain(found))
+            for i, d in enumerate(deployments)
+            if (found := self.check(features, d)) is not None
+        ]
+
     def explain(self, found: str) -> str:
         return found if self.reason is None else f"{self.reason} ({found})"
 
@@ -229,6 +240,17 @@ class MaxCost(_RuleBase):
         if cost <= self.usd:
             return None
         return f"estimated cost ${cost:.6f} exceeds max_cost ${self.usd:.6f}"
+
+    def check_many(
+        self, features: Features, deployments: Sequence[Deployment]
+    ) -> list[tuple[int, str]]:
+        # The same arithmetic as `check`, in one pass: this rule runs on every request.
+        pt, mo, cap = features.prompt_tokens, features.max_output_tokens, self.usd
+        return [
+            (i, self.explain(f"estimated cost ${cost:.6f} exceeds max_cost ${cap:.6f}"))
+            for i, d in enumerate(deployments)
+            if (cost := pt * d.input_usd_per_token + mo * d.output_usd_per_token) > cap
+        ]
 
 
 class Require(_RuleBase):
@@ -348,10 +370,11 @@ class BoundPolicy:
                 for i, reason in verdicts:
                     out[i].append(reason)
                 continue
-            # Pack rules: conditions already checked above, so call the check itself.
-            check = rule.check if isinstance(rule, _RuleBase) else rule
-            explain = rule.explain if isinstance(rule, _RuleBase) else str
+            if isinstance(rule, _RuleBase):  # conditions checked above
+                for i, reason in rule.check_many(features, self.deployments):
+                    out[i].append(f"{label}: {reason}")
+                continue
             for reasons, d in zip(out, self.deployments, strict=True):
-                if (found := check(features, d)) is not None:
-                    reasons.append(f"{label}: {explain(found)}")
+                if (found := rule(features, d)) is not None:
+                    reasons.append(f"{label}: {found}")
         return out

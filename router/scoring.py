@@ -3,9 +3,10 @@
 A scorer is any callable `(features, deployments) -> qualities` (one float in
 [0, 1] per deployment). The default, `prior_scorer`, returns each deployment's
 documented prior; per-prompt prediction plugs in here later without touching the
-planner. An objective turns (deployment, quality, estimated cost) triples into an
-ordered plan with a one-line reason per place. Ties always break the same way:
-cost, then quality, then hosting (local before self-hosted before API), then name.
+planner. An objective turns (deployment, quality, estimated cost) triples into the
+ordered candidates of the plan, each with a one-line reason for its place. Ties
+always break the same way: cost, then quality, then hosting (local before
+self-hosted before API), then name.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 
-from router.models import Deployment, Features
+from router.models import Candidate, Deployment, Features
 
 __all__ = [
     "OBJECTIVES",
     "ObjectiveName",
-    "Placed",
     "Scored",
     "Scorer",
     "prior_scorer",
@@ -59,12 +59,19 @@ class Scored(NamedTuple):
         )
 
 
-class Placed(NamedTuple):
-    """A place in the plan and the one-line reason for it."""
-
-    scored: Scored
-    meets_target: bool
-    why: str
+def _place(s: Scored, meets_target: bool, why: str) -> Candidate:
+    d = s.deployment
+    return Candidate(
+        d.name,
+        d.model,
+        d.hosting,
+        d.weights,
+        s.cost,
+        s.quality,
+        d.quality_source,
+        meets_target,
+        why,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +80,10 @@ class Params:
     quality_value_usd: float
 
 
-Objective = Callable[[Sequence[Scored], Params], list[Placed]]
+Objective = Callable[[Sequence[Scored], Params], list[Candidate]]
 
 
-def _free_first(items: Sequence[Scored], p: Params) -> list[Placed]:
+def _free_first(items: Sequence[Scored], p: Params) -> list[Candidate]:
     best = max(s.quality for s in items)
     bar = p.quality_target * best
     meets = sorted((s for s in items if s.quality >= bar - _EPS), key=Scored.tiebreak)
@@ -85,7 +92,7 @@ def _free_first(items: Sequence[Scored], p: Params) -> list[Placed]:
         key=lambda s: (-s.quality, *s.tiebreak()),
     )
     out = [
-        Placed(
+        _place(
             s,
             True,
             f"cheapest meeting the quality bar ({s.quality:.2f} >= "
@@ -95,27 +102,27 @@ def _free_first(items: Sequence[Scored], p: Params) -> list[Placed]:
         )
         for i, s in enumerate(meets)
     ]
-    out += [Placed(s, False, f"fallback: below the quality bar {bar:.2f}") for s in below]
+    out += [_place(s, False, f"fallback: below the quality bar {bar:.2f}") for s in below]
     return out
 
 
-def _cheapest(items: Sequence[Scored], p: Params) -> list[Placed]:
+def _cheapest(items: Sequence[Scored], p: Params) -> list[Candidate]:
     ordered = sorted(items, key=Scored.tiebreak)
     return [
-        Placed(s, True, "cheapest" if i == 0 else "fallback: costs more")
+        _place(s, True, "cheapest" if i == 0 else "fallback: costs more")
         for i, s in enumerate(ordered)
     ]
 
 
-def _best(items: Sequence[Scored], p: Params) -> list[Placed]:
+def _best(items: Sequence[Scored], p: Params) -> list[Candidate]:
     ordered = sorted(items, key=lambda s: (-s.quality, *s.tiebreak()))
     return [
-        Placed(s, True, "highest predicted quality" if i == 0 else "fallback: lower quality")
+        _place(s, True, "highest predicted quality" if i == 0 else "fallback: lower quality")
         for i, s in enumerate(ordered)
     ]
 
 
-def _utility(items: Sequence[Scored], p: Params) -> list[Placed]:
+def _utility(items: Sequence[Scored], p: Params) -> list[Candidate]:
     def utility(s: Scored) -> float:
         return s.quality * p.quality_value_usd - s.cost
 
@@ -123,7 +130,7 @@ def _utility(items: Sequence[Scored], p: Params) -> list[Placed]:
     # tie, broken by the documented tiebreak instead of by the last bit.
     ordered = sorted(items, key=lambda s: (-round(utility(s), 9), *s.tiebreak()))
     return [
-        Placed(
+        _place(
             s,
             True,
             f"utility {utility(s):+.6f} = {s.quality:.2f} x ${p.quality_value_usd:g} - "

@@ -8,8 +8,8 @@ import random
 import pytest
 from factories import deployment, features
 
-from router.models import Hosting
-from router.scoring import OBJECTIVES, ObjectiveName, Params, Placed, Scored, prior_scorer
+from router.models import Candidate, Hosting
+from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, prior_scorer
 
 OBJECTIVE_NAMES: list[ObjectiveName] = ["free-first", "cheapest", "best", "utility"]
 
@@ -24,12 +24,12 @@ def order(
     target: float = 0.9,
     value: float = 0.01,
 ) -> list[str]:
-    return [p.scored.deployment.name for p in place(objective, items, target, value)]
+    return [p.name for p in place(objective, items, target, value)]
 
 
 def place(
     objective: ObjectiveName, items: list[Scored], target: float = 0.9, value: float = 0.01
-) -> list[Placed]:
+) -> list[Candidate]:
     return OBJECTIVES[objective](items, Params(target, value))
 
 
@@ -82,7 +82,7 @@ def test_free_first_bar_is_relative_to_the_best_eligible() -> None:
 def test_free_first_quality_exactly_at_the_bar_meets_it() -> None:
     items = [scored("edge", 0.45, 0.0), scored("best", 0.5, 1.0, "api")]
     placed = place("free-first", items, 0.9)
-    assert [(p.scored.deployment.name, p.meets_target) for p in placed] == [
+    assert [(p.name, p.meets_target) for p in placed] == [
         ("edge", True),
         ("best", True),
     ]
@@ -98,7 +98,7 @@ def test_cheapest_orders_by_cost() -> None:
 
 def test_best_orders_by_quality() -> None:
     placed = place("best", MIXED)
-    assert [p.scored.deployment.name for p in placed] == ["big-api", "self", "local", "small-api"]
+    assert [p.name for p in placed] == ["big-api", "self", "local", "small-api"]
     assert placed[0].why == "highest predicted quality"
 
 
