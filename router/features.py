@@ -206,7 +206,7 @@ def extract(
         max_out, budget_source = default_max_tokens, "default"
 
     return Features(
-        prompt_sha256=hashlib.sha256(raw).hexdigest(),
+        prompt_hash=hashlib.blake2b(raw, digest_size=32).hexdigest(),
         prompt_bytes=n_bytes,
         prompt_tokens=tokens,
         prompt_tokens_exact=exact,

@@ -164,7 +164,8 @@ class Detection(Frozen):
 class Features(Frozen):
     """What the planner knows about a request. Holds no prompt text, only its hash."""
 
-    prompt_sha256: str
+    prompt_hash: str
+    """BLAKE2b-256 (hex) of the prompt as the model reads it; never the text itself."""
     prompt_bytes: int
     prompt_tokens: int
     prompt_tokens_exact: bool

@@ -109,22 +109,24 @@ def plan(
     for d, denied in zip(deployments, denied_by, strict=True):
         able = (
             need <= d.context_window
-            and uses <= d.capabilities
+            and (not uses or uses <= d.capabilities)
             and not (by_request and d.max_output_tokens and max_out > d.max_output_tokens)
         )
-        facts = [] if able else _fact_reasons(features, d, need)
-        if facts or denied:
-            stage: Literal["facts", "policy"] = "policy" if denied else "facts"
-            rejected.append(Rejection(d.name, stage, (*facts, *denied)))
-        else:
+        if able and not denied:
             eligible.append(d)
+            continue
+        facts = () if able else tuple(_fact_reasons(features, d, need))
+        stage: Literal["facts", "policy"] = "policy" if denied else "facts"
+        rejected.append(Rejection._make((d.name, stage, (*facts, *denied))))
 
     candidates: tuple[Candidate, ...] = ()
     if eligible:
         qualities = scorer(features, eligible)
         pt, mo = features.prompt_tokens, features.max_output_tokens
-        scored = [  # cost as in `pricing.estimate_cost_usd`, inlined: this is the hot path
-            Scored(d, float(q), pt * d.input_usd_per_token + mo * d.output_usd_per_token)
+        # Hot path: cost as in `pricing.estimate_cost_usd`, inlined, and records built with
+        # `_make` (a named tuple's keyword constructor costs ~10x more; see design notes).
+        scored = [
+            Scored._make((d, float(q), pt * d.input_usd_per_token + mo * d.output_usd_per_token))
             for d, q in zip(eligible, qualities, strict=True)
         ]
         objective = OBJECTIVES[settings.objective]

@@ -61,16 +61,18 @@ class Scored(NamedTuple):
 
 def _place(s: Scored, meets_target: bool, why: str) -> Candidate:
     d = s.deployment
-    return Candidate(
-        d.name,
-        d.model,
-        d.hosting,
-        d.weights,
-        s.cost,
-        s.quality,
-        d.quality_source,
-        meets_target,
-        why,
+    return Candidate._make(
+        (
+            d.name,
+            d.model,
+            d.hosting,
+            d.weights,
+            s.cost,
+            s.quality,
+            d.quality_source,
+            meets_target,
+            why,
+        )
     )
 
 
@@ -102,7 +104,8 @@ def _free_first(items: Sequence[Scored], p: Params) -> list[Candidate]:
         )
         for i, s in enumerate(meets)
     ]
-    out += [_place(s, False, f"fallback: below the quality bar {bar:.2f}") for s in below]
+    why_below = f"fallback: below the quality bar {bar:.2f}"
+    out += [_place(s, False, why_below) for s in below]
     return out
 
 

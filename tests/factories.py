@@ -111,7 +111,7 @@ def features(
 ) -> Features:
     """Features of a request as the planner sees them; `prompt_bytes` defaults to 4 x tokens."""
     return Features(
-        prompt_sha256="0" * 64,
+        prompt_hash="0" * 64,
         prompt_bytes=prompt_tokens * 4 if prompt_bytes is None else prompt_bytes,
         prompt_tokens=prompt_tokens,
         prompt_tokens_exact=exact,

@@ -250,13 +250,13 @@ def test_partial_detector_levels_fall_back_to_defaults() -> None:
     assert {d.kind: d.level for d in f.detections}["email"] == "public"
 
 
-def test_prompt_hash_is_sha256_hex_and_stable() -> None:
+def test_prompt_hash_is_256_bit_hex_and_stable() -> None:
     a = _features(_req(_user(PLAIN)))
     again = _features(_req(_user(PLAIN)))
     other = _features(_req(_user(PLAIN + "!")))
-    assert re.fullmatch(r"[0-9a-f]{64}", a.prompt_sha256)
-    assert a.prompt_sha256 == again.prompt_sha256
-    assert a.prompt_sha256 != other.prompt_sha256
+    assert re.fullmatch(r"[0-9a-f]{64}", a.prompt_hash)
+    assert a.prompt_hash == again.prompt_hash
+    assert a.prompt_hash != other.prompt_hash
 
 
 def test_features_hold_no_prompt_text() -> None:

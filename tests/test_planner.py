@@ -292,7 +292,7 @@ def test_decision_holds_features_but_no_prompt_text() -> None:
     assert prompt not in dumped
     assert "purple elephant" not in dumped
     f = decision.features
-    assert len(f.prompt_sha256) == 64
+    assert len(f.prompt_hash) == 64
     assert (f.tenant, f.tags, f.max_output_tokens, f.output_budget_source) == (
         "acme",
         ("batch",),
