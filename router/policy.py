@@ -81,9 +81,6 @@ class Selector(_Frozen):
             if (globs := getattr(self, f)) is not None
         )
 
-    def is_empty(self) -> bool:
-        return not self._patterns
-
     def compare(self, deployment: Deployment) -> tuple[list[str], list[str], list[str]]:
         """(matched, mismatched, unknown) descriptions, one per selector field."""
         matched: list[str] = []
