@@ -107,6 +107,8 @@ def plan(
     eligible: list[Deployment] = []
     rejected: list[Rejection] = []
     for d, denied in zip(deployments, denied_by, strict=True):
+        # The conditions of `_fact_reasons`, without building messages for the common case
+        # (tests/test_invariants.py checks the two agree on random requests).
         able = (
             need <= d.context_window
             and (not uses or uses <= d.capabilities)
