@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final
+import functools
+import importlib
+from typing import Any, Final
 
 from router.detectors._shared import _NON_DIGITS
 
@@ -63,58 +65,25 @@ def _plausible_iin(d: str) -> bool:
     )
 
 
-def _valid_iban(value: str) -> bool:
-    from stdnum import iban  # noqa: PLC0415
-
-    return bool(iban.is_valid(value))
-
-
-def _valid_ssn(value: str) -> bool:
-    from stdnum.us import ssn  # noqa: PLC0415
-
-    return bool(ssn.is_valid(value))
+@functools.cache
+def _stdnum(module: str) -> Any:
+    return importlib.import_module(f"stdnum.{module}")
 
 
-def _valid_nir(value: str) -> bool:
-    from stdnum.fr import nir  # noqa: PLC0415
-
-    return bool(nir.is_valid(value))
-
-
-def _valid_idnr(value: str) -> bool:
-    from stdnum.de import idnr  # noqa: PLC0415
-
-    return bool(idnr.is_valid(value))
+def _stdnum_valid(module: str, value: str) -> bool:
+    """python-stdnum's `is_valid` of `stdnum.<module>`, the module imported on first use."""
+    return bool(_stdnum(module).is_valid(value))
 
 
-def _valid_bsn(value: str) -> bool:
-    from stdnum.nl import bsn  # noqa: PLC0415
-
-    return bool(bsn.is_valid(value))
-
-
-def _valid_aadhaar(value: str) -> bool:
-    from stdnum.in_ import aadhaar  # noqa: PLC0415
-
-    return bool(aadhaar.is_valid(value))
-
-
-def _valid_dni(value: str) -> bool:
-    from stdnum.es import dni  # noqa: PLC0415
-
-    return bool(dni.is_valid(value))
-
-
-def _valid_nie(value: str) -> bool:
-    from stdnum.es import nie  # noqa: PLC0415
-
-    return bool(nie.is_valid(value))
-
-
-def _valid_cf(value: str) -> bool:
-    from stdnum.it import codicefiscale  # noqa: PLC0415
-
-    return bool(codicefiscale.is_valid(value))
+_valid_iban = functools.partial(_stdnum_valid, "iban")
+_valid_ssn = functools.partial(_stdnum_valid, "us.ssn")
+_valid_nir = functools.partial(_stdnum_valid, "fr.nir")
+_valid_idnr = functools.partial(_stdnum_valid, "de.idnr")
+_valid_bsn = functools.partial(_stdnum_valid, "nl.bsn")
+_valid_aadhaar = functools.partial(_stdnum_valid, "in_.aadhaar")
+_valid_dni = functools.partial(_stdnum_valid, "es.dni")
+_valid_nie = functools.partial(_stdnum_valid, "es.nie")
+_valid_cf = functools.partial(_stdnum_valid, "it.codicefiscale")
 
 
 def _valid_nino(value: str) -> bool:
