@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -9,10 +10,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from router.backends import Backend, LiteLLMBackend
 from router.catalog import DeploymentSpec
 from router.config import baseline_prices, load_config, resolve_deployments
 from router.errors import ConfigError, InvalidRequest, NoEligibleDeployment
-from router.models import Decision, Deployment, Message, Request, Sensitivity
+from router.executor import RetryPolicy, execute
+from router.models import Decision, Deployment, Message, Request, Result, Sensitivity
 from router.packs import load_policy
 from router.planner import Settings, plan
 from router.policy import Policy, RuleFn
@@ -61,6 +64,8 @@ class Router:
         settings: Settings | None = None,
         scorer: Scorer = prior_scorer,
         baseline: str | None = None,
+        backend: Backend | None = None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008  (frozen: a shared default is safe)
     ) -> None:
         self.deployments: tuple[Deployment, ...] = resolve_deployments(deployments, _SOURCE)
         if not self.deployments:
@@ -83,6 +88,8 @@ class Router:
             err = exc.errors()[0]
             raise ConfigError(_SOURCE, str(err["loc"][0]), str(err["msg"])) from None
         self._bound = self.policy.bind(self.deployments)
+        self.backend: Backend = backend or LiteLLMBackend()
+        self.retry = retry
         self.baseline = baseline
         self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
         self.scorer = scorer
@@ -175,6 +182,9 @@ class Router:
             quality_target=quality_target,
             **params,
         )
+        return self._decide(req)
+
+    def _decide(self, req: Request) -> Decision:
         decision = plan(req, self.deployments, self._bound, self.settings, self.scorer)
         if not decision.candidates:
             raise NoEligibleDeployment(decision)
@@ -185,3 +195,58 @@ class Router:
         if self.baseline_prices is None:
             return None
         return cost_at(decision.features, *self.baseline_prices)
+
+    def complete(
+        self,
+        messages: Sequence[Mapping[str, Any] | Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        tenant: str = "default",
+        sensitivity: Sensitivity = "public",
+        tags: Sequence[str] = (),
+        quality_target: float | None = None,
+        timeout: float = 60.0,
+        **params: Any,
+    ) -> Result:
+        """Plan the request and call the plan's deployments in order until one answers.
+
+        Retries and fallback stay inside the plan; `timeout` bounds the whole chain.
+        Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
+        """
+        if params.get("stream"):
+            raise InvalidRequest("stream", "complete() does not stream; leave stream unset")
+        req = self.request(
+            messages,
+            tools=tools,
+            response_format=response_format,
+            max_tokens=max_tokens,
+            tenant=tenant,
+            sensitivity=sensitivity,
+            tags=tags,
+            quality_target=quality_target,
+            **params,
+        )
+        decision = self._decide(req)
+        call: dict[str, Any] = {
+            "messages": [m.model_dump(exclude_none=True) for m in req.messages],
+            **{k: v for k, v in params.items() if k != "stream"},
+        }
+        if tools is not None:
+            call["tools"] = list(tools)
+        if response_format is not None:
+            call["response_format"] = dict(response_format)
+        if max_tokens is not None:
+            call["max_tokens"] = max_tokens
+        by_name = {d.name: d for d in self.deployments}
+        candidates = [by_name[c.name] for c in decision.candidates]
+        response, served, attempts = execute(
+            candidates,
+            lambda d, left: self.backend.complete(d, call, left),
+            timeout=timeout,
+            policy=self.retry,
+        )
+        return Result(
+            response, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
+        )

@@ -5,7 +5,12 @@ RouterError
 ├── ConfigError              a config or policy file (or Router argument) is wrong:
 │   └── UnknownModelError    names file, key and what to write instead
 ├── InvalidRequest           the caller's request is malformed (messages, max_tokens...)
-└── NoEligibleDeployment     nothing may serve this request; lists every rejection
+├── NoEligibleDeployment     nothing may serve this request; lists every rejection
+├── ProviderError            one deployment failed; `disposition` says what happens next
+│   ├── RateLimited, ProviderUnavailable, ProviderTimeout         RETRY the same deployment
+│   ├── ContextWindowExceeded, ContentFiltered, AuthenticationFailed   FALLBACK in the plan
+│   └── BadRequest                                                RAISE at once
+└── AllDeploymentsFailed     every deployment in the plan failed or the deadline passed
 ```
 
 Each message is one line a person can act on. Prompt text and secrets never
@@ -14,15 +19,27 @@ appear in a message.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from router.models import Decision
 
 __all__ = [
+    "AllDeploymentsFailed",
+    "AuthenticationFailed",
+    "BadRequest",
     "ConfigError",
+    "ContentFiltered",
+    "ContextWindowExceeded",
+    "Disposition",
     "InvalidRequest",
     "NoEligibleDeployment",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimited",
     "RouterError",
     "UnknownModelError",
 ]
@@ -72,3 +89,82 @@ class NoEligibleDeployment(RouterError):
             f"no eligible deployment under policy {decision.policy!r} "
             f"(sensitivity {decision.features.sensitivity}): {detail}"
         )
+
+
+class Disposition(StrEnum):
+    """What the executor does with a provider error."""
+
+    RETRY = "retry"  # the same deployment, after a backoff (rate limit, 5xx, timeout...)
+    FALLBACK = "fallback"  # the next deployment in the plan (context window, auth, filter)
+    RAISE = "raise"  # stop at once: the caller's request is invalid; no money on fallbacks
+
+
+class ProviderError(RouterError):
+    """A deployment failed to answer. Messages name the deployment and the kind of failure,
+    never the prompt, the provider's raw message or a credential."""
+
+    disposition: ClassVar[Disposition] = Disposition.RETRY
+
+    def __init__(
+        self,
+        deployment: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.deployment = deployment
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+        code = f" (HTTP {status})" if status else ""
+        super().__init__(f"{deployment}: {detail}{code}")
+
+
+class RateLimited(ProviderError):
+    """429: retried after Retry-After (or a backoff)."""
+
+
+class ProviderUnavailable(ProviderError):
+    """5xx, connection refused or reset, or a malformed response: retried."""
+
+
+class ProviderTimeout(ProviderError):
+    """No answer within the time left: retried while the deadline allows."""
+
+
+class ContextWindowExceeded(ProviderError):
+    """The prompt does not fit this deployment: the next one in the plan may take it."""
+
+    disposition = Disposition.FALLBACK
+
+
+class ContentFiltered(ProviderError):
+    """The provider's content filter refused: the next deployment may answer."""
+
+    disposition = Disposition.FALLBACK
+
+
+class AuthenticationFailed(ProviderError):
+    """This deployment's credentials are missing or refused: the next one may serve."""
+
+    disposition = Disposition.FALLBACK
+
+
+class BadRequest(ProviderError):
+    """The caller's request is invalid for the API: raised at once, no fallback."""
+
+    disposition = Disposition.RAISE
+
+
+class AllDeploymentsFailed(RouterError):
+    """Every deployment in the plan failed, or the deadline passed. `attempts` says what
+    was tried; fallback never left the plan."""
+
+    def __init__(self, attempts: Sequence[Any], reason: str) -> None:
+        self.attempts = tuple(attempts)
+        tried = (
+            ", ".join(f"{a.deployment} #{a.try_number}: {a.error}" for a in self.attempts)
+            or "nothing"
+        )
+        super().__init__(f"{reason}; tried {tried}")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = [
     "CAPABILITIES",
     "SENSITIVITY_LEVELS",
+    "Attempt",
     "Candidate",
     "Capability",
     "CostModel",
@@ -25,6 +26,7 @@ __all__ = [
     "Message",
     "Rejection",
     "Request",
+    "Result",
     "Sensitivity",
     "Weights",
     "sensitivity_rank",
@@ -202,6 +204,16 @@ class Rejection(NamedTuple):
     reasons: tuple[str, ...]
 
 
+class Attempt(NamedTuple):
+    """One call to one deployment, as recorded in the decision."""
+
+    deployment: str
+    try_number: int
+    outcome: Literal["ok", "retry", "fallback", "raise", "gave up"]
+    error: str | None
+    latency_ms: float
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The record of one routing decision: what may serve, in what order, and why.
@@ -218,6 +230,8 @@ class Decision:
     policy_fingerprint: str
     objective: str
     quality_target: float
+    attempts: tuple[Attempt, ...] = ()
+    served_by: str | None = None
 
     @property
     def chosen(self) -> Candidate | None:
@@ -234,6 +248,8 @@ class Decision:
             "policy_fingerprint": self.policy_fingerprint,
             "objective": self.objective,
             "quality_target": self.quality_target,
+            "attempts": [a._asdict() for a in self.attempts],
+            "served_by": self.served_by,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -249,3 +265,18 @@ class Decision:
             "features": self.features.model_dump(mode="json"),
             "candidate_details": [c._asdict() for c in self.candidates],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """An OpenAI-shaped response and the decision that explains it (attempts, who served)."""
+
+    response: dict[str, Any]
+    decision: Decision
+
+    @property
+    def content(self) -> str | None:
+        """The first choice's message text, or None (e.g. a tool call)."""
+        choices = self.response.get("choices") or [{}]
+        content = (choices[0].get("message") or {}).get("content")
+        return content if isinstance(content, str) else None

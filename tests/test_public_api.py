@@ -31,6 +31,8 @@ def test_all_lists_every_public_class_and_function() -> None:
 
 def test_every_error_is_a_router_error() -> None:
     for name in router.errors.__all__:
+        if name == "Disposition":  # what to do with an error, not an error
+            continue
         assert issubclass(getattr(router.errors, name), router.errors.RouterError)
 
 

@@ -1,0 +1,133 @@
+"""The litellm seam: a Deployment and OpenAI-style parameters in, an OpenAI-shaped dict out.
+
+The only module that imports litellm, lazily, on the first call (the import costs
+seconds and must not happen in `import router`). litellm's own retries, fallbacks
+and caching stay off: retries live in the executor, one layer. Every litellm or
+provider error leaves this module as a `router.errors.ProviderError` whose
+disposition tells the executor to retry, fall back or raise.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Protocol
+
+from router.errors import (
+    AuthenticationFailed,
+    BadRequest,
+    ContentFiltered,
+    ContextWindowExceeded,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from router.models import Deployment
+
+__all__ = ["Backend", "LiteLLMBackend", "map_error"]
+
+_NO_KEY = "sk-no-key-needed"  # OpenAI-compatible local servers ignore the key but litellm wants one
+
+
+class Backend(Protocol):
+    """Calls one deployment once. Raises ProviderError; never retries."""
+
+    def complete(
+        self, deployment: Deployment, params: dict[str, Any], timeout: float
+    ) -> dict[str, Any]: ...
+
+
+@functools.cache
+def _litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-map download
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    import litellm  # noqa: PLC0415  (lazy: ~2-7 s, and never in `import router`)
+
+    litellm.suppress_debug_info = True
+    litellm.disable_hf_tokenizer_download = True
+    litellm.telemetry = False
+    return litellm
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers: Any = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None  # an HTTP date: fall back to the exponential backoff
+
+
+def map_error(exc: BaseException, deployment: str) -> ProviderError:
+    """A litellm/openai exception as a router error with a disposition. Keeps only the
+    status code and the kind of failure: provider messages can echo prompts or keys."""
+    lm = _litellm()
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    table: list[tuple[Any, type[ProviderError], str]] = [
+        (lm.ContextWindowExceededError, ContextWindowExceeded, "context window exceeded"),
+        (lm.ContentPolicyViolationError, ContentFiltered, "refused by the content filter"),
+        (lm.AuthenticationError, AuthenticationFailed, "authentication failed"),
+        (lm.PermissionDeniedError, AuthenticationFailed, "permission denied"),
+        (lm.RateLimitError, RateLimited, "rate limited"),
+        (lm.Timeout, ProviderTimeout, "timed out"),
+        (lm.NotFoundError, AuthenticationFailed, "model or endpoint not found"),
+        (lm.BadRequestError, BadRequest, "rejected the request as invalid"),
+        (lm.UnprocessableEntityError, BadRequest, "rejected the request as invalid"),
+        (lm.APIConnectionError, ProviderUnavailable, "unreachable or broken response"),
+        (lm.ServiceUnavailableError, ProviderUnavailable, "unavailable"),
+        (lm.InternalServerError, ProviderUnavailable, "server error"),
+        (lm.BadGatewayError, ProviderUnavailable, "bad gateway"),
+        (lm.APIError, ProviderUnavailable, "provider error"),
+    ]
+    if isinstance(exc, lm.BadRequestError) and (
+        getattr(exc, "code", None) == "content_filter"
+        or "content management policy" in str(getattr(exc, "message", ""))
+    ):  # Azure-style filter answers arrive as plain 400s through the openai provider
+        return ContentFiltered(deployment, "refused by the content filter", status=status)
+    for litellm_type, router_type, detail in table:
+        if isinstance(exc, litellm_type):
+            return router_type(deployment, detail, status=status, retry_after=_retry_after(exc))
+    if status is not None and status >= 500:
+        return ProviderUnavailable(deployment, "server error", status=status)
+    return ProviderUnavailable(deployment, f"unexpected {type(exc).__name__}", status=status)
+
+
+class LiteLLMBackend:
+    """Calls deployments through `litellm.completion`, with its retries and cache off."""
+
+    def complete(
+        self, deployment: Deployment, params: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        key: str | None = _NO_KEY
+        if deployment.api_key_env is not None:
+            key = os.environ.get(deployment.api_key_env)
+            if not key:
+                raise AuthenticationFailed(
+                    deployment.name,
+                    f"environment variable {deployment.api_key_env} is not set",
+                )
+        elif deployment.hosting == "api":
+            key = None  # litellm reads the provider's usual variable
+        lm = _litellm()
+        try:
+            response = lm.completion(
+                model=deployment.model,
+                api_base=deployment.api_base,
+                api_key=key,
+                timeout=timeout,
+                num_retries=0,
+                max_retries=0,
+                caching=False,
+                **params,
+            )
+        except Exception as exc:  # every failure leaves as a typed router error
+            raise map_error(exc, deployment.name) from None
+        out: dict[str, Any] = response.model_dump()
+        return out

@@ -1,0 +1,149 @@
+"""The executor's retry / fallback / deadline logic, with a scripted call and a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import pytest
+from factories import deployment
+
+from router.errors import (
+    AllDeploymentsFailed,
+    AuthenticationFailed,
+    BadRequest,
+    ContextWindowExceeded,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from router.executor import RetryPolicy, _Clock, execute
+from router.models import Deployment
+
+A, B, C = deployment("a"), deployment("b"), deployment("c")
+NO_JITTER = RetryPolicy(attempts=3, jitter=0.0)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+class Script(NamedTuple):
+    plan: dict[str, list[ProviderError | str | float]]
+    calls: list[str]
+
+
+def scripted(script: Script, clock: FakeClock) -> Callable[[Deployment, float], str]:
+    def call(d: Deployment, left: float) -> str:
+        script.calls.append(d.name)
+        clock.t += 0.01
+        step = script.plan[d.name].pop(0)
+        if isinstance(step, float):  # the provider hangs this long, then the call times out
+            clock.t += min(step, left)
+            raise ProviderTimeout(d.name, "timed out")
+        if isinstance(step, ProviderError):
+            raise step
+        return step
+
+    return call
+
+
+def run(
+    plan: dict[str, list[ProviderError | str | float]],
+    candidates: tuple[Deployment, ...] = (A, B, C),
+    timeout: float = 60.0,
+    policy: RetryPolicy = NO_JITTER,
+) -> tuple[str, str, list[str], FakeClock, Script]:
+    clock = FakeClock()
+    script = Script(plan, [])
+    result, served, attempts = execute(
+        candidates,
+        scripted(script, clock),
+        timeout=timeout,
+        policy=policy,
+        clock=_Clock(clock.now, clock.sleep),
+    )
+    return result, served.name, [a.outcome for a in attempts], clock, script
+
+
+def test_first_deployment_answers() -> None:
+    result, served, outcomes, _, script = run({"a": ["hi"]})
+    assert (result, served, outcomes, script.calls) == ("hi", "a", ["ok"], ["a"])
+
+
+def test_retryable_errors_retry_the_same_deployment_with_backoff() -> None:
+    plan: dict[str, list[ProviderError | str | float]] = {
+        "a": [ProviderUnavailable("a", "server error", status=503), ProviderTimeout("a", "t"), "hi"]
+    }
+    _, served, outcomes, clock, _ = run(plan)
+    assert served == "a"
+    assert outcomes == ["retry", "retry", "ok"]
+    assert clock.sleeps == [0.2, 0.4]  # exponential, no jitter in this policy
+
+
+def test_retry_after_is_honoured() -> None:
+    _, _, _, clock, _ = run({"a": [RateLimited("a", "rate limited", retry_after=1.5), "hi"]})
+    assert clock.sleeps == [1.5]
+
+
+def test_exhausted_retries_fall_back_to_the_next_deployment() -> None:
+    err = ProviderUnavailable("a", "server error", status=500)
+    _, served, outcomes, _, script = run({"a": [err, err, err], "b": ["hi"]})
+    assert served == "b"
+    assert outcomes == ["retry", "retry", "gave up", "ok"]
+    assert script.calls == ["a", "a", "a", "b"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ContextWindowExceeded("a", "context window exceeded", status=400),
+        AuthenticationFailed("a", "authentication failed", status=401),
+    ],
+    ids=["context-window", "auth"],
+)
+def test_fallback_errors_move_on_without_retrying(error: ProviderError) -> None:
+    _, served, outcomes, clock, script = run({"a": [error], "b": ["hi"]})
+    assert (served, outcomes, script.calls, clock.sleeps) == (
+        "b",
+        ["fallback", "ok"],
+        ["a", "b"],
+        [],
+    )
+
+
+def test_the_callers_bad_request_raises_at_once() -> None:
+    with pytest.raises(BadRequest):
+        run({"a": [BadRequest("a", "invalid", status=400)], "b": ["never"]})
+
+
+def test_fallback_never_leaves_the_candidates() -> None:
+    err = AuthenticationFailed("x", "authentication failed")
+    with pytest.raises(AllDeploymentsFailed) as caught:
+        run({"a": [err], "b": [err]}, candidates=(A, B))
+    assert {a.deployment for a in caught.value.attempts} == {"a", "b"}
+    assert "every deployment in the plan failed" in str(caught.value)
+
+
+def test_one_deadline_bounds_the_whole_chain() -> None:
+    with pytest.raises(AllDeploymentsFailed) as caught:
+        run({"a": [0.7, 0.7, "late"], "b": ["never"]}, timeout=1.0)
+    assert "deadline of 1 s passed" in str(caught.value)
+    assert {a.deployment for a in caught.value.attempts} == {"a"}
+
+
+def test_no_wait_is_started_that_would_end_past_the_deadline() -> None:
+    err = RateLimited("a", "rate limited", retry_after=20.0)
+    _, served, _, clock, _ = run({"a": [err], "b": ["hi"]}, timeout=15.0)
+    assert served == "b"
+    assert clock.sleeps == []
