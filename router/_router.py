@@ -14,7 +14,7 @@ from router.backends import Backend, LiteLLMBackend
 from router.catalog import DeploymentSpec
 from router.config import baseline_prices, load_config, resolve_deployments
 from router.errors import ConfigError, InvalidRequest, NoEligibleDeployment
-from router.executor import RetryPolicy, execute
+from router.executor import RetryPolicy, aexecute, execute
 from router.models import Decision, Deployment, Message, Request, Result, Sensitivity
 from router.packs import load_policy
 from router.planner import Settings, plan
@@ -215,6 +215,65 @@ class Router:
         Retries and fallback stay inside the plan; `timeout` bounds the whole chain.
         Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
         """
+        decision, call, candidates = self._prepare(
+            messages, params, tools=tools, response_format=response_format,
+            max_tokens=max_tokens, tenant=tenant, sensitivity=sensitivity, tags=tags,
+            quality_target=quality_target,
+        )  # fmt: skip
+        response, served, attempts = execute(
+            candidates,
+            lambda d, left: self.backend.complete(d, call, left),
+            timeout=timeout,
+            policy=self.retry,
+        )
+        return Result(
+            response, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
+        )
+
+    async def acomplete(
+        self,
+        messages: Sequence[Mapping[str, Any] | Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        tenant: str = "default",
+        sensitivity: Sensitivity = "public",
+        tags: Sequence[str] = (),
+        quality_target: float | None = None,
+        timeout: float = 60.0,
+        **params: Any,
+    ) -> Result:
+        """`complete` as a coroutine: litellm's async client, asyncio sleeps, no threads."""
+        decision, call, candidates = self._prepare(
+            messages, params, tools=tools, response_format=response_format,
+            max_tokens=max_tokens, tenant=tenant, sensitivity=sensitivity, tags=tags,
+            quality_target=quality_target,
+        )  # fmt: skip
+        response, served, attempts = await aexecute(
+            candidates,
+            lambda d, left: self.backend.acomplete(d, call, left),
+            timeout=timeout,
+            policy=self.retry,
+        )
+        return Result(
+            response, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
+        )
+
+    def _prepare(
+        self,
+        messages: Sequence[Mapping[str, Any] | Message],
+        params: dict[str, Any],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None,
+        response_format: Mapping[str, Any] | None,
+        max_tokens: int | None,
+        tenant: str,
+        sensitivity: Sensitivity,
+        tags: Sequence[str],
+        quality_target: float | None,
+    ) -> tuple[Decision, dict[str, Any], list[Deployment]]:
+        """The decision, the litellm call parameters, and the plan's deployments in order."""
         if params.get("stream"):
             raise InvalidRequest("stream", "complete() does not stream; leave stream unset")
         req = self.request(
@@ -237,16 +296,7 @@ class Router:
             call["tools"] = list(tools)
         if response_format is not None:
             call["response_format"] = dict(response_format)
-        if max_tokens is not None:
-            call["max_tokens"] = max_tokens
+        if req.max_tokens is not None:
+            call["max_tokens"] = req.max_tokens
         by_name = {d.name: d for d in self.deployments}
-        candidates = [by_name[c.name] for c in decision.candidates]
-        response, served, attempts = execute(
-            candidates,
-            lambda d, left: self.backend.complete(d, call, left),
-            timeout=timeout,
-            policy=self.retry,
-        )
-        return Result(
-            response, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
-        )
+        return decision, call, [by_name[c.name] for c in decision.candidates]

@@ -37,6 +37,10 @@ class Backend(Protocol):
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> dict[str, Any]: ...
 
+    async def acomplete(
+        self, deployment: Deployment, params: dict[str, Any], timeout: float
+    ) -> dict[str, Any]: ...
+
 
 @functools.cache
 def _litellm() -> Any:
@@ -105,6 +109,27 @@ class LiteLLMBackend:
     def complete(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
+        lm, kwargs = _litellm(), self._kwargs(deployment, params, timeout)
+        try:
+            response = lm.completion(**kwargs)
+        except Exception as exc:  # every failure leaves as a typed router error
+            raise map_error(exc, deployment.name) from None
+        out: dict[str, Any] = response.model_dump()
+        return out
+
+    async def acomplete(
+        self, deployment: Deployment, params: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        lm, kwargs = _litellm(), self._kwargs(deployment, params, timeout)
+        try:
+            response = await lm.acompletion(**kwargs)
+        except Exception as exc:  # every failure leaves as a typed router error
+            raise map_error(exc, deployment.name) from None
+        out: dict[str, Any] = response.model_dump()
+        return out
+
+    @staticmethod
+    def _kwargs(deployment: Deployment, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         key: str | None = _NO_KEY
         if deployment.api_key_env is not None:
             key = os.environ.get(deployment.api_key_env)
@@ -115,19 +140,13 @@ class LiteLLMBackend:
                 )
         elif deployment.hosting == "api":
             key = None  # litellm reads the provider's usual variable
-        lm = _litellm()
-        try:
-            response = lm.completion(
-                model=deployment.model,
-                api_base=deployment.api_base,
-                api_key=key,
-                timeout=timeout,
-                num_retries=0,
-                max_retries=0,
-                caching=False,
-                **params,
-            )
-        except Exception as exc:  # every failure leaves as a typed router error
-            raise map_error(exc, deployment.name) from None
-        out: dict[str, Any] = response.model_dump()
-        return out
+        return {
+            "model": deployment.model,
+            "api_base": deployment.api_base,
+            "api_key": key,
+            "timeout": timeout,
+            "num_retries": 0,
+            "max_retries": 0,
+            "caching": False,
+            **params,
+        }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
@@ -21,7 +21,7 @@ from router.models import Attempt, Deployment
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
-__all__ = ["Attempt", "RetryPolicy", "execute"]
+__all__ = ["RetryPolicy", "aexecute", "execute"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,11 @@ class _Clock(NamedTuple):
     sleep: Callable[[float], None]
 
 
+class _AsyncClock(NamedTuple):
+    now: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
+
+
 def _wait(policy: RetryPolicy, rng: random.Random) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -55,6 +60,69 @@ def _wait(policy: RetryPolicy, rng: random.Random) -> Callable[[RetryCallState],
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, ProviderError) and exc.disposition is Disposition.RETRY
+
+
+class _Chain:
+    """The bookkeeping execute() and aexecute() share: deadline, attempts, outcomes."""
+
+    def __init__(self, timeout: float, policy: RetryPolicy, clock: _Clock, rng: random.Random):
+        from tenacity import retry_if_exception, stop_after_attempt  # noqa: PLC0415
+        from tenacity.stop import stop_base  # noqa: PLC0415
+
+        self.timeout = timeout
+        self.clock = clock
+        self.deadline = clock.now() + timeout
+        self.attempts: list[Attempt] = []
+        self.wait = _wait(policy, rng)
+        chain = self
+
+        class _StopAtDeadline(stop_base):
+            """Stop when the next wait would end past the deadline."""
+
+            def __call__(self, state: RetryCallState) -> bool:
+                return chain.clock.now() + chain.wait(state) >= chain.deadline
+
+        self.stop = stop_after_attempt(policy.attempts) | _StopAtDeadline()
+        self.retry = retry_if_exception(_retryable)
+
+    def seconds_left(self) -> float:
+        left = self.deadline - self.clock.now()
+        if left <= 0:
+            raise TimeoutError
+        return left
+
+    def record(self, d: Deployment, tries: int, start: float, exc: ProviderError | None) -> None:
+        outcome: Literal["ok", "retry", "fallback", "raise"] = (
+            "ok"
+            if exc is None
+            else "retry"
+            if _retryable(exc)
+            else "fallback"
+            if exc.disposition is Disposition.FALLBACK
+            else "raise"
+        )
+        error = None if exc is None else str(exc)
+        self.attempts.append(
+            Attempt(d.name, tries, outcome, error, (self.clock.now() - start) * 1000)
+        )
+
+    def gave_up(self, exc: ProviderError) -> None:
+        """After a deployment's last failure: raise the caller's error, else move on."""
+        if exc.disposition is Disposition.RAISE:
+            raise exc
+        if self.attempts and self.attempts[-1].outcome == "retry":
+            self.attempts[-1] = self.attempts[-1]._replace(outcome="gave up")
+
+    def out_of_time(self) -> bool:
+        return self.clock.now() >= self.deadline
+
+    def failure(self) -> AllDeploymentsFailed:
+        reason = (
+            f"deadline of {self.timeout:g} s passed"
+            if self.out_of_time()
+            else "every deployment in the plan failed"
+        )
+        return AllDeploymentsFailed(self.attempts, reason)
 
 
 def execute(
@@ -71,69 +139,79 @@ def execute(
     Raises the caller's BadRequest at once, and AllDeploymentsFailed (with every
     attempt) when the plan is exhausted or `timeout` seconds have passed.
     """
-    # tenacity is imported here, not at module level: `import router` stays cheap.
-    from tenacity import Retrying, retry_if_exception, stop_after_attempt  # noqa: PLC0415
-    from tenacity.stop import stop_base  # noqa: PLC0415
+    from tenacity import Retrying  # noqa: PLC0415  (lazy: `import router` stays cheap)
 
-    deadline = clock.now() + timeout
-    attempts: list[Attempt] = []
-    wait = _wait(policy, rng or random.Random())
-
-    class _StopAtDeadline(stop_base):
-        """Stop when the next wait would end past the deadline."""
-
-        def __call__(self, state: RetryCallState) -> bool:
-            return clock.now() + wait(state) >= deadline
-
+    chain = _Chain(timeout, policy, clock, rng or random.Random())
     for deployment in candidates:
         tries = 0
 
         def once(d: Deployment = deployment) -> T:
             nonlocal tries
             tries += 1
-            left = deadline - clock.now()
-            if left <= 0:
-                raise TimeoutError
-            start = clock.now()
+            left, start = chain.seconds_left(), clock.now()
             try:
                 result = call(d, left)
             except ProviderError as exc:
-                outcome: Literal["retry", "fallback", "raise"] = (
-                    "retry"
-                    if _retryable(exc)
-                    else "fallback"
-                    if exc.disposition is Disposition.FALLBACK
-                    else "raise"
-                )
-                attempts.append(
-                    Attempt(d.name, tries, outcome, str(exc), (clock.now() - start) * 1000)
-                )
+                chain.record(d, tries, start, exc)
                 raise
-            attempts.append(Attempt(d.name, tries, "ok", None, (clock.now() - start) * 1000))
+            chain.record(d, tries, start, None)
             return result
 
         retrying = Retrying(
-            stop=stop_after_attempt(policy.attempts) | _StopAtDeadline(),
-            wait=wait,
-            retry=retry_if_exception(_retryable),
-            sleep=clock.sleep,
-            reraise=True,
+            stop=chain.stop, wait=chain.wait, retry=chain.retry, sleep=clock.sleep, reraise=True
         )
         try:
-            return retrying(once), deployment, tuple(attempts)
+            return retrying(once), deployment, tuple(chain.attempts)
         except ProviderError as exc:
-            if exc.disposition is Disposition.RAISE:
-                raise
-            if attempts and attempts[-1].outcome == "retry":
-                last = attempts[-1]
-                attempts[-1] = last._replace(outcome="gave up")
+            chain.gave_up(exc)
         except TimeoutError:
             break
-        if clock.now() >= deadline:
+        if chain.out_of_time():
             break
-    reason = (
-        f"deadline of {timeout:g} s passed"
-        if clock.now() >= deadline
-        else "every deployment in the plan failed"
-    )
-    raise AllDeploymentsFailed(attempts, reason)
+    raise chain.failure()
+
+
+async def aexecute(
+    candidates: Sequence[Deployment],
+    call: Callable[[Deployment, float], Awaitable[T]],
+    *,
+    timeout: float,
+    policy: RetryPolicy = RetryPolicy(),
+    clock: _AsyncClock | None = None,
+    rng: random.Random | None = None,
+) -> tuple[T, Deployment, tuple[Attempt, ...]]:
+    """`execute` for coroutines: the same rules, awaiting instead of blocking."""
+    import asyncio  # noqa: PLC0415  (lazy, like tenacity: `import router` stays cheap)
+
+    from tenacity import AsyncRetrying  # noqa: PLC0415
+
+    clock = clock or _AsyncClock(time.monotonic, asyncio.sleep)
+
+    chain = _Chain(timeout, policy, _Clock(clock.now, time.sleep), rng or random.Random())
+    for deployment in candidates:
+        tries = 0
+
+        async def once(d: Deployment = deployment) -> T:
+            nonlocal tries
+            tries += 1
+            left, start = chain.seconds_left(), clock.now()
+            try:
+                result = await call(d, left)
+            except ProviderError as exc:
+                chain.record(d, tries, start, exc)
+                raise
+            chain.record(d, tries, start, None)
+            return result
+
+        retrying = AsyncRetrying(
+            stop=chain.stop, wait=chain.wait, retry=chain.retry, sleep=clock.sleep, reraise=True
+        )
+        try:
+            return await retrying(once), deployment, tuple(chain.attempts)
+        except ProviderError as exc:
+            chain.gave_up(exc)
+        except TimeoutError:
+            break
+        if chain.out_of_time():
+            break
+    raise chain.failure()

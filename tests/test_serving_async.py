@@ -1,0 +1,85 @@
+"""Router.acomplete through litellm's real async HTTP stack against the loopback fault server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+import router
+from router.errors import AllDeploymentsFailed, BadRequest
+from router.executor import RetryPolicy
+from router.models import Result
+from router.testing import FaultServer, bad_request, hang, ok, rate_limited, server_error
+
+FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, jitter=0.0, max_retry_after=0.2)
+HI = [{"role": "user", "content": "Say hi"}]
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[FaultServer, FaultServer]]:
+    with FaultServer() as first, FaultServer() as second:
+        yield first, second
+
+
+def make_router(first: FaultServer, second: FaultServer) -> router.Router:
+    return router.Router(
+        deployments=[
+            {"name": "local-a", "model": "openai/a", "api_base": first.base_url,
+             "context_window": 8192, "quality": 0.8},
+            {"name": "local-b", "model": "openai/b", "api_base": second.base_url,
+             "context_window": 8192, "quality": 0.7},
+        ],
+        objective="best",
+        retry=FAST,
+    )  # fmt: skip
+
+
+def test_acomplete_answers_with_its_decision(servers: tuple[FaultServer, FaultServer]) -> None:
+    first, second = servers
+    first.script(ok("async hello"))
+    result = asyncio.run(make_router(first, second).acomplete(HI))
+    assert result.content == "async hello"
+    assert result.decision.served_by == "local-a"
+
+
+def test_acomplete_retries_then_falls_back(servers: tuple[FaultServer, FaultServer]) -> None:
+    first, second = servers
+    first.script(rate_limited(0.01), server_error(503), server_error(500))
+    second.script(ok("from b"))
+    result = asyncio.run(make_router(first, second).acomplete(HI))
+    assert result.content == "from b"
+    assert [a.outcome for a in result.decision.attempts] == ["retry", "retry", "gave up", "ok"]
+
+
+def test_acomplete_raises_the_callers_bad_request(servers: tuple[FaultServer, FaultServer]) -> None:
+    first, second = servers
+    first.script(bad_request())
+    with pytest.raises(BadRequest):
+        asyncio.run(make_router(first, second).acomplete(HI))
+    assert second.requests == []
+
+
+def test_acomplete_deadline(servers: tuple[FaultServer, FaultServer]) -> None:
+    first, second = servers
+    first.script(hang(5), hang(5))
+    second.script(hang(5), hang(5))
+    with pytest.raises(AllDeploymentsFailed, match=r"deadline of 0\.5 s passed"):
+        asyncio.run(make_router(first, second).acomplete(HI, timeout=0.5))
+
+
+def test_hundreds_of_concurrent_requests_all_succeed(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    first, second = servers
+    r = make_router(first, second)
+
+    async def many() -> list[Result]:
+        return await asyncio.gather(*(r.acomplete(HI) for _ in range(200)))
+
+    results = asyncio.run(many())
+    assert len(results) == 200
+    assert all(res.content == "hello" for res in results)
+    assert {res.decision.served_by for res in results} == {"local-a"}
+    assert len(first.requests) == 200
