@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from router.backends import Backend, LiteLLMBackend
 from router.catalog import DeploymentSpec
 from router.config import baseline_prices, load_config, resolve_deployments
+from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns
 from router.errors import ConfigError, InvalidRequest, NoEligibleDeployment
 from router.executor import RetryPolicy, aexecute, execute
 from router.models import Decision, Deployment, Message, Request, Result, Sensitivity
@@ -66,6 +67,7 @@ class Router:
         baseline: str | None = None,
         backend: Backend | None = None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  (frozen: a shared default is safe)
+        cooldown: CooldownPolicy = CooldownPolicy(),  # noqa: B008
     ) -> None:
         self.deployments: tuple[Deployment, ...] = resolve_deployments(deployments, _SOURCE)
         if not self.deployments:
@@ -90,6 +92,7 @@ class Router:
         self._bound = self.policy.bind(self.deployments)
         self.backend: Backend = backend or LiteLLMBackend()
         self.retry = retry
+        self.cooldowns = Cooldowns(cooldown)
         self.baseline = baseline
         self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
         self.scorer = scorer
@@ -190,6 +193,10 @@ class Router:
             raise NoEligibleDeployment(decision)
         return decision
 
+    def health(self) -> dict[str, BreakerState]:
+        """Each deployment's breaker: closed, open (with seconds until a probe) or half-open."""
+        return {d.name: self.cooldowns.state(d.name) for d in self.deployments}
+
     def baseline_cost_usd(self, decision: Decision) -> float | None:
         """What the request would cost at the baseline's prices (None without a baseline)."""
         if self.baseline_prices is None:
@@ -225,6 +232,7 @@ class Router:
             lambda d, left: self.backend.complete(d, call, left),
             timeout=timeout,
             policy=self.retry,
+            cooldowns=self.cooldowns,
         )
         return Result(
             response, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
@@ -255,6 +263,7 @@ class Router:
             lambda d, left: self.backend.acomplete(d, call, left),
             timeout=timeout,
             policy=self.retry,
+            cooldowns=self.cooldowns,
         )
         return Result(
             response, dataclasses.replace(decision, attempts=attempts, served_by=served.name)

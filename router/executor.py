@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
+from router.cooldowns import Cooldowns
 from router.errors import AllDeploymentsFailed, Disposition, ProviderError
 from router.models import Attempt, Deployment
 
@@ -65,7 +66,14 @@ def _retryable(exc: BaseException) -> bool:
 class _Chain:
     """The bookkeeping execute() and aexecute() share: deadline, attempts, outcomes."""
 
-    def __init__(self, timeout: float, policy: RetryPolicy, clock: _Clock, rng: random.Random):
+    def __init__(
+        self,
+        timeout: float,
+        policy: RetryPolicy,
+        clock: _Clock,
+        rng: random.Random,
+        cooldowns: Cooldowns | None,
+    ):
         from tenacity import retry_if_exception, stop_after_attempt  # noqa: PLC0415
         from tenacity.stop import stop_base  # noqa: PLC0415
 
@@ -73,6 +81,7 @@ class _Chain:
         self.clock = clock
         self.deadline = clock.now() + timeout
         self.attempts: list[Attempt] = []
+        self.cooldowns = cooldowns
         self.wait = _wait(policy, rng)
         chain = self
 
@@ -91,7 +100,19 @@ class _Chain:
             raise TimeoutError
         return left
 
+    def cooling_down(self, d: Deployment) -> bool:
+        """True (and recorded) when `d`'s breaker is open: skip it without calling."""
+        if self.cooldowns is None or self.cooldowns.allow(d.name):
+            return False
+        self.attempts.append(Attempt(d.name, 0, "skipped", "cooling down after failures", 0.0))
+        return True
+
     def record(self, d: Deployment, tries: int, start: float, exc: ProviderError | None) -> None:
+        if self.cooldowns is not None:
+            if exc is None:
+                self.cooldowns.success(d.name)
+            else:
+                self.cooldowns.failure(d.name, exc)
         outcome: Literal["ok", "retry", "fallback", "raise"] = (
             "ok"
             if exc is None
@@ -133,6 +154,7 @@ def execute(
     policy: RetryPolicy = RetryPolicy(),
     clock: _Clock = _Clock(time.monotonic, time.sleep),  # noqa: B008
     rng: random.Random | None = None,
+    cooldowns: Cooldowns | None = None,
 ) -> tuple[T, Deployment, tuple[Attempt, ...]]:
     """Call `candidates` in order until one answers; `call(deployment, seconds_left)`.
 
@@ -141,8 +163,10 @@ def execute(
     """
     from tenacity import Retrying  # noqa: PLC0415  (lazy: `import router` stays cheap)
 
-    chain = _Chain(timeout, policy, clock, rng or random.Random())
+    chain = _Chain(timeout, policy, clock, rng or random.Random(), cooldowns)
     for deployment in candidates:
+        if chain.cooling_down(deployment):
+            continue
         tries = 0
 
         def once(d: Deployment = deployment) -> T:
@@ -179,6 +203,7 @@ async def aexecute(
     policy: RetryPolicy = RetryPolicy(),
     clock: _AsyncClock | None = None,
     rng: random.Random | None = None,
+    cooldowns: Cooldowns | None = None,
 ) -> tuple[T, Deployment, tuple[Attempt, ...]]:
     """`execute` for coroutines: the same rules, awaiting instead of blocking."""
     import asyncio  # noqa: PLC0415  (lazy, like tenacity: `import router` stays cheap)
@@ -187,8 +212,12 @@ async def aexecute(
 
     clock = clock or _AsyncClock(time.monotonic, asyncio.sleep)
 
-    chain = _Chain(timeout, policy, _Clock(clock.now, time.sleep), rng or random.Random())
+    chain = _Chain(
+        timeout, policy, _Clock(clock.now, time.sleep), rng or random.Random(), cooldowns
+    )
     for deployment in candidates:
+        if chain.cooling_down(deployment):
+            continue
         tries = 0
 
         async def once(d: Deployment = deployment) -> T:

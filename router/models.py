@@ -209,7 +209,7 @@ class Attempt(NamedTuple):
 
     deployment: str
     try_number: int
-    outcome: Literal["ok", "retry", "fallback", "raise", "gave up"]
+    outcome: Literal["ok", "retry", "fallback", "raise", "gave up", "skipped"]
     error: str | None
     latency_ms: float
 

@@ -1,0 +1,100 @@
+"""Cooldowns: a circuit breaker per deployment, so one that keeps failing is skipped a while.
+
+closed --(threshold consecutive failures)--> open --(cooldown elapsed)--> half-open
+half-open lets one probe through: success closes the breaker, failure re-opens it.
+Only failures that say something about the deployment count (5xx, timeouts, rate
+limits, connection errors, auth); a request-specific refusal (context window,
+content filter, the caller's bad request) does not.
+
+State lives in this process's memory for now (shared state arrives with issue 6).
+Thread-safe; nothing here awaits, so asyncio callers use it directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from router.errors import AuthenticationFailed, Disposition, ProviderError
+
+__all__ = ["BreakerState", "CooldownPolicy", "Cooldowns"]
+
+
+@dataclass(frozen=True, slots=True)
+class CooldownPolicy:
+    """When a deployment is benched, and for how long."""
+
+    threshold: int = 5
+    seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerState:
+    """What `Router.health()` reports for one deployment."""
+
+    state: Literal["closed", "open", "half-open"]
+    consecutive_failures: int
+    retry_in_seconds: float
+
+
+def counts_against(exc: ProviderError) -> bool:
+    """Whether a failure says the deployment is unhealthy (not just this request)."""
+    return exc.disposition is Disposition.RETRY or isinstance(exc, AuthenticationFailed)
+
+
+@dataclass(slots=True)
+class _Breaker:
+    failures: int = 0
+    opened_at: float | None = None
+    probing: bool = False
+
+
+class Cooldowns:
+    """Per-deployment breakers under one lock."""
+
+    def __init__(
+        self, policy: CooldownPolicy = CooldownPolicy(), clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._breakers: dict[str, _Breaker] = {}
+
+    def allow(self, name: str) -> bool:
+        """May `name` be called now? An elapsed open breaker admits exactly one probe."""
+        with self._lock:
+            b = self._breakers.get(name)
+            if b is None or b.opened_at is None:
+                return True
+            if b.probing or self._clock() - b.opened_at < self.policy.seconds:
+                return False
+            b.probing = True
+            return True
+
+    def success(self, name: str) -> None:
+        with self._lock:
+            self._breakers.pop(name, None)
+
+    def failure(self, name: str, exc: ProviderError) -> None:
+        if not counts_against(exc):
+            return
+        with self._lock:
+            b = self._breakers.setdefault(name, _Breaker())
+            b.failures += 1
+            if b.probing or b.failures >= self.policy.threshold:
+                b.opened_at, b.probing = self._clock(), False
+
+    def state(self, name: str) -> BreakerState:
+        with self._lock:
+            b = self._breakers.get(name)
+            if b is None:
+                return BreakerState("closed", 0, 0.0)
+            if b.opened_at is None:
+                return BreakerState("closed", b.failures, 0.0)
+            left = self.policy.seconds - (self._clock() - b.opened_at)
+            if b.probing or left <= 0:
+                return BreakerState("half-open", b.failures, 0.0)
+            return BreakerState("open", b.failures, left)
