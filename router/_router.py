@@ -11,12 +11,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from router.backends import Backend, LiteLLMBackend
+from router.cache import ResponseCache, is_deterministic
 from router.catalog import DeploymentSpec
 from router.config import baseline_prices, load_config, resolve_deployments
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns
 from router.errors import ConfigError, InvalidRequest, NoEligibleDeployment
 from router.executor import RetryPolicy, aexecute, execute
-from router.models import Decision, Deployment, Message, Request, Result, Sensitivity
+from router.models import (
+    Attempt,
+    Decision,
+    Deployment,
+    Message,
+    Request,
+    Result,
+    Sensitivity,
+)
 from router.packs import load_policy
 from router.planner import Settings, plan
 from router.policy import Policy, RuleFn
@@ -68,6 +77,7 @@ class Router:
         backend: Backend | None = None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  (frozen: a shared default is safe)
         cooldown: CooldownPolicy = CooldownPolicy(),  # noqa: B008
+        cache: ResponseCache | None = None,
     ) -> None:
         self.deployments: tuple[Deployment, ...] = resolve_deployments(deployments, _SOURCE)
         if not self.deployments:
@@ -93,6 +103,7 @@ class Router:
         self.backend: Backend = backend or LiteLLMBackend()
         self.retry = retry
         self.cooldowns = Cooldowns(cooldown)
+        self.cache = cache
         self.baseline = baseline
         self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
         self.scorer = scorer
@@ -215,6 +226,7 @@ class Router:
         tags: Sequence[str] = (),
         quality_target: float | None = None,
         timeout: float = 60.0,
+        cache: bool | None = None,
         **params: Any,
     ) -> Result:
         """Plan the request and call the plan's deployments in order until one answers.
@@ -227,16 +239,17 @@ class Router:
             max_tokens=max_tokens, tenant=tenant, sensitivity=sensitivity, tags=tags,
             quality_target=quality_target,
         )  # fmt: skip
-        response, served, attempts = execute(
+        use_cache = self._use_cache(cache, call)
+        if use_cache and (hit := self._cache_hit(decision, call, candidates)) is not None:
+            return hit
+        outcome = execute(
             candidates,
             lambda d, left: self.backend.complete(d, call, left),
             timeout=timeout,
             policy=self.retry,
             cooldowns=self.cooldowns,
         )
-        return Result(
-            response, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
-        )
+        return self._finish(decision, call, outcome, use_cache)
 
     async def acomplete(
         self,
@@ -250,6 +263,7 @@ class Router:
         tags: Sequence[str] = (),
         quality_target: float | None = None,
         timeout: float = 60.0,
+        cache: bool | None = None,
         **params: Any,
     ) -> Result:
         """`complete` as a coroutine: litellm's async client, asyncio sleeps, no threads."""
@@ -258,13 +272,55 @@ class Router:
             max_tokens=max_tokens, tenant=tenant, sensitivity=sensitivity, tags=tags,
             quality_target=quality_target,
         )  # fmt: skip
-        response, served, attempts = await aexecute(
+        use_cache = self._use_cache(cache, call)
+        if use_cache and (hit := self._cache_hit(decision, call, candidates)) is not None:
+            return hit
+        outcome = await aexecute(
             candidates,
             lambda d, left: self.backend.acomplete(d, call, left),
             timeout=timeout,
             policy=self.retry,
             cooldowns=self.cooldowns,
         )
+        return self._finish(decision, call, outcome, use_cache)
+
+    def _use_cache(self, cache: bool | None, call: dict[str, Any]) -> bool:
+        """Cache only with a cache configured, and only deterministic requests unless the
+        caller says `cache=True` (or keeps a deterministic one out with `cache=False`)."""
+        if self.cache is None:
+            return False
+        return cache if cache is not None else is_deterministic(call)
+
+    def _cache_key(self, decision: Decision, deployment: str, call: dict[str, Any]) -> str:
+        return ResponseCache.key(
+            decision.features.tenant, decision.policy_fingerprint, deployment, call
+        )
+
+    def _cache_hit(
+        self, decision: Decision, call: dict[str, Any], candidates: Sequence[Deployment]
+    ) -> Result | None:
+        """The first cached answer among the plan's deployments (all eligible now)."""
+        assert self.cache is not None
+        tenant = decision.features.tenant
+        for d in candidates:
+            response = self.cache.get(self._cache_key(decision, d.name, call), tenant)
+            if response is not None:
+                return Result(
+                    response, dataclasses.replace(decision, served_by=d.name, cache_hit=True)
+                )
+        return None
+
+    def _finish(
+        self,
+        decision: Decision,
+        call: dict[str, Any],
+        outcome: tuple[dict[str, Any], Deployment, tuple[Attempt, ...]],
+        use_cache: bool,
+    ) -> Result:
+        response, served, attempts = outcome
+        if use_cache and self.cache is not None:
+            key = self._cache_key(decision, served.name, call)
+            self.cache.put(key, decision.features.tenant, response)
         return Result(
             response, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
         )

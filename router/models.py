@@ -232,6 +232,7 @@ class Decision:
     quality_target: float
     attempts: tuple[Attempt, ...] = ()
     served_by: str | None = None
+    cache_hit: bool = False
 
     @property
     def chosen(self) -> Candidate | None:
@@ -250,6 +251,7 @@ class Decision:
             "quality_target": self.quality_target,
             "attempts": [a._asdict() for a in self.attempts],
             "served_by": self.served_by,
+            "cache_hit": self.cache_hit,
         }
 
     def summary(self) -> dict[str, Any]:
