@@ -7,6 +7,8 @@ local open model or a closed API, with a record of why. Start with
 
 from router import errors, policy
 from router._router import Router
+from router.cache import ResponseCache
+from router.cooldowns import CooldownPolicy
 from router.errors import (
     ConfigError,
     InvalidRequest,
@@ -14,7 +16,9 @@ from router.errors import (
     RouterError,
     UnknownModelError,
 )
+from router.executor import RetryPolicy
 from router.models import (
+    Attempt,
     Candidate,
     CostModel,
     Decision,
@@ -22,14 +26,17 @@ from router.models import (
     Features,
     Rejection,
     Request,
+    Result,
 )
 from router.planner import Settings
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Attempt",
     "Candidate",
     "ConfigError",
+    "CooldownPolicy",
     "CostModel",
     "Decision",
     "Deployment",
@@ -38,6 +45,9 @@ __all__ = [
     "NoEligibleDeployment",
     "Rejection",
     "Request",
+    "ResponseCache",
+    "Result",
+    "RetryPolicy",
     "Router",
     "RouterError",
     "Settings",
