@@ -29,6 +29,7 @@ from router.models import (
     Result,
 )
 from router.planner import Settings
+from router.streaming import Stream
 
 __version__ = "0.1.0"
 
@@ -51,6 +52,7 @@ __all__ = [
     "Router",
     "RouterError",
     "Settings",
+    "Stream",
     "UnknownModelError",
     "__version__",
     "errors",

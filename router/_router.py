@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from router.cache import ResponseCache, is_deterministic
 from router.catalog import DeploymentSpec
 from router.config import baseline_prices, load_config, resolve_deployments
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns
-from router.errors import ConfigError, InvalidRequest, NoEligibleDeployment
+from router.errors import ConfigError, InvalidRequest, NoEligibleDeployment, ProviderUnavailable
 from router.executor import RetryPolicy, aexecute, execute
 from router.models import (
     Attempt,
@@ -31,6 +31,7 @@ from router.planner import Settings, plan
 from router.policy import Policy, RuleFn
 from router.pricing import cost_at
 from router.scoring import ObjectiveName, Scorer, prior_scorer
+from router.streaming import Stream
 
 __all__ = ["OPENAI_PARAMS", "Router"]
 
@@ -284,6 +285,44 @@ class Router:
         )
         return self._finish(decision, call, outcome, use_cache)
 
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, Any] | Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        tenant: str = "default",
+        sensitivity: Sensitivity = "public",
+        tags: Sequence[str] = (),
+        quality_target: float | None = None,
+        timeout: float = 60.0,
+        **params: Any,
+    ) -> Stream:
+        """Stream the answer. Retries and fallback happen before the first chunk; after it,
+        a failure raises StreamInterrupted with the text already delivered."""
+        decision, call, candidates = self._prepare(
+            messages, params, tools=tools, response_format=response_format,
+            max_tokens=max_tokens, tenant=tenant, sensitivity=sensitivity, tags=tags,
+            quality_target=quality_target,
+        )  # fmt: skip
+
+        def open_stream(
+            d: Deployment, left: float
+        ) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+            chunks = self.backend.stream(d, call, left)
+            try:
+                return next(chunks), chunks
+            except StopIteration:
+                raise ProviderUnavailable(d.name, "empty stream") from None
+
+        (first, rest), served, attempts = execute(
+            candidates, open_stream, timeout=timeout, policy=self.retry, cooldowns=self.cooldowns
+        )
+        return Stream(
+            first, rest, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
+        )
+
     def _use_cache(self, cache: bool | None, call: dict[str, Any]) -> bool:
         """Cache only with a cache configured, and only deterministic requests unless the
         caller says `cache=True` (or keeps a deterministic one out with `cache=False`)."""
@@ -340,7 +379,7 @@ class Router:
     ) -> tuple[Decision, dict[str, Any], list[Deployment]]:
         """The decision, the litellm call parameters, and the plan's deployments in order."""
         if params.get("stream"):
-            raise InvalidRequest("stream", "complete() does not stream; leave stream unset")
+            raise InvalidRequest("stream", "leave stream unset; call Router.stream() to stream")
         req = self.request(
             messages,
             tools=tools,

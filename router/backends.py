@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from router.errors import (
@@ -40,6 +41,10 @@ class Backend(Protocol):
     async def acomplete(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> dict[str, Any]: ...
+
+    def stream(
+        self, deployment: Deployment, params: dict[str, Any], timeout: float
+    ) -> Iterator[dict[str, Any]]: ...
 
 
 @functools.cache
@@ -127,6 +132,20 @@ class LiteLLMBackend:
             raise map_error(exc, deployment.name) from None
         out: dict[str, Any] = response.model_dump()
         return out
+
+    def stream(
+        self, deployment: Deployment, params: dict[str, Any], timeout: float
+    ) -> Iterator[dict[str, Any]]:
+        """Chunks as dicts; any failure, before or after the first chunk, as ProviderError."""
+        lm = _litellm()
+        kwargs = self._kwargs(deployment, params, timeout)
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+        try:
+            for chunk in lm.completion(**kwargs):
+                yield chunk.model_dump()
+        except Exception as exc:  # every failure leaves as a typed router error
+            raise map_error(exc, deployment.name) from None
 
     @staticmethod
     def _kwargs(deployment: Deployment, params: dict[str, Any], timeout: float) -> dict[str, Any]:

@@ -10,7 +10,8 @@ RouterError
 │   ├── RateLimited, ProviderUnavailable, ProviderTimeout         RETRY the same deployment
 │   ├── ContextWindowExceeded, ContentFiltered, AuthenticationFailed   FALLBACK in the plan
 │   └── BadRequest                                                RAISE at once
-└── AllDeploymentsFailed     every deployment in the plan failed or the deadline passed
+├── AllDeploymentsFailed     every deployment in the plan failed or the deadline passed
+└── StreamInterrupted        a stream broke after the first chunk reached the caller
 ```
 
 Each message is one line a person can act on. Prompt text and secrets never
@@ -41,6 +42,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "RouterError",
+    "StreamInterrupted",
     "UnknownModelError",
 ]
 
@@ -168,3 +170,16 @@ class AllDeploymentsFailed(RouterError):
             or "nothing"
         )
         super().__init__(f"{reason}; tried {tried}")
+
+
+class StreamInterrupted(RouterError):
+    """A stream failed after chunks reached the caller: no fallback is possible then.
+    `delivered` is the text the caller already received, `deployment` who sent it."""
+
+    def __init__(self, deployment: str, delivered: str, cause: ProviderError) -> None:
+        self.deployment = deployment
+        self.delivered = delivered
+        self.cause = cause
+        super().__init__(
+            f"{deployment}: stream interrupted after {len(delivered)} characters ({cause.detail})"
+        )

@@ -1,0 +1,100 @@
+"""Router.stream through litellm's real streaming HTTP stack against the loopback fault server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import router
+from router.errors import InvalidRequest, StreamInterrupted
+from router.executor import RetryPolicy
+from router.testing import FaultServer, server_error, stream
+
+FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0)
+HI = [{"role": "user", "content": "Say hello"}]
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[FaultServer, FaultServer]]:
+    with FaultServer() as first, FaultServer() as second:
+        yield first, second
+
+
+def make_router(first: FaultServer, second: FaultServer) -> router.Router:
+    return router.Router(
+        deployments=[
+            {"name": "a", "model": "openai/a", "api_base": first.base_url,
+             "context_window": 8192, "quality": 0.8},
+            {"name": "b", "model": "openai/b", "api_base": second.base_url,
+             "context_window": 8192, "quality": 0.7},
+        ],
+        objective="best",
+        retry=FAST,
+    )  # fmt: skip
+
+
+def test_chunks_reach_the_caller_and_usage_is_kept(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    first, second = servers
+    first.script(stream(("Hel", "lo ", "there")))
+    s = make_router(first, second).stream(HI)
+    chunks = list(s)
+    assert len(chunks) >= 3
+    assert s.text == "Hello there"
+    assert s.finished
+    assert s.usage is not None
+    assert s.usage["total_tokens"] > 0
+    assert s.decision.served_by == "a"
+    assert first.requests[0]["stream"] is True
+
+
+def test_failure_before_the_first_chunk_falls_back(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    first, second = servers
+    first.script(server_error(503), server_error(503))
+    second.script(stream(("from ", "b")))
+    s = make_router(first, second).stream(HI)
+    assert (
+        "".join(c["choices"][0]["delta"].get("content") or "" for c in s if c.get("choices"))
+        == "from b"
+    )
+    assert [a.outcome for a in s.decision.attempts] == ["retry", "gave up", "ok"]
+
+
+def test_failure_after_the_first_chunk_is_a_typed_error_with_what_was_delivered(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    first, second = servers
+    first.script(stream(("one ", "two ", "three"), disconnect_after=2))
+    s = make_router(first, second).stream(HI)
+    received: list[str] = []
+
+    def consume() -> None:
+        for chunk in s:
+            received.extend(c["delta"].get("content") or "" for c in chunk.get("choices") or ())
+
+    with pytest.raises(StreamInterrupted) as caught:
+        consume()
+    assert caught.value.deployment == "a"
+    assert caught.value.delivered == "".join(received)
+    assert caught.value.delivered.startswith("one")
+    assert second.requests == []  # never a switch after the caller saw output
+
+
+def test_stopping_early_closes_the_stream(servers: tuple[FaultServer, FaultServer]) -> None:
+    first, second = servers
+    first.script(stream(("a", "b", "c", "d"), delay=0.01))
+    s = make_router(first, second).stream(HI)
+    next(iter(s))
+    s.close()
+    assert s.text == "a"
+    assert not s.finished
+
+
+def test_complete_refuses_stream_true(servers: tuple[FaultServer, FaultServer]) -> None:
+    first, second = servers
+    with pytest.raises(InvalidRequest, match=r"Router\.stream"):
+        make_router(first, second).complete(HI, stream=True)
