@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed-stamp
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@echo "==> setting up $(VENV) (python >= 3.11) and installing router[dev]"
+	@echo "==> setting up $(VENV) (python >= 3.11) and installing router[dev,local]"
+	@echo "    (the first install builds llama-cpp-python from source: a few minutes)"
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -e '.[dev]'
+	@CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install --quiet -e '.[dev,local]'
 	@touch $(STAMP)
 
 lint: setup

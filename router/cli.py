@@ -7,8 +7,10 @@ User errors (bad config, bad arguments) print one line to stderr and exit 2;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from router._router import Router
 from router.config import load_config
 from router.demo import DEMO_CONFIG, SAMPLES
 from router.errors import NoEligibleDeployment, RouterError
+from router.local import LocalServer
 from router.models import SENSITIVITY_LEVELS, Decision
 from router.packs import load_policy
 from router.render import DemoRow, demo_table, explain_text, usd
@@ -60,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
 
     ch = sub.add_parser("check", help="validate a config file or a policy pack")
     ch.add_argument("file", type=Path)
+
+    lo = sub.add_parser("local", help="serve a GGUF model on 127.0.0.1 until Ctrl-C")
+    lo.add_argument("--model", type=Path, help="GGUF file (default: SmolLM2-135M-Instruct)")
+    lo.add_argument("--port", type=_positive_int, help="port (default: a free one)")
 
     de = sub.add_parser("demo", help="route the built-in sample workload and print a table")
     de.add_argument("--config", type=Path, help="config file (default: the built-in demo set)")
@@ -178,7 +185,19 @@ def _summary(r: Router, rows: Sequence[DemoRow], decisions: Sequence[Decision | 
         )
 
 
-_COMMANDS = {"explain": _explain, "check": _check, "demo": _demo}
+def _local(args: argparse.Namespace) -> int:
+    with LocalServer(args.model, port=args.port) as server:
+        print(f"serving {server.model_path.name} at {server.base_url} (Ctrl-C stops it)")
+        print("deployment entry for your config:")
+        for key, value in server.deployment().items():
+            print(f"  {key} = {json.dumps(value)}")
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+    return 0
+
+
+_COMMANDS = {"explain": _explain, "check": _check, "demo": _demo, "local": _local}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
