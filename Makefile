@@ -32,8 +32,11 @@ test: lint typecheck pytest
 	@echo "==> all checks passed"
 
 demo: setup
-	@echo "==> routing the built-in sample workload over the built-in deployment set"
+	@echo "==> the decision, dry run: the sample workload over the built-in deployment set"
 	@$(PY) -m router demo
+	@echo
+	@echo "==> for real: a local model answers, paid APIs only with their key set"
+	@$(PY) -m router demo --live
 
 bench: setup
 	@echo "==> benchmarks (medians and ratios, measured side by side)"

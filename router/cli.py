@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from router import demo_live
 from router._router import Router
 from router.config import load_config
 from router.demo import DEMO_CONFIG, SAMPLES
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     de = sub.add_parser("demo", help="route the built-in sample workload and print a table")
     de.add_argument("--config", type=Path, help="config file (default: the built-in demo set)")
+    de.add_argument("--live", action="store_true", help="start SmolLM2 locally and answer for real")
     return p
 
 
@@ -135,6 +137,8 @@ def _looks_like_pack(path: Path) -> bool:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.live:
+        return demo_live.run()
     r = _router(args.config)
     rows: list[DemoRow] = []
     decisions: list[Decision | None] = []

@@ -3,12 +3,16 @@ installs. Deselect consciously with `-m "not local_model"`."""
 
 from __future__ import annotations
 
+import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 import router
+from router.demo import SAMPLES
 from router.local import LocalServer
 
 pytestmark = pytest.mark.local_model
@@ -53,3 +57,22 @@ def test_the_server_stops_cleanly() -> None:
     assert not running.running
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
+
+
+def test_the_live_demo_answers_with_the_local_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("OPENAI_API_KEY", "DEEPSEEK_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)  # paid APIs must show as unavailable, not be called
+    proc = subprocess.run(
+        [sys.executable, "-m", "router", "demo", "--live"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if re.match(r"^ ?\d{1,2}  ", line)]
+    assert len(rows) == len(SAMPLES)
+    assert sum("local-smollm2" in row for row in rows) >= len(SAMPLES) // 2
+    assert "unavailable: " in proc.stdout
+    assert "is not set" in proc.stdout
+    assert "answered on this machine" in proc.stdout
