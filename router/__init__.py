@@ -29,11 +29,12 @@ from router.models import (
     Result,
 )
 from router.planner import Settings
-from router.streaming import Stream
+from router.streaming import AsyncStream, Stream
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncStream",
     "Attempt",
     "Candidate",
     "ConfigError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from router.planner import Settings, plan
 from router.policy import Policy, RuleFn
 from router.pricing import cost_at
 from router.scoring import ObjectiveName, Scorer, prior_scorer
-from router.streaming import Stream
+from router.streaming import AsyncStream, Stream
 
 __all__ = ["OPENAI_PARAMS", "Router"]
 
@@ -320,6 +320,43 @@ class Router:
             candidates, open_stream, timeout=timeout, policy=self.retry, cooldowns=self.cooldowns
         )
         return Stream(
+            first, rest, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
+        )
+
+    async def astream(
+        self,
+        messages: Sequence[Mapping[str, Any] | Message],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        tenant: str = "default",
+        sensitivity: Sensitivity = "public",
+        tags: Sequence[str] = (),
+        quality_target: float | None = None,
+        timeout: float = 60.0,
+        **params: Any,
+    ) -> AsyncStream:
+        """`stream` as a coroutine: await it, then `async for` over the chunks."""
+        decision, call, candidates = self._prepare(
+            messages, params, tools=tools, response_format=response_format,
+            max_tokens=max_tokens, tenant=tenant, sensitivity=sensitivity, tags=tags,
+            quality_target=quality_target,
+        )  # fmt: skip
+
+        async def open_stream(
+            d: Deployment, left: float
+        ) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]]]:
+            chunks = self.backend.astream(d, call, left)
+            try:
+                return await anext(chunks), chunks
+            except StopAsyncIteration:
+                raise ProviderUnavailable(d.name, "empty stream") from None
+
+        (first, rest), served, attempts = await aexecute(
+            candidates, open_stream, timeout=timeout, policy=self.retry, cooldowns=self.cooldowns
+        )
+        return AsyncStream(
             first, rest, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
 
 from router.errors import (
@@ -45,6 +45,10 @@ class Backend(Protocol):
     def stream(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> Iterator[dict[str, Any]]: ...
+
+    def astream(
+        self, deployment: Deployment, params: dict[str, Any], timeout: float
+    ) -> AsyncIterator[dict[str, Any]]: ...
 
 
 @functools.cache
@@ -143,6 +147,20 @@ class LiteLLMBackend:
         kwargs["stream_options"] = {"include_usage": True}
         try:
             for chunk in lm.completion(**kwargs):
+                yield chunk.model_dump()
+        except Exception as exc:  # every failure leaves as a typed router error
+            raise map_error(exc, deployment.name) from None
+
+    async def astream(
+        self, deployment: Deployment, params: dict[str, Any], timeout: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        """`stream` on litellm's async client."""
+        lm = _litellm()
+        kwargs = self._kwargs(deployment, params, timeout)
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+        try:
+            async for chunk in await lm.acompletion(**kwargs):
                 yield chunk.model_dump()
         except Exception as exc:  # every failure leaves as a typed router error
             raise map_error(exc, deployment.name) from None

@@ -8,13 +8,13 @@ reports in its last chunk is kept, also when the caller stops early (`close()`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from router.errors import ProviderError, StreamInterrupted
 from router.models import Decision
 
-__all__ = ["Stream"]
+__all__ = ["AsyncStream", "Stream"]
 
 
 class Stream:
@@ -61,3 +61,31 @@ class Stream:
         close = getattr(self._rest, "close", None)
         if close is not None:
             close()
+
+
+class AsyncStream(Stream):
+    """`Stream` for `async for`: the same rules, on litellm's async client."""
+
+    def __init__(
+        self, first: dict[str, Any], rest: AsyncIterator[dict[str, Any]], decision: Decision
+    ) -> None:
+        super().__init__(first, iter(()), decision)
+        self._arest = rest
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        served = self.decision.served_by or "?"
+        try:
+            if self._first is not None:
+                first, self._first = self._first, None
+                yield self._take(first)
+            async for chunk in self._arest:
+                yield self._take(chunk)
+            self.finished = True
+        except ProviderError as exc:
+            raise StreamInterrupted(served, self.text, exc) from None
+
+    async def aclose(self) -> None:
+        """Stop early: the connection is closed and what was delivered stays recorded."""
+        close = getattr(self._arest, "aclose", None)
+        if close is not None:
+            await close()

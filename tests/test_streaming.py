@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 import router
 from router.errors import InvalidRequest, StreamInterrupted
 from router.executor import RetryPolicy
+from router.streaming import AsyncStream
 from router.testing import FaultServer, server_error, stream
 
 FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0)
@@ -98,3 +100,41 @@ def test_complete_refuses_stream_true(servers: tuple[FaultServer, FaultServer]) 
     first, second = servers
     with pytest.raises(InvalidRequest, match=r"Router\.stream"):
         make_router(first, second).complete(HI, stream=True)
+
+
+def test_astream_falls_back_before_the_first_chunk(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    first, second = servers
+    first.script(server_error(503), server_error(503))
+    second.script(stream(("async ", "b")))
+
+    async def run() -> tuple[str, list[str], AsyncStream]:
+        s = await make_router(first, second).astream(HI)
+        parts = [
+            c["delta"].get("content") or "" async for chunk in s for c in chunk.get("choices") or ()
+        ]
+        return s.text, parts, s
+
+    text, parts, s = asyncio.run(run())
+    assert text == "".join(parts) == "async b"
+    assert s.finished
+    assert s.decision.served_by == "b"
+    assert s.usage is not None
+
+
+def test_astream_interruption_carries_what_was_delivered(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    first, second = servers
+    first.script(stream(("one ", "two ", "three"), disconnect_after=2))
+
+    async def run() -> None:
+        s = await make_router(first, second).astream(HI)
+        async for _chunk in s:
+            pass
+
+    with pytest.raises(StreamInterrupted) as caught:
+        asyncio.run(run())
+    assert caught.value.delivered.startswith("one")
+    assert second.requests == []
