@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+from router import Router
+from router.executor import RetryPolicy
 from router.models import (
     Capability,
     Deployment,
@@ -22,8 +24,9 @@ from router.models import (
     Sensitivity,
     Weights,
 )
+from router.testing import FaultServer
 
-__all__ = ["deployment", "features", "fleet", "messages", "request"]
+__all__ = ["deployment", "features", "fleet", "messages", "pair_router", "request"]
 
 
 def deployment(
@@ -157,3 +160,25 @@ def request(
             "tags": tuple(tags),
         }
     )
+
+
+def pair_router(
+    first: FaultServer,
+    second: FaultServer,
+    *,
+    names: tuple[str, str] = ("a", "b"),
+    retry: RetryPolicy | None = None,
+    **router_options: Any,
+) -> Router:
+    """Two free local deployments on fault servers; `first` is preferred (objective "best")."""
+    return Router(
+        deployments=[
+            {"name": names[0], "model": "openai/a", "api_base": first.base_url,
+             "context_window": 8192, "quality": 0.8},
+            {"name": names[1], "model": "openai/b", "api_base": second.base_url,
+             "context_window": 8192, "quality": 0.7},
+        ],
+        objective="best",
+        retry=retry or RetryPolicy(),
+        **router_options,
+    )  # fmt: skip

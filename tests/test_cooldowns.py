@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
+from factories import pair_router
 
-import router
 from router.cooldowns import CooldownPolicy, Cooldowns
 from router.errors import (
     AuthenticationFailed,
@@ -94,27 +92,16 @@ def test_only_deployment_failures_count(error: ProviderError, counts: bool) -> N
     assert cd.allow("a") is not counts
 
 
-@pytest.fixture
-def servers() -> Iterator[tuple[FaultServer, FaultServer]]:
-    with FaultServer() as first, FaultServer() as second:
-        yield first, second
-
-
 def test_an_open_breaker_is_skipped_and_visible_in_health(
     servers: tuple[FaultServer, FaultServer],
 ) -> None:
     first, second = servers
-    r = router.Router(
-        deployments=[
-            {"name": "a", "model": "openai/a", "api_base": first.base_url,
-             "context_window": 8192, "quality": 0.8},
-            {"name": "b", "model": "openai/b", "api_base": second.base_url,
-             "context_window": 8192, "quality": 0.7},
-        ],
-        objective="best",
+    r = pair_router(
+        first,
+        second,
         retry=RetryPolicy(attempts=2, initial_wait=0.01, jitter=0.0),
         cooldown=CooldownPolicy(threshold=2, seconds=60.0),
-    )  # fmt: skip
+    )
     first.script(server_error(503), server_error(503))
     hi = [{"role": "user", "content": "hi"}]
     assert r.complete(hi).decision.served_by == "b"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
+from factories import pair_router
 
 import router
 from router.errors import AllDeploymentsFailed, BadRequest
@@ -17,23 +17,8 @@ FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, jitter=0.0, max
 HI = [{"role": "user", "content": "Say hi"}]
 
 
-@pytest.fixture
-def servers() -> Iterator[tuple[FaultServer, FaultServer]]:
-    with FaultServer() as first, FaultServer() as second:
-        yield first, second
-
-
 def make_router(first: FaultServer, second: FaultServer) -> router.Router:
-    return router.Router(
-        deployments=[
-            {"name": "local-a", "model": "openai/a", "api_base": first.base_url,
-             "context_window": 8192, "quality": 0.8},
-            {"name": "local-b", "model": "openai/b", "api_base": second.base_url,
-             "context_window": 8192, "quality": 0.7},
-        ],
-        objective="best",
-        retry=FAST,
-    )  # fmt: skip
+    return pair_router(first, second, names=("local-a", "local-b"), retry=FAST)
 
 
 def test_acomplete_answers_with_its_decision(servers: tuple[FaultServer, FaultServer]) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
+from factories import pair_router
 
 import router
 from router.errors import InvalidRequest, StreamInterrupted
@@ -17,23 +17,8 @@ FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0)
 HI = [{"role": "user", "content": "Say hello"}]
 
 
-@pytest.fixture
-def servers() -> Iterator[tuple[FaultServer, FaultServer]]:
-    with FaultServer() as first, FaultServer() as second:
-        yield first, second
-
-
 def make_router(first: FaultServer, second: FaultServer) -> router.Router:
-    return router.Router(
-        deployments=[
-            {"name": "a", "model": "openai/a", "api_base": first.base_url,
-             "context_window": 8192, "quality": 0.8},
-            {"name": "b", "model": "openai/b", "api_base": second.base_url,
-             "context_window": 8192, "quality": 0.7},
-        ],
-        objective="best",
-        retry=FAST,
-    )  # fmt: skip
+    return pair_router(first, second, names=("a", "b"), retry=FAST)
 
 
 def test_chunks_reach_the_caller_and_usage_is_kept(
