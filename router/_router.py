@@ -101,6 +101,7 @@ class Router:
             err = exc.errors()[0]
             raise ConfigError(_SOURCE, str(err["loc"][0]), str(err["msg"])) from None
         self._bound = self.policy.bind(self.deployments)
+        self._by_name = {d.name: d for d in self.deployments}
         self.backend: Backend = backend or LiteLLMBackend()
         self.retry = retry
         self.cooldowns = Cooldowns(cooldown)
@@ -439,5 +440,4 @@ class Router:
             call["response_format"] = dict(response_format)
         if req.max_tokens is not None:
             call["max_tokens"] = req.max_tokens
-        by_name = {d.name: d for d in self.deployments}
-        return decision, call, [by_name[c.name] for c in decision.candidates]
+        return decision, call, [self._by_name[c.name] for c in decision.candidates]
