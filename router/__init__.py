@@ -17,18 +17,9 @@ from router.errors import (
     UnknownModelError,
 )
 from router.executor import RetryPolicy
-from router.models import (
-    Attempt,
-    Candidate,
-    CostModel,
-    Decision,
-    Deployment,
-    Features,
-    Rejection,
-    Request,
-    Result,
-)
+from router.models import CostModel, Deployment, Features, Request
 from router.planner import Settings
+from router.records import Attempt, Candidate, Cost, Decision, Rejection, Result, Usage
 from router.streaming import AsyncStream, Stream
 
 __version__ = "0.1.0"
@@ -39,6 +30,7 @@ __all__ = [
     "Candidate",
     "ConfigError",
     "CooldownPolicy",
+    "Cost",
     "CostModel",
     "Decision",
     "Deployment",
@@ -55,6 +47,7 @@ __all__ = [
     "Settings",
     "Stream",
     "UnknownModelError",
+    "Usage",
     "__version__",
     "errors",
     "policy",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import ValidationError
 
+from router.accounting import account, estimate_usage, response_usage
+from router.arguments import RequestArgs, call_params, to_request
 from router.backends import Backend, LiteLLMBackend
 from router.cache import ResponseCache, is_deterministic
 from router.catalog import DeploymentSpec
@@ -17,33 +18,16 @@ from router.config import baseline_prices, load_config, resolve_deployments
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns
 from router.errors import ConfigError, InvalidRequest, NoEligibleDeployment, ProviderUnavailable
 from router.executor import RetryPolicy, aexecute, execute
-from router.models import (
-    Attempt,
-    Decision,
-    Deployment,
-    Message,
-    Request,
-    Result,
-    Sensitivity,
-)
+from router.models import Deployment, Message, Request
 from router.packs import load_policy
 from router.planner import Settings, plan
 from router.policy import Policy, RuleFn
 from router.pricing import cost_at
+from router.records import Attempt, Decision, Result, Usage
 from router.scoring import ObjectiveName, Scorer, prior_scorer
-from router.streaming import AsyncStream, Stream
+from router.streaming import AsyncStream, Settle, Stream
 
-__all__ = ["OPENAI_PARAMS", "Router"]
-
-OPENAI_PARAMS = frozenset(
-    {
-        "temperature", "top_p", "n", "stop", "seed", "presence_penalty", "frequency_penalty",
-        "logit_bias", "logprobs", "top_logprobs", "tool_choice", "parallel_tool_calls", "user",
-        "metadata", "stream", "stream_options", "max_completion_tokens", "reasoning_effort",
-        "modalities", "prediction", "service_tier", "store", "audio", "web_search_options",
-    }
-)  # fmt: skip
-"""OpenAI chat parameters accepted (and passed through, not used for planning)."""
+__all__ = ["Router"]
 
 _SOURCE = "Router(...)"
 
@@ -122,62 +106,13 @@ class Router:
         )
 
     def request(
-        self,
-        messages: Sequence[Mapping[str, Any] | Message],
-        *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        max_tokens: int | None = None,
-        tenant: str = "default",
-        sensitivity: Sensitivity = "public",
-        tags: Sequence[str] = (),
-        quality_target: float | None = None,
-        **params: Any,
+        self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[RequestArgs]
     ) -> Request:
         """Validate OpenAI-style arguments into a Request, or raise InvalidRequest."""
-        unknown = sorted(set(params) - OPENAI_PARAMS)
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], OPENAI_PARAMS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "not an OpenAI chat parameter"
-            raise InvalidRequest(unknown[0], f"unknown parameter; {hint}")
-        if max_tokens is None and params.get("max_completion_tokens") is not None:
-            max_tokens = params["max_completion_tokens"]  # OpenAI's newer name, same budget
-        if isinstance(tags, str):
-            raise InvalidRequest("tags", "give a list of strings, e.g. tags=['support']")
-        try:
-            return Request.model_validate(
-                {
-                    "messages": messages,
-                    "tools": tools,
-                    "response_format": response_format,
-                    "max_tokens": max_tokens,
-                    "tenant": tenant,
-                    "sensitivity": sensitivity,
-                    "tags": tags,
-                    "quality_target": quality_target,
-                }
-            )
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = "".join(
-                f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
-                for i, p in enumerate(err["loc"])
-                if not (isinstance(p, str) and p.startswith(("function-", "list[", "str")))
-            )
-            raise InvalidRequest(field or "request", str(err["msg"])) from None
+        return to_request(messages, args)
 
     def plan(
-        self,
-        messages: Sequence[Mapping[str, Any] | Message],
-        *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        max_tokens: int | None = None,
-        tenant: str = "default",
-        sensitivity: Sensitivity = "public",
-        tags: Sequence[str] = (),
-        quality_target: float | None = None,
-        **params: Any,
+        self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[RequestArgs]
     ) -> Decision:
         """The decision for a request, without calling any model.
 
@@ -187,18 +122,7 @@ class Router:
         Raises NoEligibleDeployment (with the full decision attached) when nothing
         may serve it.
         """
-        req = self.request(
-            messages,
-            tools=tools,
-            response_format=response_format,
-            max_tokens=max_tokens,
-            tenant=tenant,
-            sensitivity=sensitivity,
-            tags=tags,
-            quality_target=quality_target,
-            **params,
-        )
-        return self._decide(req)
+        return self._decide(to_request(messages, args))
 
     def _decide(self, req: Request) -> Decision:
         decision = plan(req, self.deployments, self._bound, self.settings, self.scorer)
@@ -220,27 +144,17 @@ class Router:
         self,
         messages: Sequence[Mapping[str, Any] | Message],
         *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        max_tokens: int | None = None,
-        tenant: str = "default",
-        sensitivity: Sensitivity = "public",
-        tags: Sequence[str] = (),
-        quality_target: float | None = None,
         timeout: float = 60.0,
         cache: bool | None = None,
-        **params: Any,
+        **args: Unpack[RequestArgs],
     ) -> Result:
         """Plan the request and call the plan's deployments in order until one answers.
 
         Retries and fallback stay inside the plan; `timeout` bounds the whole chain.
+        `cache` overrides the rule that only deterministic requests are cached.
         Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
         """
-        decision, call, candidates = self._prepare(
-            messages, params, tools=tools, response_format=response_format,
-            max_tokens=max_tokens, tenant=tenant, sensitivity=sensitivity, tags=tags,
-            quality_target=quality_target,
-        )  # fmt: skip
+        decision, call, candidates = self._prepare(messages, args)
         use_cache = self._use_cache(cache, call)
         if use_cache and (hit := self._cache_hit(decision, call, candidates)) is not None:
             return hit
@@ -257,23 +171,12 @@ class Router:
         self,
         messages: Sequence[Mapping[str, Any] | Message],
         *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        max_tokens: int | None = None,
-        tenant: str = "default",
-        sensitivity: Sensitivity = "public",
-        tags: Sequence[str] = (),
-        quality_target: float | None = None,
         timeout: float = 60.0,
         cache: bool | None = None,
-        **params: Any,
+        **args: Unpack[RequestArgs],
     ) -> Result:
         """`complete` as a coroutine: litellm's async client, asyncio sleeps, no threads."""
-        decision, call, candidates = self._prepare(
-            messages, params, tools=tools, response_format=response_format,
-            max_tokens=max_tokens, tenant=tenant, sensitivity=sensitivity, tags=tags,
-            quality_target=quality_target,
-        )  # fmt: skip
+        decision, call, candidates = self._prepare(messages, args)
         use_cache = self._use_cache(cache, call)
         if use_cache and (hit := self._cache_hit(decision, call, candidates)) is not None:
             return hit
@@ -290,23 +193,13 @@ class Router:
         self,
         messages: Sequence[Mapping[str, Any] | Message],
         *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        max_tokens: int | None = None,
-        tenant: str = "default",
-        sensitivity: Sensitivity = "public",
-        tags: Sequence[str] = (),
-        quality_target: float | None = None,
         timeout: float = 60.0,
-        **params: Any,
+        **args: Unpack[RequestArgs],
     ) -> Stream:
         """Stream the answer. Retries and fallback happen before the first chunk; after it,
-        a failure raises StreamInterrupted with the text already delivered."""
-        decision, call, candidates = self._prepare(
-            messages, params, tools=tools, response_format=response_format,
-            max_tokens=max_tokens, tenant=tenant, sensitivity=sensitivity, tags=tags,
-            quality_target=quality_target,
-        )  # fmt: skip
+        a failure raises StreamInterrupted with the text already delivered. Usage and cost
+        are settled when the stream ends, fails or is closed early."""
+        decision, call, candidates = self._prepare(messages, args)
 
         def open_stream(
             d: Deployment, left: float
@@ -320,30 +213,18 @@ class Router:
         (first, rest), served, attempts = execute(
             candidates, open_stream, timeout=timeout, policy=self.retry, cooldowns=self.cooldowns
         )
-        return Stream(
-            first, rest, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
-        )
+        started = dataclasses.replace(decision, attempts=attempts, served_by=served.name)
+        return Stream(first, rest, started, self._settler(started, served))
 
     async def astream(
         self,
         messages: Sequence[Mapping[str, Any] | Message],
         *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        response_format: Mapping[str, Any] | None = None,
-        max_tokens: int | None = None,
-        tenant: str = "default",
-        sensitivity: Sensitivity = "public",
-        tags: Sequence[str] = (),
-        quality_target: float | None = None,
         timeout: float = 60.0,
-        **params: Any,
+        **args: Unpack[RequestArgs],
     ) -> AsyncStream:
         """`stream` as a coroutine: await it, then `async for` over the chunks."""
-        decision, call, candidates = self._prepare(
-            messages, params, tools=tools, response_format=response_format,
-            max_tokens=max_tokens, tenant=tenant, sensitivity=sensitivity, tags=tags,
-            quality_target=quality_target,
-        )  # fmt: skip
+        decision, call, candidates = self._prepare(messages, args)
 
         async def open_stream(
             d: Deployment, left: float
@@ -357,9 +238,18 @@ class Router:
         (first, rest), served, attempts = await aexecute(
             candidates, open_stream, timeout=timeout, policy=self.retry, cooldowns=self.cooldowns
         )
-        return AsyncStream(
-            first, rest, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
-        )
+        started = dataclasses.replace(decision, attempts=attempts, served_by=served.name)
+        return AsyncStream(first, rest, started, self._settler(started, served))
+
+    def _settler(self, decision: Decision, served: Deployment) -> Settle:
+        """What a stream calls once when it ends: usage (estimated from the delivered text
+        when the provider sent none) and cost, into the final decision."""
+
+        def settle(usage: Usage | None, delivered: str) -> Decision:
+            used = usage or estimate_usage(decision, delivered)
+            return account(decision, served, used, self.baseline_prices)
+
+        return settle
 
     def _use_cache(self, cache: bool | None, call: dict[str, Any]) -> bool:
         """Cache only with a cache configured, and only deterministic requests unless the
@@ -382,8 +272,10 @@ class Router:
         for d in candidates:
             response = self.cache.get(self._cache_key(decision, d.name, call), tenant)
             if response is not None:
+                hit = dataclasses.replace(decision, served_by=d.name, cache_hit=True)
+                usage = response_usage(decision, response)
                 return Result(
-                    response, dataclasses.replace(decision, served_by=d.name, cache_hit=True)
+                    response, account(hit, d, usage, self.baseline_prices, cache_hit=True)
                 )
         return None
 
@@ -398,46 +290,17 @@ class Router:
         if use_cache and self.cache is not None:
             key = self._cache_key(decision, served.name, call)
             self.cache.put(key, decision.features.tenant, response)
-        return Result(
-            response, dataclasses.replace(decision, attempts=attempts, served_by=served.name)
-        )
+        done = dataclasses.replace(decision, attempts=attempts, served_by=served.name)
+        usage = response_usage(decision, response)
+        return Result(response, account(done, served, usage, self.baseline_prices))
 
     def _prepare(
-        self,
-        messages: Sequence[Mapping[str, Any] | Message],
-        params: dict[str, Any],
-        *,
-        tools: Sequence[Mapping[str, Any]] | None,
-        response_format: Mapping[str, Any] | None,
-        max_tokens: int | None,
-        tenant: str,
-        sensitivity: Sensitivity,
-        tags: Sequence[str],
-        quality_target: float | None,
+        self, messages: Sequence[Mapping[str, Any] | Message], args: Mapping[str, Any]
     ) -> tuple[Decision, dict[str, Any], list[Deployment]]:
         """The decision, the litellm call parameters, and the plan's deployments in order."""
-        if params.get("stream"):
+        if args.get("stream"):
             raise InvalidRequest("stream", "leave stream unset; call Router.stream() to stream")
-        req = self.request(
-            messages,
-            tools=tools,
-            response_format=response_format,
-            max_tokens=max_tokens,
-            tenant=tenant,
-            sensitivity=sensitivity,
-            tags=tags,
-            quality_target=quality_target,
-            **params,
-        )
+        req = to_request(messages, args)
         decision = self._decide(req)
-        call: dict[str, Any] = {
-            "messages": [m.model_dump(exclude_none=True) for m in req.messages],
-            **{k: v for k, v in params.items() if k != "stream"},
-        }
-        if tools is not None:
-            call["tools"] = list(tools)
-        if response_format is not None:
-            call["response_format"] = dict(response_format)
-        if req.max_tokens is not None:
-            call["max_tokens"] = req.max_tokens
+        call = call_params(req, args)
         return decision, call, [self._by_name[c.name] for c in decision.candidates]

@@ -23,8 +23,9 @@ from router.config import load_config
 from router.demo import DEMO_CONFIG, SAMPLES
 from router.errors import NoEligibleDeployment, RouterError
 from router.local import LocalServer
-from router.models import SENSITIVITY_LEVELS, Decision
+from router.models import SENSITIVITY_LEVELS
 from router.packs import load_policy
+from router.records import Decision
 from router.render import DemoRow, demo_table, explain_text, usd
 
 __all__ = ["main"]

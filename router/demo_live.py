@@ -2,8 +2,8 @@
 
 Paid deployments are called only when their key variable is set; otherwise they show
 as unavailable (the executor falls back inside the plan) and the demo still completes.
-Cost = reported usage x the serving deployment's price; baseline = the same usage at
-the baseline model's price.
+Cost and baseline come from each decision (`decision.usage`, `decision.cost`): the
+reported usage x the serving deployment's price, and the same usage at the baseline's.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from router.config import load_config
 from router.demo import SAMPLES
 from router.errors import AllDeploymentsFailed, NoEligibleDeployment, RouterError
 from router.local import LocalServer
+from router.records import MICRO
 from router.render import usd
 
 __all__ = ["LIVE_CONFIG", "run"]
@@ -41,7 +42,7 @@ def run() -> int:
         head = f"{'#':>2}  {'prompt':<28} {'served by':<16} {'ms':>6} {'in/out':>11} {'cost':>10}"
         print(head + "  note")
         print("-" * 118)
-        total = base = 0.0
+        total = base = 0
         served_local = 0
         for i, s in enumerate(SAMPLES, 1):
             options = {"max_tokens": MAX_TOKENS, **s.options}
@@ -61,13 +62,12 @@ def run() -> int:
                 continue
             ms = (time.perf_counter() - start) * 1000
             d = result.decision
-            usage = result.response.get("usage") or {}
-            p_in, p_out = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+            assert d.usage is not None
+            assert d.cost is not None
+            p_in, p_out = d.usage.prompt_tokens, d.usage.completion_tokens
             dep = next(x for x in r.deployments if x.name == d.served_by)
-            cost = p_in * dep.input_usd_per_token + p_out * dep.output_usd_per_token
-            if r.baseline_prices is not None:
-                base += p_in * r.baseline_prices[0] + p_out * r.baseline_prices[1]
-            total += cost
+            total += d.cost.micro_usd
+            base += d.cost.baseline_micro_usd or 0
             served_local += dep.hosting != "api"
             skipped = [a for a in d.attempts if a.outcome not in ("ok", "skipped")] or [
                 a for a in d.attempts if a.outcome == "skipped"
@@ -81,13 +81,13 @@ def run() -> int:
             )
             print(
                 f"{i:>2}  {s.label[:28]:<28} {d.served_by or '-':<16} {ms:>6.0f} "
-                f"{f'{p_in}/{p_out}':>11} {usd(cost):>10}  {note}"
+                f"{f'{p_in}/{p_out}':>11} {usd(d.cost.usd):>10}  {note}"
             )
-        saved = base - total
+        saved = (base - total) / MICRO
         print(
-            f"\n{served_local}/{len(SAMPLES)} answered on this machine; cost {usd(total)} vs "
-            f"{usd(base)} for the same tokens on {r.baseline}: {usd(saved)} saved"
-            + (f" ({saved / base:.0%})" if base else "")
+            f"\n{served_local}/{len(SAMPLES)} answered on this machine; cost {usd(total / MICRO)} "
+            f"vs {usd(base / MICRO)} for the same tokens on {r.baseline}: {usd(saved)} saved"
+            + (f" ({(base - total) / base:.0%})" if base else "")
         )
     return 0
 

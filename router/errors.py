@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from router.models import Decision
+    from router.records import Decision
 
 __all__ = [
     "AllDeploymentsFailed",

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
 
 from router.cooldowns import Cooldowns
 from router.errors import AllDeploymentsFailed, Disposition, ProviderError
-from router.models import Attempt, Deployment
+from router.models import Deployment
+from router.records import Attempt
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState

@@ -1,32 +1,26 @@
-"""Frozen values that flow through the pipeline: Deployment, Request, Features, Decision.
+"""Frozen input values: Deployment, Request, Features (the records are in `router.records`).
 
 Nothing here does I/O. Every value is immutable and rejects unknown fields.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "CAPABILITIES",
     "SENSITIVITY_LEVELS",
-    "Attempt",
-    "Candidate",
     "Capability",
     "CostModel",
-    "Decision",
     "Deployment",
     "Detection",
     "DetectorKind",
     "Features",
     "Hosting",
     "Message",
-    "Rejection",
     "Request",
-    "Result",
     "Sensitivity",
     "Weights",
     "sensitivity_rank",
@@ -180,105 +174,3 @@ class Features(Frozen):
     tenant: str = "default"
     tags: tuple[str, ...] = ()
     message_count: int = 1
-
-
-class Candidate(NamedTuple):
-    """A deployment that may serve the request, in plan order."""
-
-    name: str
-    model: str
-    hosting: Hosting
-    weights: Weights
-    est_cost_usd: float
-    quality: float
-    quality_source: str
-    meets_target: bool
-    why: str
-
-
-class Rejection(NamedTuple):
-    """A deployment that may not serve the request, with every reason (deny-overrides)."""
-
-    name: str
-    stage: Literal["facts", "policy"]
-    reasons: tuple[str, ...]
-
-
-class Attempt(NamedTuple):
-    """One call to one deployment, as recorded in the decision."""
-
-    deployment: str
-    try_number: int
-    outcome: Literal["ok", "retry", "fallback", "raise", "gave up", "skipped"]
-    error: str | None
-    latency_ms: float
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The record of one routing decision: what may serve, in what order, and why.
-
-    `Router.plan(...)` returns it without calling any model. The records are a frozen
-    dataclass and named tuples, not pydantic models: the planner builds dozens per
-    request, and a named tuple costs ~0.7 µs where a frozen model costs 3-10 µs.
-    """
-
-    features: Features
-    candidates: tuple[Candidate, ...]
-    rejected: tuple[Rejection, ...]
-    policy: str
-    policy_fingerprint: str
-    objective: str
-    quality_target: float
-    attempts: tuple[Attempt, ...] = ()
-    served_by: str | None = None
-    cache_hit: bool = False
-
-    @property
-    def chosen(self) -> Candidate | None:
-        """The deployment the request goes to first, or None when nothing is eligible."""
-        return self.candidates[0] if self.candidates else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The whole record as JSON-ready data."""
-        return {
-            "features": self.features.model_dump(mode="json"),
-            "candidates": [c._asdict() for c in self.candidates],
-            "rejected": [{**r._asdict(), "reasons": list(r.reasons)} for r in self.rejected],
-            "policy": self.policy,
-            "policy_fingerprint": self.policy_fingerprint,
-            "objective": self.objective,
-            "quality_target": self.quality_target,
-            "attempts": [a._asdict() for a in self.attempts],
-            "served_by": self.served_by,
-            "cache_hit": self.cache_hit,
-        }
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-ready view: ordered `candidates` names and `rejected` name -> reasons."""
-        return {
-            "chosen": self.chosen.name if self.chosen else None,
-            "candidates": [c.name for c in self.candidates],
-            "rejected": {r.name: list(r.reasons) for r in self.rejected},
-            "policy": self.policy,
-            "policy_fingerprint": self.policy_fingerprint,
-            "objective": self.objective,
-            "quality_target": self.quality_target,
-            "features": self.features.model_dump(mode="json"),
-            "candidate_details": [c._asdict() for c in self.candidates],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """An OpenAI-shaped response and the decision that explains it (attempts, who served)."""
-
-    response: dict[str, Any]
-    decision: Decision
-
-    @property
-    def content(self) -> str | None:
-        """The first choice's message text, or None (e.g. a tool call)."""
-        choices = self.response.get("choices") or [{}]
-        content = (choices[0].get("message") or {}).get("content")
-        return content if isinstance(content, str) else None

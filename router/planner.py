@@ -14,17 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.features import DEFAULT_DETECTOR_LEVELS, extract, prompt_tokens_max
-from router.models import (
-    Candidate,
-    Decision,
-    Deployment,
-    DetectorKind,
-    Features,
-    Rejection,
-    Request,
-    Sensitivity,
-)
+from router.models import Deployment, DetectorKind, Features, Request, Sensitivity
 from router.policy import BoundPolicy, Policy
+from router.records import Candidate, Decision, Rejection
 from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, Scorer, prior_scorer
 
 __all__ = ["Settings", "fact_reasons", "plan"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from router.models import Decision, Rejection
+from router.records import Decision, Rejection
 
 __all__ = ["DemoRow", "demo_table", "explain_text", "grouped_rejections", "usd"]
 

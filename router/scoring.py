@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 
-from router.models import Candidate, Deployment, Features
+from router.models import Deployment, Features
+from router.records import Candidate
 
 __all__ = [
     "OBJECTIVES",

@@ -2,33 +2,48 @@
 
 Fallback is allowed only before the first chunk reaches the caller (the router opens
 the stream and reads its first chunk inside the executor). After that, a failure
-raises `StreamInterrupted` carrying what was delivered. The usage the provider
-reports in its last chunk is kept, also when the caller stops early (`close()`).
+raises `StreamInterrupted` carrying what was delivered.
+
+The stream settles exactly once — when it ends, fails, is closed (`close()`), or the
+caller leaves the loop early — and `decision` then holds the usage and cost. The
+usage is the provider's when it sent it (the router asks for it with
+`stream_options.include_usage`), otherwise an estimate from the delivered text
+(`decision.usage.source == "estimate"`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from router.accounting import usage_of
 from router.errors import ProviderError, StreamInterrupted
-from router.models import Decision
+from router.records import Decision, Usage
 
-__all__ = ["AsyncStream", "Stream"]
+__all__ = ["AsyncStream", "Settle", "Stream"]
+
+Settle = Callable[[Usage | None, str], Decision]
+"""(usage the provider reported or None, text delivered) -> the final decision."""
 
 
 class Stream:
     """Iterate for OpenAI chunk dicts; then read `text`, `usage` and `decision`."""
 
     def __init__(
-        self, first: dict[str, Any], rest: Iterator[dict[str, Any]], decision: Decision
+        self,
+        first: dict[str, Any],
+        rest: Iterator[dict[str, Any]],
+        decision: Decision,
+        settle: Settle | None = None,
     ) -> None:
         self._first: dict[str, Any] | None = first
         self._rest = rest
         self.decision = decision
+        self._settle = settle
         self.usage: dict[str, Any] | None = None
         self._parts: list[str] = []
         self.finished = False
+        self.settled = False
 
     @property
     def text(self) -> str:
@@ -44,6 +59,15 @@ class Stream:
             self.usage = chunk["usage"]
         return chunk
 
+    def _done(self) -> None:
+        """Settle usage and cost once, however the stream ended."""
+        if self.settled:
+            return
+        self.settled = True
+        if self._settle is not None:
+            reported = usage_of({"usage": self.usage}) if self.usage else None
+            self.decision = self._settle(reported, self.text)
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         served = self.decision.served_by or "?"
         try:
@@ -55,21 +79,28 @@ class Stream:
             self.finished = True
         except ProviderError as exc:
             raise StreamInterrupted(served, self.text, exc) from None
+        finally:
+            self._done()
 
     def close(self) -> None:
-        """Stop early: the connection is closed and what was delivered stays recorded."""
+        """Stop early: the connection is closed and what was delivered is settled."""
         close = getattr(self._rest, "close", None)
         if close is not None:
             close()
+        self._done()
 
 
 class AsyncStream(Stream):
     """`Stream` for `async for`: the same rules, on litellm's async client."""
 
     def __init__(
-        self, first: dict[str, Any], rest: AsyncIterator[dict[str, Any]], decision: Decision
+        self,
+        first: dict[str, Any],
+        rest: AsyncIterator[dict[str, Any]],
+        decision: Decision,
+        settle: Settle | None = None,
     ) -> None:
-        super().__init__(first, iter(()), decision)
+        super().__init__(first, iter(()), decision, settle)
         self._arest = rest
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
@@ -83,9 +114,12 @@ class AsyncStream(Stream):
             self.finished = True
         except ProviderError as exc:
             raise StreamInterrupted(served, self.text, exc) from None
+        finally:
+            self._done()
 
     async def aclose(self) -> None:
-        """Stop early: the connection is closed and what was delivered stays recorded."""
+        """Stop early: the connection is closed and what was delivered is settled."""
         close = getattr(self._arest, "aclose", None)
         if close is not None:
             await close()
+        self._done()

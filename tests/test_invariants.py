@@ -17,12 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router import Router
-from router._router import OPENAI_PARAMS
+from router.arguments import OPENAI_PARAMS
 from router.errors import InvalidRequest, RouterError
 from router.models import (
     CAPABILITIES,
     SENSITIVITY_LEVELS,
-    Decision,
     Deployment,
     Features,
     Request,
@@ -40,6 +39,7 @@ from router.policy import (
     RuleFn,
     Selector,
 )
+from router.records import Decision
 
 T = TypeVar("T")
 # Drawing a deployment set, a policy and a request costs ~25 ms: 150 examples per planning

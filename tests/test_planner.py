@@ -11,10 +11,11 @@ import pytest
 from factories import deployment, features, fleet, request
 
 from router import Router
-from router.models import Capability, Decision, Deployment, Features, Request
+from router.models import Capability, Deployment, Features, Request
 from router.planner import Settings, fact_reasons, plan
 from router.policy import Deny, LocalOnly, Policy
 from router.pricing import estimate_cost_usd
+from router.records import Decision
 
 OPEN = Policy.of("open", [])
 FLEET = fleet()

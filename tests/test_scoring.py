@@ -8,7 +8,8 @@ import random
 import pytest
 from factories import deployment, features
 
-from router.models import Candidate, Hosting
+from router.models import Hosting
+from router.records import Candidate
 from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, prior_scorer
 
 OBJECTIVE_NAMES: list[ObjectiveName] = ["free-first", "cheapest", "best", "utility"]

@@ -1,0 +1,184 @@
+"""The records of a request: candidates, rejections, attempts, usage, cost, the Decision
+and the Result. Frozen dataclasses and named tuples: cheap to build on the hot path and
+JSON-ready through `Decision.to_dict()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+from router.models import Features, Hosting, Weights
+
+__all__ = [
+    "Attempt",
+    "Candidate",
+    "Cost",
+    "Decision",
+    "Rejection",
+    "Result",
+    "Usage",
+    "response_text",
+]
+
+MICRO = 1_000_000
+"""Micro-dollars per dollar: money is kept and summed as integers of 1e-6 USD."""
+
+
+class Candidate(NamedTuple):
+    """A deployment that may serve the request, in plan order."""
+
+    name: str
+    model: str
+    hosting: Hosting
+    weights: Weights
+    est_cost_usd: float
+    quality: float
+    quality_source: str
+    meets_target: bool
+    why: str
+
+
+class Rejection(NamedTuple):
+    """A deployment that may not serve the request, with every reason (deny-overrides)."""
+
+    name: str
+    stage: Literal["facts", "policy"]
+    reasons: tuple[str, ...]
+
+
+class Attempt(NamedTuple):
+    """One call to one deployment, as recorded in the decision."""
+
+    deployment: str
+    try_number: int
+    outcome: Literal["ok", "retry", "fallback", "raise", "gave up", "skipped"]
+    error: str | None
+    latency_ms: float
+
+
+class Usage(NamedTuple):
+    """Tokens a call used. `source` says whether the provider reported them or the router
+    estimated them (a stream stopped before the provider's usage chunk)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    source: Literal["provider", "estimate"]
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Cost(NamedTuple):
+    """What a request cost and what the baseline model would have cost for the same usage,
+    in integer micro-dollars (exact sums). `baseline_micro_usd` is None without a baseline."""
+
+    micro_usd: int
+    baseline_micro_usd: int | None
+
+    @property
+    def usd(self) -> float:
+        return self.micro_usd / MICRO
+
+    @property
+    def baseline_usd(self) -> float | None:
+        return None if self.baseline_micro_usd is None else self.baseline_micro_usd / MICRO
+
+    @property
+    def saved_usd(self) -> float | None:
+        """Baseline minus actual cost (negative when the request cost more than the baseline)."""
+        if self.baseline_micro_usd is None:
+            return None
+        return (self.baseline_micro_usd - self.micro_usd) / MICRO
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The record of one routing decision: what may serve, in what order, and why.
+
+    `Router.plan(...)` returns it without calling any model. The records are a frozen
+    dataclass and named tuples, not pydantic models: the planner builds dozens per
+    request, and a named tuple costs ~0.7 µs where a frozen model costs 3-10 µs.
+    """
+
+    features: Features
+    candidates: tuple[Candidate, ...]
+    rejected: tuple[Rejection, ...]
+    policy: str
+    policy_fingerprint: str
+    objective: str
+    quality_target: float
+    attempts: tuple[Attempt, ...] = ()
+    served_by: str | None = None
+    cache_hit: bool = False
+    usage: Usage | None = None
+    cost: Cost | None = None
+
+    @property
+    def chosen(self) -> Candidate | None:
+        """The deployment the request goes to first, or None when nothing is eligible."""
+        return self.candidates[0] if self.candidates else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole record as JSON-ready data."""
+        return {
+            "features": self.features.model_dump(mode="json"),
+            "candidates": [c._asdict() for c in self.candidates],
+            "rejected": [{**r._asdict(), "reasons": list(r.reasons)} for r in self.rejected],
+            "policy": self.policy,
+            "policy_fingerprint": self.policy_fingerprint,
+            "objective": self.objective,
+            "quality_target": self.quality_target,
+            "attempts": [a._asdict() for a in self.attempts],
+            "served_by": self.served_by,
+            "cache_hit": self.cache_hit,
+            "usage": self.usage._asdict() if self.usage else None,
+            "cost": _cost_dict(self.cost),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready view: ordered `candidates` names and `rejected` name -> reasons."""
+        return {
+            "chosen": self.chosen.name if self.chosen else None,
+            "candidates": [c.name for c in self.candidates],
+            "rejected": {r.name: list(r.reasons) for r in self.rejected},
+            "policy": self.policy,
+            "policy_fingerprint": self.policy_fingerprint,
+            "objective": self.objective,
+            "quality_target": self.quality_target,
+            "features": self.features.model_dump(mode="json"),
+            "candidate_details": [c._asdict() for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """An OpenAI-shaped response and the decision that explains it (attempts, who served)."""
+
+    response: dict[str, Any]
+    decision: Decision
+
+    @property
+    def content(self) -> str | None:
+        """The first choice's message text, or None (e.g. a tool call)."""
+        return response_text(self.response)
+
+
+def response_text(response: Mapping[str, Any]) -> str | None:
+    """The first choice's message text of an OpenAI-shaped response, or None."""
+    choices = response.get("choices") or [{}]
+    content = (choices[0].get("message") or {}).get("content")
+    return content if isinstance(content, str) else None
+
+
+def _cost_dict(cost: Cost | None) -> dict[str, Any] | None:
+    if cost is None:
+        return None
+    return {
+        **cost._asdict(),
+        "usd": cost.usd,
+        "baseline_usd": cost.baseline_usd,
+        "saved_usd": cost.saved_usd,
+    }
