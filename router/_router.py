@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -9,15 +10,24 @@ from typing import Any, Unpack
 
 from pydantic import ValidationError
 
-from router.accounting import account, estimate_usage, response_usage
+from router.accounting import estimate_usage, response_usage
 from router.arguments import RequestArgs, call_params, to_request
 from router.backends import Backend, LiteLLMBackend
+from router.books import Books, Ticket
+from router.budgets import Budget, BudgetState, parse_budgets
 from router.cache import ResponseCache, is_deterministic
 from router.catalog import DeploymentSpec
 from router.config import baseline_prices, load_config, resolve_deployments
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns
-from router.errors import ConfigError, InvalidRequest, NoEligibleDeployment, ProviderUnavailable
+from router.errors import (
+    ConfigError,
+    InvalidRequest,
+    NoEligibleDeployment,
+    ProviderUnavailable,
+    RouterError,
+)
 from router.executor import RetryPolicy, aexecute, execute
+from router.ledger import Ledger, Outcome
 from router.models import Deployment, Message, Request
 from router.packs import load_policy
 from router.planner import Settings, plan
@@ -63,6 +73,9 @@ class Router:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  (frozen: a shared default is safe)
         cooldown: CooldownPolicy = CooldownPolicy(),  # noqa: B008
         cache: ResponseCache | None = None,
+        ledger: Ledger | str | Path | None = None,
+        budgets: Sequence[Budget | Mapping[str, Any]] = (),
+        store_prompts: bool = False,
     ) -> None:
         self.deployments: tuple[Deployment, ...] = resolve_deployments(deployments, _SOURCE)
         if not self.deployments:
@@ -93,6 +106,19 @@ class Router:
         self.baseline = baseline
         self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
         self.scorer = scorer
+        self.ledger = ledger if isinstance(ledger, Ledger) or ledger is None else Ledger(ledger)
+        parsed = parse_budgets(budgets, _SOURCE)
+        if parsed and self.ledger is None:
+            raise ConfigError(
+                _SOURCE, "budgets", "budgets are kept in the ledger: also pass ledger='PATH'"
+            )
+        self.books = Books(
+            ledger=self.ledger,
+            budgets=parsed,
+            baseline=self.baseline_prices,
+            by_name=self._by_name,
+            store_prompts=store_prompts,
+        )
 
     @classmethod
     def from_config(cls, path: str | Path, *, rules: Sequence[RuleFn] = ()) -> Router:
@@ -103,6 +129,9 @@ class Router:
             policy=cfg.policy,
             settings=cfg.settings,
             baseline=cfg.baseline,
+            ledger=cfg.ledger,
+            budgets=cfg.budgets,
+            store_prompts=cfg.store_prompts,
         )
 
     def request(
@@ -122,10 +151,13 @@ class Router:
         Raises NoEligibleDeployment (with the full decision attached) when nothing
         may serve it.
         """
-        return self._decide(to_request(messages, args))
+        req = to_request(messages, args)
+        return self._decide(req, self.books.states(req, self.books.clock()))
 
-    def _decide(self, req: Request) -> Decision:
-        decision = plan(req, self.deployments, self._bound, self.settings, self.scorer)
+    def _decide(self, req: Request, budgets: Sequence[BudgetState] = ()) -> Decision:
+        decision = plan(
+            req, self.deployments, self._bound, self.settings, self.scorer, budgets=budgets
+        )
         if not decision.candidates:
             raise NoEligibleDeployment(decision)
         return decision
@@ -154,18 +186,17 @@ class Router:
         `cache` overrides the rule that only deterministic requests are cached.
         Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
         """
-        decision, call, candidates = self._prepare(messages, args)
+        ticket, call, candidates = self._prepare(messages, args, timeout)
         use_cache = self._use_cache(cache, call)
-        if use_cache and (hit := self._cache_hit(decision, call, candidates)) is not None:
+        if use_cache and (hit := self._cache_hit(ticket, call, candidates)) is not None:
             return hit
-        outcome = execute(
-            candidates,
-            lambda d, left: self.backend.complete(d, call, left),
-            timeout=timeout,
-            policy=self.retry,
-            cooldowns=self.cooldowns,
-        )
-        return self._finish(decision, call, outcome, use_cache)
+        with self._failures(ticket):
+            outcome = execute(
+                candidates,
+                lambda d, left: self.backend.complete(d, call, left),
+                **self._chain(timeout),
+            )
+        return self._finish(ticket, call, outcome, use_cache)
 
     async def acomplete(
         self,
@@ -176,18 +207,17 @@ class Router:
         **args: Unpack[RequestArgs],
     ) -> Result:
         """`complete` as a coroutine: litellm's async client, asyncio sleeps, no threads."""
-        decision, call, candidates = self._prepare(messages, args)
+        ticket, call, candidates = self._prepare(messages, args, timeout)
         use_cache = self._use_cache(cache, call)
-        if use_cache and (hit := self._cache_hit(decision, call, candidates)) is not None:
+        if use_cache and (hit := self._cache_hit(ticket, call, candidates)) is not None:
             return hit
-        outcome = await aexecute(
-            candidates,
-            lambda d, left: self.backend.acomplete(d, call, left),
-            timeout=timeout,
-            policy=self.retry,
-            cooldowns=self.cooldowns,
-        )
-        return self._finish(decision, call, outcome, use_cache)
+        with self._failures(ticket):
+            outcome = await aexecute(
+                candidates,
+                lambda d, left: self.backend.acomplete(d, call, left),
+                **self._chain(timeout),
+            )
+        return self._finish(ticket, call, outcome, use_cache)
 
     def stream(
         self,
@@ -199,7 +229,7 @@ class Router:
         """Stream the answer. Retries and fallback happen before the first chunk; after it,
         a failure raises StreamInterrupted with the text already delivered. Usage and cost
         are settled when the stream ends, fails or is closed early."""
-        decision, call, candidates = self._prepare(messages, args)
+        ticket, call, candidates = self._prepare(messages, args, timeout)
 
         def open_stream(
             d: Deployment, left: float
@@ -210,11 +240,14 @@ class Router:
             except StopIteration:
                 raise ProviderUnavailable(d.name, "empty stream") from None
 
-        (first, rest), served, attempts = execute(
-            candidates, open_stream, timeout=timeout, policy=self.retry, cooldowns=self.cooldowns
-        )
-        started = dataclasses.replace(decision, attempts=attempts, served_by=served.name)
-        return Stream(first, rest, started, self._settler(started, served))
+        with self._failures(ticket):
+            (first, rest), served, attempts = execute(
+                candidates,
+                open_stream,
+                **self._chain(timeout),
+            )
+        started = dataclasses.replace(ticket.decision, attempts=attempts, served_by=served.name)
+        return Stream(first, rest, started, self._settler(ticket, started))
 
     async def astream(
         self,
@@ -224,7 +257,7 @@ class Router:
         **args: Unpack[RequestArgs],
     ) -> AsyncStream:
         """`stream` as a coroutine: await it, then `async for` over the chunks."""
-        decision, call, candidates = self._prepare(messages, args)
+        ticket, call, candidates = self._prepare(messages, args, timeout)
 
         async def open_stream(
             d: Deployment, left: float
@@ -235,21 +268,43 @@ class Router:
             except StopAsyncIteration:
                 raise ProviderUnavailable(d.name, "empty stream") from None
 
-        (first, rest), served, attempts = await aexecute(
-            candidates, open_stream, timeout=timeout, policy=self.retry, cooldowns=self.cooldowns
-        )
-        started = dataclasses.replace(decision, attempts=attempts, served_by=served.name)
-        return AsyncStream(first, rest, started, self._settler(started, served))
+        with self._failures(ticket):
+            (first, rest), served, attempts = await aexecute(
+                candidates,
+                open_stream,
+                **self._chain(timeout),
+            )
+        started = dataclasses.replace(ticket.decision, attempts=attempts, served_by=served.name)
+        return AsyncStream(first, rest, started, self._settler(ticket, started))
 
-    def _settler(self, decision: Decision, served: Deployment) -> Settle:
+    def _chain(self, timeout: float) -> dict[str, Any]:
+        return {"timeout": timeout, "policy": self.retry, "cooldowns": self.cooldowns}
+
+    def _settler(self, ticket: Ticket, decision: Decision) -> Settle:
         """What a stream calls once when it ends: usage (estimated from the delivered text
-        when the provider sent none) and cost, into the final decision."""
+        when the provider sent none), cost and the ledger record."""
 
-        def settle(usage: Usage | None, delivered: str) -> Decision:
+        def settle(usage: Usage | None, delivered: str, interrupted: bool) -> Decision:
             used = usage or estimate_usage(decision, delivered)
-            return account(decision, served, used, self.baseline_prices)
+            outcome: Outcome = "interrupted" if interrupted else "ok"
+            return self.books.settle(ticket, decision, used, outcome=outcome)
 
         return settle
+
+    @contextlib.contextmanager
+    def _failures(self, ticket: Ticket) -> Iterator[None]:
+        """Record a request that ends in a router error, and release what it held."""
+        try:
+            yield
+        except RouterError as exc:
+            attempts = getattr(exc, "attempts", None)
+            failed = (
+                dataclasses.replace(ticket.decision, attempts=tuple(attempts))
+                if attempts
+                else ticket.decision
+            )
+            self.books.fail(ticket, failed, exc)
+            raise
 
     def _use_cache(self, cache: bool | None, call: dict[str, Any]) -> bool:
         """Cache only with a cache configured, and only deterministic requests unless the
@@ -264,43 +319,49 @@ class Router:
         )
 
     def _cache_hit(
-        self, decision: Decision, call: dict[str, Any], candidates: Sequence[Deployment]
+        self, ticket: Ticket, call: dict[str, Any], candidates: Sequence[Deployment]
     ) -> Result | None:
         """The first cached answer among the plan's deployments (all eligible now)."""
         assert self.cache is not None
+        decision = ticket.decision
         tenant = decision.features.tenant
         for d in candidates:
             response = self.cache.get(self._cache_key(decision, d.name, call), tenant)
             if response is not None:
                 hit = dataclasses.replace(decision, served_by=d.name, cache_hit=True)
                 usage = response_usage(decision, response)
-                return Result(
-                    response, account(hit, d, usage, self.baseline_prices, cache_hit=True)
-                )
+                return Result(response, self.books.settle(ticket, hit, usage, cache_hit=True))
         return None
 
     def _finish(
         self,
-        decision: Decision,
+        ticket: Ticket,
         call: dict[str, Any],
         outcome: tuple[dict[str, Any], Deployment, tuple[Attempt, ...]],
         use_cache: bool,
     ) -> Result:
         response, served, attempts = outcome
+        decision = ticket.decision
         if use_cache and self.cache is not None:
             key = self._cache_key(decision, served.name, call)
             self.cache.put(key, decision.features.tenant, response)
         done = dataclasses.replace(decision, attempts=attempts, served_by=served.name)
         usage = response_usage(decision, response)
-        return Result(response, account(done, served, usage, self.baseline_prices))
+        return Result(response, self.books.settle(ticket, done, usage))
 
     def _prepare(
-        self, messages: Sequence[Mapping[str, Any] | Message], args: Mapping[str, Any]
-    ) -> tuple[Decision, dict[str, Any], list[Deployment]]:
-        """The decision, the litellm call parameters, and the plan's deployments in order."""
+        self,
+        messages: Sequence[Mapping[str, Any] | Message],
+        args: Mapping[str, Any],
+        timeout: float,
+    ) -> tuple[Ticket, dict[str, Any], list[Deployment]]:
+        """The ticket (decision and budget hold), the litellm call parameters, and the
+        plan's deployments in order."""
         if args.get("stream"):
             raise InvalidRequest("stream", "leave stream unset; call Router.stream() to stream")
         req = to_request(messages, args)
-        decision = self._decide(req)
+        ticket = self.books.open(req, lambda states: self._decide(req, states), timeout=timeout)
         call = call_params(req, args)
-        return decision, call, [self._by_name[c.name] for c in decision.candidates]
+        if ticket.bounded:  # money is held for this output budget: the provider must keep to it
+            call["max_tokens"] = ticket.decision.features.max_output_tokens
+        return ticket, call, [self._by_name[c.name] for c in ticket.decision.candidates]

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from router._validation import fields_of, raise_config_error, read_toml
+from router.budgets import Budget, parse_budgets
 from router.catalog import DeploymentSpec, lookup, resolve
 from router.errors import ConfigError
 from router.models import Deployment, DetectorKind, Sensitivity
@@ -59,12 +60,15 @@ class RouterSection(_Frozen):
     default_max_tokens: int = Field(default=1024, gt=0)
     baseline: str | None = None
     state: Literal["local"] = "local"
+    ledger: str | None = None
+    store_prompts: bool = False
 
 
 class ConfigFile(_Frozen):
     router: RouterSection = Field(default_factory=RouterSection)
     detectors: dict[DetectorKind, Sensitivity] = Field(default_factory=dict)
     deployments: tuple[dict[str, Any], ...] = Field(min_length=1)
+    budgets: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ class Config:
     policy: Policy
     settings: Settings
     baseline: str | None
+    ledger: Path | None = None
+    """The ledger file, relative paths taken from the config file's folder."""
+    budgets: tuple[Budget, ...] = ()
+    store_prompts: bool = False
 
 
 def resolve_deployments(
@@ -170,4 +178,7 @@ def load_config(path: str | Path, *, extra_rules: Sequence[RuleFn] = ()) -> Conf
         policy=policy,
         settings=settings,
         baseline=settings_in.baseline,
+        ledger=None if settings_in.ledger is None else path.parent / settings_in.ledger,
+        budgets=parse_budgets(cfg.budgets, source),
+        store_prompts=settings_in.store_prompts,
     )

@@ -11,7 +11,8 @@ RouterError
 │   ├── ContextWindowExceeded, ContentFiltered, AuthenticationFailed   FALLBACK in the plan
 │   └── BadRequest                                                RAISE at once
 ├── AllDeploymentsFailed     every deployment in the plan failed or the deadline passed
-└── StreamInterrupted        a stream broke after the first chunk reached the caller
+├── StreamInterrupted        a stream broke after the first chunk reached the caller
+└── LedgerError              a ledger file is corrupt, foreign or unreadable (never overwritten)
 ```
 
 Each message is one line a person can act on. Prompt text and secrets never
@@ -36,6 +37,7 @@ __all__ = [
     "ContextWindowExceeded",
     "Disposition",
     "InvalidRequest",
+    "LedgerError",
     "NoEligibleDeployment",
     "ProviderError",
     "ProviderTimeout",
@@ -183,3 +185,15 @@ class StreamInterrupted(RouterError):
         super().__init__(
             f"{deployment}: stream interrupted after {len(delivered)} characters ({cause.detail})"
         )
+
+
+class LedgerError(RouterError):
+    """A ledger file cannot be used: corrupt, not a router ledger, or unreadable.
+
+    The file is left exactly as it was; `path` names it.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}")

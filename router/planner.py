@@ -13,13 +13,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from router.budgets import BudgetState, max_cost_micro, relaxed_target
 from router.features import DEFAULT_DETECTOR_LEVELS, extract, prompt_tokens_max
 from router.models import Deployment, DetectorKind, Features, Request, Sensitivity
 from router.policy import BoundPolicy, Policy
-from router.records import Candidate, Decision, Rejection
+from router.records import MICRO, Candidate, Decision, Rejection
 from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, Scorer, prior_scorer
 
-__all__ = ["Settings", "fact_reasons", "plan"]
+__all__ = ["Settings", "fact_reasons", "plan", "plan_features"]
 
 
 class Settings(BaseModel):
@@ -65,25 +66,29 @@ def _fact_reasons(features: Features, deployment: Deployment, need: int) -> list
     return reasons
 
 
+def _bind(deployments: tuple[Deployment, ...], policy: Policy | BoundPolicy) -> BoundPolicy:
+    if isinstance(policy, BoundPolicy) and policy.deployments == deployments:
+        return policy
+    return (policy.policy if isinstance(policy, BoundPolicy) else policy).bind(deployments)
+
+
 def plan(
     request: Request,
     deployments: Sequence[Deployment],
     policy: Policy | BoundPolicy,
     settings: Settings,
     scorer: Scorer = prior_scorer,
+    *,
+    budgets: Sequence[BudgetState] = (),
 ) -> Decision:
     """Decide which deployments may serve `request`, in what order, and why.
 
-    Pass `policy.bind(deployments)` to reuse the static verdicts across requests.
+    Pass `policy.bind(deployments)` to reuse the static verdicts across requests, and
+    the state of the budgets the request counts against (`budgets.applicable`).
     """
     deployments = tuple(deployments)
-    bound = (
-        policy
-        if isinstance(policy, BoundPolicy) and policy.deployments == deployments
-        else (policy.policy if isinstance(policy, BoundPolicy) else policy).bind(deployments)
-    )
+    bound = _bind(deployments, policy)
     max_out = request.max_tokens or settings.default_max_tokens
-    target = request.quality_target or settings.quality_target
     tightest = bound.tightest_window
     features = extract(
         request,
@@ -91,6 +96,36 @@ def plan(
         exact_above_bytes=None if tightest is None else tightest - max_out,
         detector_levels=settings.detector_levels,
     )
+    target = request.quality_target or settings.quality_target
+    return plan_features(
+        features, deployments, bound, settings, scorer, target=target, budgets=budgets
+    )
+
+
+def plan_features(
+    features: Features,
+    deployments: Sequence[Deployment],
+    policy: Policy | BoundPolicy,
+    settings: Settings,
+    scorer: Scorer = prior_scorer,
+    *,
+    target: float,
+    budgets: Sequence[BudgetState] = (),
+) -> Decision:
+    """`plan` from features already extracted (a recorded request, in `replay`)."""
+    deployments = tuple(deployments)
+    bound = _bind(deployments, policy)
+    max_out = features.max_output_tokens
+    notes: list[str] = []
+    for state in budgets:
+        relaxed = relaxed_target(target, state.budget, state.used_micro)
+        if relaxed < target:
+            notes.append(
+                f"{state.budget.label(state.tenant)} {state.share_used:.0%} used: "
+                f"quality target {target:g} -> {relaxed:g}"
+            )
+            target = relaxed
+    cap = min((s.left_micro for s in budgets), default=None)
     denied_by = bound.denials(features)
 
     need = prompt_tokens_max(features) + features.max_output_tokens
@@ -107,7 +142,15 @@ def plan(
             and not (by_request and d.max_output_tokens and max_out > d.max_output_tokens)
         )
         if able and not denied:
-            eligible.append(d)
+            if cap is None or not (d.input_usd_per_token or d.output_usd_per_token):
+                eligible.append(d)
+                continue
+            most = max_cost_micro(features, d)
+            if most <= cap:
+                eligible.append(d)
+                continue
+            short = min(budgets, key=lambda s: s.left_micro)
+            rejected.append(Rejection._make((d.name, "budget", (_over_budget(short, most),))))
             continue
         facts = () if able else tuple(_fact_reasons(features, d, need))
         stage: Literal["facts", "policy"] = "policy" if denied else "facts"
@@ -134,4 +177,12 @@ def plan(
         policy_fingerprint=bound.policy.fingerprint,
         objective=settings.objective,
         quality_target=target,
+        budget_notes=tuple(notes),
+    )
+
+
+def _over_budget(state: BudgetState, most_micro: int) -> str:
+    return (
+        f"{state.budget.label(state.tenant)}: ${state.left_micro / MICRO:.6f} left in "
+        f"{state.window}, this request may cost up to ${most_micro / MICRO:.6f} here"
     )

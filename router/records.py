@@ -44,7 +44,7 @@ class Rejection(NamedTuple):
     """A deployment that may not serve the request, with every reason (deny-overrides)."""
 
     name: str
-    stage: Literal["facts", "policy"]
+    stage: Literal["facts", "policy", "budget"]
     reasons: tuple[str, ...]
 
 
@@ -115,6 +115,8 @@ class Decision:
     cache_hit: bool = False
     usage: Usage | None = None
     cost: Cost | None = None
+    budget_notes: tuple[str, ...] = ()
+    """How budgets changed the plan (a relaxed quality target); removals are rejections."""
 
     @property
     def chosen(self) -> Candidate | None:
@@ -136,6 +138,7 @@ class Decision:
             "cache_hit": self.cache_hit,
             "usage": self.usage._asdict() if self.usage else None,
             "cost": _cost_dict(self.cost),
+            "budget_notes": list(self.budget_notes),
         }
 
     def summary(self) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from router.records import Decision, Usage
 
 __all__ = ["AsyncStream", "Settle", "Stream"]
 
-Settle = Callable[[Usage | None, str], Decision]
-"""(usage the provider reported or None, text delivered) -> the final decision."""
+Settle = Callable[[Usage | None, str, bool], Decision]
+"""(usage the provider reported or None, text delivered, interrupted) -> final decision."""
 
 
 class Stream:
@@ -44,6 +44,7 @@ class Stream:
         self._parts: list[str] = []
         self.finished = False
         self.settled = False
+        self.interrupted = False
 
     @property
     def text(self) -> str:
@@ -66,7 +67,7 @@ class Stream:
         self.settled = True
         if self._settle is not None:
             reported = usage_of({"usage": self.usage}) if self.usage else None
-            self.decision = self._settle(reported, self.text)
+            self.decision = self._settle(reported, self.text, self.interrupted)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         served = self.decision.served_by or "?"
@@ -78,6 +79,7 @@ class Stream:
                 yield self._take(chunk)
             self.finished = True
         except ProviderError as exc:
+            self.interrupted = True
             raise StreamInterrupted(served, self.text, exc) from None
         finally:
             self._done()
@@ -113,6 +115,7 @@ class AsyncStream(Stream):
                 yield self._take(chunk)
             self.finished = True
         except ProviderError as exc:
+            self.interrupted = True
             raise StreamInterrupted(served, self.text, exc) from None
         finally:
             self._done()

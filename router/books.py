@@ -1,0 +1,182 @@
+"""The books of a Router: budgets before the call, cost and the ledger record after it.
+
+`open` reads the budgets a request counts against, plans with them, and reserves the
+request's maximum cost on them (re-planning if another request took the money first).
+`settle` prices the usage, writes the ledger record and releases the reservation with
+the actual cost, in one transaction. `fail` records a request that got no answer.
+Without a ledger, nothing is written and budgets are not allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+from router.accounting import account
+from router.budgets import Budget, BudgetState, applicable, max_cost_micro
+from router.errors import NoEligibleDeployment, RouterError
+from router.ledger import Ledger, Outcome, Reservation, row_of
+from router.models import Deployment, Request
+from router.records import Decision, Usage
+
+__all__ = ["Books", "Ticket"]
+
+_RETRIES = 3  # re-plans when a concurrent request took the budget between read and reserve
+HOLD_MARGIN = 60.0  # seconds a reservation outlives the request's deadline (killed process)
+
+
+class Ticket(NamedTuple):
+    """An open request: its decision, when it started, what it holds on which budgets."""
+
+    decision: Decision
+    ts: float
+    started: float
+    counters: tuple[tuple[str, str], ...]
+    held: tuple[Reservation, ...]
+    prompt: str | None
+
+    @property
+    def bounded(self) -> bool:
+        """Money is held: the call must carry `max_tokens` for the bound to hold."""
+        return bool(self.held)
+
+
+class Books:
+    """Budgets, cost and the ledger for one Router."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger | None,
+        budgets: Sequence[Budget],
+        baseline: tuple[float, float] | None,
+        by_name: Mapping[str, Deployment],
+        store_prompts: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ledger = ledger
+        self.budgets = tuple(budgets)
+        self.baseline = baseline
+        self.by_name = by_name
+        self.store_prompts = store_prompts
+        self.clock = clock
+
+    def states(self, request: Request, now: float) -> list[BudgetState]:
+        """The budgets `request` counts against, with what is used of each now."""
+        if self.ledger is None or not self.budgets:
+            return []
+        tenant, tags = request.tenant, request.tags
+        found = applicable(self.budgets, tenant, tags)
+        if not found:
+            return []
+        counters = [(b.key(tenant), b.window(now)) for b in found]
+        used = self.ledger.used(counters, now)
+        return [
+            BudgetState(b, tenant, key, window, u)
+            for b, (key, window), u in zip(found, counters, used, strict=True)
+        ]
+
+    def open(
+        self,
+        request: Request,
+        decide: Callable[[Sequence[BudgetState]], Decision],
+        *,
+        timeout: float,
+    ) -> Ticket:
+        """Plan under the budgets and hold the request's maximum cost on them."""
+        started, now = time.perf_counter(), self.clock()
+        prompt = self._prompt(request)
+        states: list[BudgetState] = self.states(request, now)
+        for attempt in range(_RETRIES + 1):
+            if attempt == _RETRIES:  # still racing: plan as if every budget were spent
+                states = [s._replace(used_micro=s.budget.limit_micro) for s in states]
+            try:
+                decision = decide(states)
+            except NoEligibleDeployment as exc:
+                self._unservable(exc.decision, now, started, prompt)
+                raise
+            counters = tuple((s.key, s.window) for s in states)
+            amount = max(
+                (
+                    max_cost_micro(decision.features, self.by_name[c.name])
+                    for c in decision.candidates
+                ),
+                default=0,
+            )
+            if not states or amount == 0:
+                return Ticket(decision, now, started, counters, (), prompt)
+            assert self.ledger is not None  # states exist only with a ledger
+            held = self.ledger.reserve(
+                [(s.key, s.window, s.budget.limit_micro) for s in states],
+                amount,
+                now=now,
+                hold_seconds=timeout + HOLD_MARGIN,
+            )
+            if held is not None:
+                return Ticket(decision, now, started, counters, tuple(held), prompt)
+            states = self.states(request, now)
+        raise AssertionError("unreachable: the last plan holds no paid deployment")
+
+    def settle(
+        self,
+        ticket: Ticket,
+        decision: Decision,
+        usage: Usage,
+        *,
+        cache_hit: bool = False,
+        outcome: Outcome = "ok",
+    ) -> Decision:
+        """Price the usage, write the record, release the hold with the actual cost.
+        `outcome="interrupted"`: a stream that broke after delivering part of an answer."""
+        served = self.by_name[decision.served_by or ""]
+        done = account(decision, served, usage, self.baseline, cache_hit=cache_hit)
+        if self.ledger is not None:
+            row = row_of(
+                done,
+                ts=ticket.ts,
+                outcome=outcome,
+                latency_ms=(time.perf_counter() - ticket.started) * 1000,
+                error="StreamInterrupted" if outcome == "interrupted" else None,
+                hosting=served.hosting,
+                weights=served.weights,
+                prompt=ticket.prompt,
+            )
+            self.ledger.write(row, counters=ticket.counters, release=ticket.held)
+        return done
+
+    def fail(self, ticket: Ticket, decision: Decision, error: RouterError) -> None:
+        """Record a request that got no answer and release what it held."""
+        if self.ledger is None:
+            return
+        row = row_of(
+            decision,
+            ts=ticket.ts,
+            outcome="error",
+            latency_ms=(time.perf_counter() - ticket.started) * 1000,
+            error=type(error).__name__,
+            prompt=ticket.prompt,
+        )
+        self.ledger.write(row, counters=ticket.counters, release=ticket.held)
+
+    def _unservable(
+        self, decision: Decision, ts: float, started: float, prompt: str | None
+    ) -> None:
+        if self.ledger is None:
+            return
+        latency_ms = (time.perf_counter() - started) * 1000
+        row = row_of(
+            decision,
+            ts=ts,
+            outcome="unservable",
+            latency_ms=latency_ms,
+            error="NoEligibleDeployment",
+            prompt=prompt,
+        )
+        self.ledger.write(row)
+
+    def _prompt(self, request: Request) -> str | None:
+        if not self.store_prompts or self.ledger is None:
+            return None
+        return json.dumps([m.model_dump(exclude_none=True) for m in request.messages])

@@ -1,0 +1,356 @@
+"""The ledger: one record per request, and the budget counters, in one SQLite file.
+
+SQLite in WAL mode is the embedded default: several processes may write at once
+(each write is one short `BEGIN IMMEDIATE` transaction; writers wait up to
+`busy_timeout`), and a transaction that returned is in the file even if the process
+is killed the next instant. A record and the budget settlement it carries are
+written in the same transaction, so the ledger and the budgets always agree.
+
+What is stored: time, tenant, tags, sensitivity, policy fingerprint, the whole
+decision (features with token counts and the prompt's hash, candidates, rejections,
+attempts, served-by, cache hit, usage, cost, baseline, budget notes). Prompt text
+only when the Router was built with `store_prompts=True`.
+
+A file that is not a router ledger (or is corrupt) raises `LedgerError` and is
+never written to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+from router.errors import LedgerError
+from router.records import Decision
+
+__all__ = ["APPLICATION_ID", "Ledger", "Outcome", "Reservation", "Row", "row_of"]
+
+APPLICATION_ID = 0x52544C31  # "RTL1" in the SQLite header: marks a router ledger
+SCHEMA_VERSION = 1
+
+Outcome = Literal["ok", "interrupted", "error", "unservable"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    day TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    sensitivity TEXT NOT NULL,
+    policy_fingerprint TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    served_by TEXT,
+    hosting TEXT,
+    weights TEXT,
+    cache_hit INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    fallbacks INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost_micro INTEGER NOT NULL,
+    baseline_micro INTEGER,
+    budget_changed INTEGER NOT NULL,
+    decision TEXT NOT NULL,
+    prompt TEXT
+);
+CREATE INDEX IF NOT EXISTS records_day ON records (day);
+CREATE INDEX IF NOT EXISTS records_tenant_day ON records (tenant, day);
+CREATE TABLE IF NOT EXISTS spend (
+    budget TEXT NOT NULL,
+    window TEXT NOT NULL,
+    spent_micro INTEGER NOT NULL,
+    PRIMARY KEY (budget, window)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reservations (
+    id INTEGER PRIMARY KEY,
+    budget TEXT NOT NULL,
+    window TEXT NOT NULL,
+    amount_micro INTEGER NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reservations_budget ON reservations (budget, window);
+"""
+
+COLUMNS = (
+    "ts", "day", "tenant", "tags", "sensitivity", "policy_fingerprint", "outcome", "error",
+    "served_by", "hosting", "weights", "cache_hit", "attempts", "fallbacks", "latency_ms",
+    "prompt_tokens", "completion_tokens", "cost_micro", "baseline_micro", "budget_changed",
+    "decision", "prompt",
+)  # fmt: skip
+_INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+class Row(NamedTuple):
+    """One ledger record as written (the columns of the `records` table)."""
+
+    ts: float
+    day: str
+    tenant: str
+    tags: str
+    sensitivity: str
+    policy_fingerprint: str
+    outcome: str
+    error: str | None
+    served_by: str | None
+    hosting: str | None
+    weights: str | None
+    cache_hit: int
+    attempts: int
+    fallbacks: int
+    latency_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    cost_micro: int
+    baseline_micro: int | None
+    budget_changed: int
+    decision: str
+    prompt: str | None
+
+
+class Reservation(NamedTuple):
+    """Money held on one budget counter until the request settles."""
+
+    id: int
+    budget: str
+    window: str
+    amount_micro: int
+
+
+def row_of(
+    decision: Decision,
+    *,
+    ts: float,
+    outcome: Outcome,
+    latency_ms: float,
+    hosting: str | None = None,
+    weights: str | None = None,
+    error: str | None = None,
+    prompt: str | None = None,
+) -> Row:
+    """The ledger row for a finished request. Pure."""
+    usage, cost = decision.usage, decision.cost
+    return Row(
+        ts=ts,
+        day=time.strftime("%Y-%m-%d", time.gmtime(ts)),
+        tenant=decision.features.tenant,
+        tags=json.dumps(list(decision.features.tags)),
+        sensitivity=decision.features.sensitivity,
+        policy_fingerprint=decision.policy_fingerprint,
+        outcome=outcome,
+        error=error,
+        served_by=decision.served_by,
+        hosting=hosting,
+        weights=weights,
+        cache_hit=int(decision.cache_hit),
+        attempts=sum(a.outcome != "skipped" for a in decision.attempts),
+        fallbacks=sum(a.outcome in ("fallback", "gave up") for a in decision.attempts),
+        latency_ms=latency_ms,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        cost_micro=cost.micro_usd if cost else 0,
+        baseline_micro=cost.baseline_micro_usd if cost else None,
+        budget_changed=int(
+            bool(decision.budget_notes) or any(r.stage == "budget" for r in decision.rejected)
+        ),
+        decision=json.dumps(decision.to_dict(), separators=(",", ":")),
+        prompt=prompt,
+    )
+
+
+class Ledger:
+    """A ledger file. Open one per process; it is safe from several threads and processes.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "ledger.sqlite"
+    >>> Ledger(path).count()
+    0
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True, busy_timeout: float = 10.0):
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        if not self.path.exists():
+            if not create:
+                raise LedgerError(str(self.path), "no such ledger file; check --ledger")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_and_create(create)
+
+    # -- connection ------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a killed process
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """One connection per thread and per process (a forked child opens its own)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = self._connect()
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _check_and_create(self, create: bool) -> None:
+        where = str(self.path)
+        try:
+            with sqlite3.connect(self.path, timeout=self.busy_timeout) as probe:
+                app_id = probe.execute("PRAGMA application_id").fetchone()[0]
+                tables = {
+                    r[0] for r in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+            probe.close()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(
+                where, f"not a readable SQLite ledger ({exc}); nothing was changed"
+            ) from None
+        if app_id == APPLICATION_ID:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise LedgerError(
+                    where, f"ledger schema {version}, this router reads {SCHEMA_VERSION}"
+                )
+            return
+        if app_id != 0 or tables:
+            raise LedgerError(
+                where,
+                "not a router ledger (another application's SQLite file); "
+                "give a new path, nothing was changed",
+            )
+        if not create:
+            raise LedgerError(where, "an empty file, not a router ledger; check --ledger")
+        # Idempotent: two processes creating the same new ledger at once both succeed.
+        self._conn.executescript(
+            f"PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION};"
+            + _SCHEMA
+        )
+
+    # -- budgets ---------------------------------------------------------------------
+
+    def used(self, counters: Sequence[tuple[str, str]], now: float) -> list[int]:
+        """Settled spend plus live reservations, in micro-dollars, per (budget, window)."""
+        conn = self._conn
+        out = []
+        for budget, window in counters:
+            spent = conn.execute(
+                "SELECT spent_micro FROM spend WHERE budget=? AND window=?", (budget, window)
+            ).fetchone()
+            held = conn.execute(
+                "SELECT COALESCE(SUM(amount_micro), 0) FROM reservations "
+                "WHERE budget=? AND window=? AND expires>?",
+                (budget, window, now),
+            ).fetchone()
+            out.append((spent[0] if spent else 0) + held[0])
+        return out
+
+    def reserve(
+        self,
+        counters: Sequence[tuple[str, str, int]],
+        amount_micro: int,
+        *,
+        now: float,
+        hold_seconds: float,
+    ) -> list[Reservation] | None:
+        """Hold `amount_micro` on every (budget, window, limit) counter, atomically, or on
+        none (None) when one of them would go over its limit."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            used = self.used([(b, w) for b, w, _ in counters], now)
+            if any(
+                u + amount_micro > limit for u, (_, _, limit) in zip(used, counters, strict=True)
+            ):
+                conn.execute("ROLLBACK")
+                return None
+            held = []
+            for budget, window, _ in counters:
+                cur = conn.execute(
+                    "INSERT INTO reservations (budget, window, amount_micro, expires) "
+                    "VALUES (?, ?, ?, ?)",
+                    (budget, window, amount_micro, now + hold_seconds),
+                )
+                assert cur.lastrowid is not None
+                held.append(Reservation(cur.lastrowid, budget, window, amount_micro))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return held
+
+    # -- records ---------------------------------------------------------------------
+
+    def write(
+        self,
+        row: Row,
+        *,
+        counters: Sequence[tuple[str, str]] = (),
+        release: Sequence[Reservation] = (),
+    ) -> None:
+        """Append one record, add its cost to each (budget, window) counter and release
+        its reservations: one transaction, all or nothing."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_INSERT, row)
+            if row.cost_micro:
+                conn.executemany(
+                    "INSERT INTO spend (budget, window, spent_micro) VALUES (?, ?, ?) "
+                    "ON CONFLICT (budget, window) DO UPDATE "
+                    "SET spent_micro = spent_micro + excluded.spent_micro",
+                    [(b, w, row.cost_micro) for b, w in counters],
+                )
+            if release:
+                conn.executemany("DELETE FROM reservations WHERE id=?", [(r.id,) for r in release])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def count(self) -> int:
+        """How many records the ledger holds."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
+    def rows(self, *, since: str | None = None, tenant: str | None = None) -> Iterator[Row]:
+        """Records in time order, optionally from a UTC day (YYYY-MM-DD) and for a tenant."""
+        where, args = _filters(since, tenant)
+        cur = self._conn.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM records{where} ORDER BY id", args
+        )
+        for values in cur:
+            yield Row._make(values)
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only SQL query over the ledger (reports use it)."""
+        return list(self._conn.execute(sql, args))
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def _filters(since: str | None, tenant: str | None) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    if since is not None:
+        clauses.append("day >= ?")
+        args.append(since)
+    if tenant is not None:
+        clauses.append("tenant = ?")
+        args.append(tenant)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
