@@ -1,4 +1,4 @@
-"""`python -m router explain | check | demo`.
+"""`python -m router explain | check | demo | local | replay | report`.
 
 User errors (bad config, bad arguments) print one line to stderr and exit 2;
 "nothing may serve this request" prints the decision and exits 1.
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from router import demo_live
+from router import demo_live, replay
 from router._router import Router
 from router.config import load_config
 from router.demo import DEMO_CONFIG, SAMPLES
@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     lo = sub.add_parser("local", help="serve a GGUF model on 127.0.0.1 until Ctrl-C")
     lo.add_argument("--model", type=Path, help="GGUF file (default: SmolLM2-135M-Instruct)")
     lo.add_argument("--port", type=_positive_int, help="port (default: a free one)")
+
+    rp = sub.add_parser("replay", help="estimate what another config would do on a ledger")
+    rp.add_argument("--ledger", type=Path, required=True, help="the ledger file to replay")
+    rp.add_argument("--config", type=Path, required=True, help="the config to try")
+    rp.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     de = sub.add_parser("demo", help="route the built-in sample workload and print a table")
     de.add_argument("--config", type=Path, help="config file (default: the built-in demo set)")
@@ -202,7 +207,17 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"explain": _explain, "check": _check, "demo": _demo, "local": _local}
+def _replay(args: argparse.Namespace) -> int:
+    return replay.run(args.ledger, args.config, as_json=args.json)
+
+
+_COMMANDS = {
+    "explain": _explain,
+    "check": _check,
+    "demo": _demo,
+    "local": _local,
+    "replay": _replay,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

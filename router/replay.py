@@ -1,0 +1,199 @@
+"""`python -m router replay`: what would another config have cost on recorded traffic?
+
+Every ledger record holds the request's features (token counts, capabilities,
+sensitivity, tenant, tags; never the prompt). Replay re-plans each one under the new
+config, in time order, without calling any model and without prompt text, and
+compares with what was recorded.
+
+What is estimated, and how:
+- the first candidate of the new plan is assumed to answer (no failures, no fallback);
+- it is assumed to use the same tokens as the recorded call (requests that got no
+  answer: the recorded prompt estimate and the whole output budget);
+- the new config's budgets are simulated in memory with these estimated costs, from
+  zero at the start of the ledger;
+- features are as recorded: detectors and the output budget of the old config; the
+  quality target is the new config's (a per-request override is not recorded).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from router.accounting import price_micro
+from router.budgets import Budget, BudgetState, applicable
+from router.config import Config, baseline_prices, load_config
+from router.errors import LedgerError
+from router.ledger import Ledger, Row
+from router.models import Features
+from router.planner import plan_features
+from router.records import MICRO, Usage
+from router.scoring import prior_scorer
+
+__all__ = ["ReplayReport", "render_text", "replay", "run"]
+
+UNSERVABLE = "(unservable)"
+
+
+@dataclass
+class ReplayReport:
+    """Recorded traffic against the same traffic planned under another config."""
+
+    config: str
+    requests: int = 0
+    recorded_micro: int = 0
+    estimated_micro: int = 0
+    baseline_micro: int = 0
+    moved: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(recorded served_by or "(none)", new first choice or "(unservable)") -> count."""
+    unservable_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def changed(self) -> int:
+        return sum(n for (old, new), n in self.moved.items() if old != new)
+
+    @property
+    def unservable(self) -> int:
+        return sum(n for (_, new), n in self.moved.items() if new == UNSERVABLE)
+
+    def to_dict(self) -> dict[str, Any]:
+        saved = self.baseline_micro - self.estimated_micro
+        return {
+            "config": self.config,
+            "requests": self.requests,
+            "recorded_spend_usd": self.recorded_micro / MICRO,
+            "estimated_spend_usd": self.estimated_micro / MICRO,
+            "estimated_baseline_usd": self.baseline_micro / MICRO,
+            "estimated_saved_usd": saved / MICRO,
+            "estimated_saved_pct": (100 * saved / self.baseline_micro)
+            if self.baseline_micro
+            else None,
+            "moved": self.changed,
+            "unservable": self.unservable,
+            "moves": [
+                {"from": old, "to": new, "requests": n}
+                for (old, new), n in sorted(self.moved.items(), key=lambda kv: -kv[1])
+            ],
+            "unservable_reasons": dict(self.unservable_reasons.most_common(10)),
+            "estimated": "first candidate answers, same tokens as recorded, budgets simulated",
+        }
+
+
+def _features(row: Row, index: int) -> tuple[Features, Usage | None]:
+    try:
+        data = json.loads(row.decision)
+        features = Features.model_validate(data["features"])
+        raw = data.get("usage")
+        usage = Usage(raw["prompt_tokens"], raw["completion_tokens"], "provider") if raw else None
+    except (ValueError, KeyError, TypeError, ValidationError) as exc:
+        why = f"record {index}: unreadable decision ({type(exc).__name__})"
+        raise LedgerError("", why) from None
+    return features, usage
+
+
+def replay(
+    rows: Iterable[Row],
+    config: Config,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Re-plan every recorded request under `config`. Pure over the rows it is given."""
+    report = ReplayReport(config=config.source)
+    bound = config.policy.bind(config.deployments)
+    by_name = {d.name: d for d in config.deployments}
+    baseline = baseline_prices(config.baseline, config.deployments, config.source)
+    spent: Counter[tuple[str, str]] = Counter()
+    for i, row in enumerate(rows):
+        if progress is not None and i and i % 10_000 == 0:
+            progress(i)
+        features, usage = _features(row, i)
+        states = _states(config.budgets, features, row.ts, spent)
+        decision = plan_features(
+            features,
+            config.deployments,
+            bound,
+            config.settings,
+            prior_scorer,
+            target=config.settings.quality_target,
+            budgets=states,
+        )
+        used = usage or Usage(features.prompt_tokens, features.max_output_tokens, "estimate")
+        old = row.served_by or "(none)"
+        report.requests += 1
+        report.recorded_micro += row.cost_micro
+        if baseline is not None:
+            report.baseline_micro += price_micro(used, *baseline)
+        if not decision.candidates:
+            report.moved[(old, UNSERVABLE)] += 1
+            for r in decision.rejected:
+                for reason in r.reasons[:1]:
+                    report.unservable_reasons[reason.split(":")[0]] += 1
+            continue
+        chosen = by_name[decision.candidates[0].name]
+        cost = price_micro(used, chosen.input_usd_per_token, chosen.output_usd_per_token)
+        report.estimated_micro += cost
+        report.moved[(old, chosen.name)] += 1
+        for s in states:
+            spent[(s.key, s.window)] += cost
+    return report
+
+
+def _states(
+    budgets: Sequence[Budget], features: Features, ts: float, spent: Counter[tuple[str, str]]
+) -> list[BudgetState]:
+    out = []
+    for b in applicable(budgets, features.tenant, features.tags):
+        key, window = b.key(features.tenant), b.window(ts)
+        out.append(BudgetState(b, features.tenant, key, window, spent[(key, window)]))
+    return out
+
+
+def render_text(report: ReplayReport) -> str:
+    d = report.to_dict()
+    pct = d["estimated_saved_pct"]
+    lines = [
+        f"replay of {d['requests']:,} recorded requests under {d['config']}",
+        f"  recorded spend        ${d['recorded_spend_usd']:,.6f}",
+        f"  estimated spend       ${d['estimated_spend_usd']:,.6f}",
+        f"  estimated baseline    ${d['estimated_baseline_usd']:,.6f}",
+        f"  estimated saved       ${d['estimated_saved_usd']:,.6f}"
+        + (f" ({pct:.1f}%)" if pct is not None else ""),
+        f"  would move            {d['moved']:,} requests to another deployment",
+        f"  would be unservable   {d['unservable']:,}",
+        "",
+        f"  {'recorded':<24} {'under the new config':<24} {'requests':>9}",
+    ]
+    lines += [f"  {m['from']:<24} {m['to']:<24} {m['requests']:>9,}" for m in d["moves"]]
+    if d["unservable_reasons"]:
+        lines += ["", "  why unservable (first reason per deployment):"]
+        lines += [f"  {n:>9,}  {why}" for why, n in d["unservable_reasons"].items()]
+    lines += [
+        "",
+        "  Estimated: the new first choice is assumed to answer with the recorded token",
+        "  counts; budgets are simulated from zero; no model was called.",
+    ]
+    return "\n".join(lines)
+
+
+def run(ledger_path: Path, config_path: Path, *, as_json: bool = False) -> int:
+    """The CLI command: print the replay (progress on stderr). Raises RouterError."""
+    config = load_config(config_path)
+    ledger = Ledger(ledger_path, create=False)
+    total = ledger.count()
+
+    def progress(done: int) -> None:
+        print(f"  replayed {done:,}/{total:,}", file=sys.stderr, flush=True)
+
+    try:
+        report = replay(ledger.rows(), config, progress=progress)
+    except LedgerError as exc:
+        raise LedgerError(str(ledger_path), exc.message) from None
+    print(json.dumps(report.to_dict(), indent=2) if as_json else render_text(report))
+    return 0
