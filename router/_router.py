@@ -23,7 +23,6 @@ from router.errors import (
     ConfigError,
     InvalidRequest,
     NoEligibleDeployment,
-    ProviderUnavailable,
     RouterError,
 )
 from router.executor import RetryPolicy, aexecute, execute
@@ -35,7 +34,7 @@ from router.policy import Policy, RuleFn
 from router.pricing import cost_at
 from router.records import Attempt, Decision, Result, Usage
 from router.scoring import ObjectiveName, Scorer, prior_scorer
-from router.streaming import AsyncStream, Settle, Stream
+from router.streaming import AsyncStream, Settle, Stream, aopen_head, open_head
 
 __all__ = ["Router"]
 
@@ -233,21 +232,17 @@ class Router:
 
         def open_stream(
             d: Deployment, left: float
-        ) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
-            chunks = self.backend.stream(d, call, left)
-            try:
-                return next(chunks), chunks
-            except StopIteration:
-                raise ProviderUnavailable(d.name, "empty stream") from None
+        ) -> tuple[list[dict[str, Any]], Iterator[dict[str, Any]]]:
+            return open_head(d.name, self.backend.stream(d, call, left))
 
         with self._failures(ticket):
-            (first, rest), served, attempts = execute(
+            (head, rest), served, attempts = execute(
                 candidates,
                 open_stream,
                 **self._chain(timeout),
             )
         started = dataclasses.replace(ticket.decision, attempts=attempts, served_by=served.name)
-        return Stream(first, rest, started, self._settler(ticket, started))
+        return Stream(head, rest, started, self._settler(ticket, started))
 
     async def astream(
         self,
@@ -261,21 +256,17 @@ class Router:
 
         async def open_stream(
             d: Deployment, left: float
-        ) -> tuple[dict[str, Any], AsyncIterator[dict[str, Any]]]:
-            chunks = self.backend.astream(d, call, left)
-            try:
-                return await anext(chunks), chunks
-            except StopAsyncIteration:
-                raise ProviderUnavailable(d.name, "empty stream") from None
+        ) -> tuple[list[dict[str, Any]], AsyncIterator[dict[str, Any]]]:
+            return await aopen_head(d.name, self.backend.astream(d, call, left))
 
         with self._failures(ticket):
-            (first, rest), served, attempts = await aexecute(
+            (head, rest), served, attempts = await aexecute(
                 candidates,
                 open_stream,
                 **self._chain(timeout),
             )
         started = dataclasses.replace(ticket.decision, attempts=attempts, served_by=served.name)
-        return AsyncStream(first, rest, started, self._settler(ticket, started))
+        return AsyncStream(head, rest, started, self._settler(ticket, started))
 
     def _chain(self, timeout: float) -> dict[str, Any]:
         return {"timeout": timeout, "policy": self.retry, "cooldowns": self.cooldowns}
@@ -362,6 +353,6 @@ class Router:
         req = to_request(messages, args)
         ticket = self.books.open(req, lambda states: self._decide(req, states), timeout=timeout)
         call = call_params(req, args)
-        if ticket.bounded:  # money is held for this output budget: the provider must keep to it
+        if ticket.held:  # money is held for this output budget: the provider must keep to it
             call["max_tokens"] = ticket.decision.features.max_output_tokens
         return ticket, call, [self._by_name[c.name] for c in ticket.decision.candidates]

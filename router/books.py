@@ -10,6 +10,7 @@ Without a ledger, nothing is written and budgets are not allowed.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -17,7 +18,7 @@ from typing import NamedTuple
 from router.accounting import account
 from router.budgets import Budget, BudgetState, applicable, max_cost_micro
 from router.errors import NoEligibleDeployment, RouterError
-from router.ledger import Ledger, Outcome, Reservation, row_of
+from router.ledger import Ledger, Outcome, row_of
 from router.models import Deployment, Request
 from router.records import Decision, Usage
 
@@ -34,13 +35,11 @@ class Ticket(NamedTuple):
     ts: float
     started: float
     counters: tuple[tuple[str, str], ...]
-    held: tuple[Reservation, ...]
+    token: str | None
+    """Names the request's reservations; set when budgets apply."""
+    held: bool
+    """Money is held: the call must carry `max_tokens` for the bound to hold."""
     prompt: str | None
-
-    @property
-    def bounded(self) -> bool:
-        """Money is held: the call must carry `max_tokens` for the bound to hold."""
-        return bool(self.held)
 
 
 class Books:
@@ -85,10 +84,18 @@ class Books:
         *,
         timeout: float,
     ) -> Ticket:
-        """Plan under the budgets and hold the request's maximum cost on them."""
+        """Plan under the budgets and hold the request's maximum cost on them.
+
+        Optimistic: the first plan assumes the budgets have room, and the reservation (one
+        atomic statement) checks it and returns what was used. Only when it fails (or a
+        soft budget has passed a step) is the plan made again with the real counters.
+        """
         started, now = time.perf_counter(), self.clock()
         prompt = self._prompt(request)
-        states: list[BudgetState] = self.states(request, now)
+        tenant = request.tenant
+        found = applicable(self.budgets, tenant, request.tags) if self.ledger else []
+        states = [BudgetState(b, tenant, b.key(tenant), b.window(now), 0) for b in found]
+        known = False  # do `states` hold the real counters yet?
         for attempt in range(_RETRIES + 1):
             if attempt == _RETRIES:  # still racing: plan as if every budget were spent
                 states = [s._replace(used_micro=s.budget.limit_micro) for s in states]
@@ -97,26 +104,26 @@ class Books:
             except NoEligibleDeployment as exc:
                 self._unservable(exc.decision, now, started, prompt)
                 raise
+            if not states:
+                return Ticket(decision, now, started, (), None, False, prompt)
             counters = tuple((s.key, s.window) for s in states)
+            token = os.urandom(12).hex()
+            f = decision.features
             amount = max(
-                (
-                    max_cost_micro(decision.features, self.by_name[c.name])
-                    for c in decision.candidates
-                ),
-                default=0,
+                (max_cost_micro(f, self.by_name[c.name]) for c in decision.candidates), default=0
             )
-            if not states or amount == 0:
-                return Ticket(decision, now, started, counters, (), prompt)
-            assert self.ledger is not None  # states exist only with a ledger
-            held = self.ledger.reserve(
-                [(s.key, s.window, s.budget.limit_micro) for s in states],
-                amount,
-                now=now,
-                hold_seconds=timeout + HOLD_MARGIN,
-            )
-            if held is not None:
-                return Ticket(decision, now, started, counters, tuple(held), prompt)
-            states = self.states(request, now)
+            if amount == 0:  # a free plan: no budget can change it
+                return Ticket(decision, now, started, counters, token, False, prompt)
+            assert self.ledger is not None  # budgets apply only with a ledger
+            limits = [(s.key, s.window, s.budget.limit_micro) for s in states]
+            hold = timeout + HOLD_MARGIN
+            seen = self.ledger.reserve(token, limits, amount, now=now, hold_seconds=hold)
+            if seen is not None:
+                real = [s._replace(used_micro=u) for s, u in zip(states, seen, strict=True)]
+                if not known and any(_stepped(s) for s in real):
+                    decision = decide(real)  # same candidates, relaxed target: fits the hold
+                return Ticket(decision, now, started, counters, token, True, prompt)
+            states, known = self.states(request, now), True
         raise AssertionError("unreachable: the last plan holds no paid deployment")
 
     def settle(
@@ -142,8 +149,10 @@ class Books:
                 hosting=served.hosting,
                 weights=served.weights,
                 prompt=ticket.prompt,
+                ticket=ticket.token,
+                counters=ticket.counters,
             )
-            self.ledger.write(row, counters=ticket.counters, release=ticket.held)
+            self.ledger.write(row)
         return done
 
     def fail(self, ticket: Ticket, decision: Decision, error: RouterError) -> None:
@@ -157,8 +166,10 @@ class Books:
             latency_ms=(time.perf_counter() - ticket.started) * 1000,
             error=type(error).__name__,
             prompt=ticket.prompt,
+            ticket=ticket.token,
+            counters=ticket.counters,
         )
-        self.ledger.write(row, counters=ticket.counters, release=ticket.held)
+        self.ledger.write(row)
 
     def _unservable(
         self, decision: Decision, ts: float, started: float, prompt: str | None
@@ -180,3 +191,9 @@ class Books:
         if not self.store_prompts or self.ledger is None:
             return None
         return json.dumps([m.model_dump(exclude_none=True) for m in request.messages])
+
+
+def _stepped(state: BudgetState) -> bool:
+    """A soft budget past its first step: the plan must relax the quality target."""
+    budget = state.budget
+    return budget.mode == "soft" and bool(budget.steps) and state.share_used >= budget.steps[0][0]

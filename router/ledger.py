@@ -29,7 +29,7 @@ from typing import Any, Literal, NamedTuple
 from router.errors import LedgerError
 from router.records import Decision
 
-__all__ = ["APPLICATION_ID", "Ledger", "Outcome", "Reservation", "Row", "row_of"]
+__all__ = ["APPLICATION_ID", "Ledger", "Outcome", "Row", "row_of"]
 
 APPLICATION_ID = 0x52544C31  # "RTL1" in the SQLite header: marks a router ledger
 SCHEMA_VERSION = 1
@@ -60,10 +60,10 @@ CREATE TABLE IF NOT EXISTS records (
     baseline_micro INTEGER,
     budget_changed INTEGER NOT NULL,
     decision TEXT NOT NULL,
-    prompt TEXT
+    prompt TEXT,
+    ticket TEXT,
+    counters TEXT
 );
-CREATE INDEX IF NOT EXISTS records_day ON records (day);
-CREATE INDEX IF NOT EXISTS records_tenant_day ON records (tenant, day);
 CREATE TABLE IF NOT EXISTS spend (
     budget TEXT NOT NULL,
     window TEXT NOT NULL,
@@ -71,20 +71,42 @@ CREATE TABLE IF NOT EXISTS spend (
     PRIMARY KEY (budget, window)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS reservations (
-    id INTEGER PRIMARY KEY,
+    ticket TEXT NOT NULL,
     budget TEXT NOT NULL,
     window TEXT NOT NULL,
     amount_micro INTEGER NOT NULL,
-    expires REAL NOT NULL
+    expires REAL NOT NULL,
+    seen_micro INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS reservations_budget ON reservations (budget, window);
+-- Settlement happens inside the INSERT of the record: one statement, one transaction.
+CREATE TRIGGER IF NOT EXISTS settle AFTER INSERT ON records WHEN NEW.ticket IS NOT NULL
+BEGIN
+    DELETE FROM reservations WHERE ticket = NEW.ticket;
+    INSERT INTO spend (budget, window, spent_micro)
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.cost_micro
+        FROM json_each(NEW.counters) WHERE NEW.cost_micro > 0
+        ON CONFLICT (budget, window) DO UPDATE SET spent_micro = spent_micro + excluded.spent_micro;
+END;
 """
+
+# What is used of each wanted counter: settled spend plus live reservations.
+_USED = """
+WITH want(budget, window, lim) AS (VALUES {values}),
+used AS (
+    SELECT w.budget, w.window, w.lim,
+        COALESCE((SELECT spent_micro FROM spend s
+                  WHERE s.budget = w.budget AND s.window = w.window), 0)
+      + COALESCE((SELECT SUM(amount_micro) FROM reservations r
+                  WHERE r.budget = w.budget AND r.window = w.window AND r.expires > :now), 0)
+        AS u
+    FROM want w
+)"""
 
 COLUMNS = (
     "ts", "day", "tenant", "tags", "sensitivity", "policy_fingerprint", "outcome", "error",
     "served_by", "hosting", "weights", "cache_hit", "attempts", "fallbacks", "latency_ms",
     "prompt_tokens", "completion_tokens", "cost_micro", "baseline_micro", "budget_changed",
-    "decision", "prompt",
+    "decision", "prompt", "ticket", "counters",
 )  # fmt: skip
 _INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -114,15 +136,10 @@ class Row(NamedTuple):
     budget_changed: int
     decision: str
     prompt: str | None
-
-
-class Reservation(NamedTuple):
-    """Money held on one budget counter until the request settles."""
-
-    id: int
-    budget: str
-    window: str
-    amount_micro: int
+    ticket: str | None = None
+    """The request's budget ticket: its reservations are released when this row lands."""
+    counters: str | None = None
+    """JSON [[budget, window], ...]: the counters the cost is added to."""
 
 
 def row_of(
@@ -135,6 +152,8 @@ def row_of(
     weights: str | None = None,
     error: str | None = None,
     prompt: str | None = None,
+    ticket: str | None = None,
+    counters: Sequence[tuple[str, str]] = (),
 ) -> Row:
     """The ledger row for a finished request. Pure."""
     usage, cost = decision.usage, decision.cost
@@ -161,8 +180,10 @@ def row_of(
         budget_changed=int(
             bool(decision.budget_notes) or any(r.stage == "budget" for r in decision.rejected)
         ),
-        decision=json.dumps(decision.to_dict(), separators=(",", ":")),
+        decision=decision.to_json(),
         prompt=prompt,
+        ticket=ticket,
+        counters=json.dumps(counters) if counters else None,
     )
 
 
@@ -242,84 +263,48 @@ class Ledger:
 
     def used(self, counters: Sequence[tuple[str, str]], now: float) -> list[int]:
         """Settled spend plus live reservations, in micro-dollars, per (budget, window)."""
-        conn = self._conn
-        out = []
-        for budget, window in counters:
-            spent = conn.execute(
-                "SELECT spent_micro FROM spend WHERE budget=? AND window=?", (budget, window)
-            ).fetchone()
-            held = conn.execute(
-                "SELECT COALESCE(SUM(amount_micro), 0) FROM reservations "
-                "WHERE budget=? AND window=? AND expires>?",
-                (budget, window, now),
-            ).fetchone()
-            out.append((spent[0] if spent else 0) + held[0])
-        return out
+        if not counters:
+            return []
+        values = ", ".join("(?, ?, 0)" for _ in counters)
+        args: list[Any] = [v for pair in counters for v in pair]
+        sql = _USED.format(values=values) + " SELECT u FROM used"
+        return [u for (u,) in self._conn.execute(sql.replace(":now", "?"), [*args, now])]
 
     def reserve(
         self,
+        ticket: str,
         counters: Sequence[tuple[str, str, int]],
         amount_micro: int,
         *,
         now: float,
         hold_seconds: float,
-    ) -> list[Reservation] | None:
-        """Hold `amount_micro` on every (budget, window, limit) counter, atomically, or on
-        none (None) when one of them would go over its limit."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            used = self.used([(b, w) for b, w, _ in counters], now)
-            if any(
-                u + amount_micro > limit for u, (_, _, limit) in zip(used, counters, strict=True)
-            ):
-                conn.execute("ROLLBACK")
-                return None
-            held = []
-            for budget, window, _ in counters:
-                cur = conn.execute(
-                    "INSERT INTO reservations (budget, window, amount_micro, expires) "
-                    "VALUES (?, ?, ?, ?)",
-                    (budget, window, amount_micro, now + hold_seconds),
-                )
-                assert cur.lastrowid is not None
-                held.append(Reservation(cur.lastrowid, budget, window, amount_micro))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return held
+    ) -> list[int] | None:
+        """Hold `amount_micro` on every (budget, window, limit) counter, or on none (None)
+        when one of them would go over its limit. One statement: atomic across processes.
+        Returns what each counter had used before this hold, in the order given."""
+        values = ", ".join("(?, ?, ?)" for _ in counters)
+        args: list[Any] = [v for triple in counters for v in triple]
+        sql = (
+            "INSERT INTO reservations (ticket, budget, window, amount_micro, expires, seen_micro)"
+            + _USED.format(values=values).replace(":now", "?")
+            + " SELECT ?, budget, window, ?, ?, u FROM used"
+            " WHERE NOT EXISTS (SELECT 1 FROM used WHERE u + ? > lim)"
+            " RETURNING budget, window, seen_micro"
+        )
+        rows = self._conn.execute(
+            sql, [*args, now, ticket, amount_micro, now + hold_seconds, amount_micro]
+        ).fetchall()
+        if len(rows) != len(counters):
+            return None
+        seen = {(b, w): u for b, w, u in rows}
+        return [seen[(b, w)] for b, w, _ in counters]
 
     # -- records ---------------------------------------------------------------------
 
-    def write(
-        self,
-        row: Row,
-        *,
-        counters: Sequence[tuple[str, str]] = (),
-        release: Sequence[Reservation] = (),
-    ) -> None:
-        """Append one record, add its cost to each (budget, window) counter and release
-        its reservations: one transaction, all or nothing."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(_INSERT, row)
-            if row.cost_micro:
-                conn.executemany(
-                    "INSERT INTO spend (budget, window, spent_micro) VALUES (?, ?, ?) "
-                    "ON CONFLICT (budget, window) DO UPDATE "
-                    "SET spent_micro = spent_micro + excluded.spent_micro",
-                    [(b, w, row.cost_micro) for b, w in counters],
-                )
-            if release:
-                conn.executemany("DELETE FROM reservations WHERE id=?", [(r.id,) for r in release])
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+    def write(self, row: Row) -> None:
+        """Append one record. When it carries a ticket, the same statement adds its cost to
+        its budget counters and releases its reservations: all or nothing."""
+        self._conn.execute(_INSERT, row)
 
     def count(self) -> int:
         """How many records the ledger holds."""

@@ -5,6 +5,7 @@ JSON-ready through `Decision.to_dict()`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -127,6 +128,18 @@ class Decision:
         """The whole record as JSON-ready data."""
         return {
             "features": self.features.model_dump(mode="json"),
+            **self.to_dict_without_features(),
+        }
+
+    def to_json(self) -> str:
+        """`to_dict()` as compact JSON, built without the intermediate features dict
+        (pydantic writes the features straight to JSON): the ledger's fast path."""
+        rest = self.to_dict_without_features()
+        body = json.dumps(rest, separators=(",", ":"))
+        return '{"features":' + self.features.model_dump_json() + "," + body[1:]
+
+    def to_dict_without_features(self) -> dict[str, Any]:
+        return {
             "candidates": [c._asdict() for c in self.candidates],
             "rejected": [{**r._asdict(), "reasons": list(r.reasons)} for r in self.rejected],
             "policy": self.policy,

@@ -1,8 +1,11 @@
 """A stream the caller iterates: chunks pass through, and the decision is final at the end.
 
-Fallback is allowed only before the first chunk reaches the caller (the router opens
-the stream and reads its first chunk inside the executor). After that, a failure
-raises `StreamInterrupted` carrying what was delivered.
+Fallback is allowed only before the first chunk reaches the caller: the router opens
+the stream inside the executor and reads up to the first chunk with output (text or a
+tool call). A stream that ends with no output at all (empty, or a body that was not
+SSE) is a provider failure there, retried and then fallen back like any other. After
+the first chunk reaches the caller, a failure raises `StreamInterrupted` carrying
+what was delivered.
 
 The stream settles exactly once — when it ends, fails, is closed (`close()`), or the
 caller leaves the loop early — and `decision` then holds the usage and cost. The
@@ -17,13 +20,52 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from router.accounting import usage_of
-from router.errors import ProviderError, StreamInterrupted
+from router.errors import ProviderError, ProviderUnavailable, StreamInterrupted
 from router.records import Decision, Usage
 
-__all__ = ["AsyncStream", "Settle", "Stream"]
+__all__ = ["AsyncStream", "Settle", "Stream", "aopen_head", "open_head"]
+
+Chunk = dict[str, Any]
 
 Settle = Callable[[Usage | None, str, bool], Decision]
 """(usage the provider reported or None, text delivered, interrupted) -> final decision."""
+
+
+def _has_output(chunk: Chunk) -> bool:
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or delta.get("function_call"):
+            return True
+        if delta.get("refusal"):
+            return True
+    return False
+
+
+def _no_output(deployment: str) -> ProviderUnavailable:
+    return ProviderUnavailable(deployment, "stream ended without output (empty or not SSE)")
+
+
+def open_head(deployment: str, chunks: Iterator[Chunk]) -> tuple[list[Chunk], Iterator[Chunk]]:
+    """The chunks up to and including the first with output, and the rest of the stream.
+    Raises ProviderUnavailable (retry) when the stream ends with no output."""
+    head: list[Chunk] = []
+    for chunk in chunks:
+        head.append(chunk)
+        if _has_output(chunk):
+            return head, chunks
+    raise _no_output(deployment)
+
+
+async def aopen_head(
+    deployment: str, chunks: AsyncIterator[Chunk]
+) -> tuple[list[Chunk], AsyncIterator[Chunk]]:
+    """`open_head` for an async stream."""
+    head: list[Chunk] = []
+    async for chunk in chunks:
+        head.append(chunk)
+        if _has_output(chunk):
+            return head, chunks
+    raise _no_output(deployment)
 
 
 class Stream:
@@ -31,12 +73,12 @@ class Stream:
 
     def __init__(
         self,
-        first: dict[str, Any],
-        rest: Iterator[dict[str, Any]],
+        head: list[Chunk],
+        rest: Iterator[Chunk],
         decision: Decision,
         settle: Settle | None = None,
     ) -> None:
-        self._first: dict[str, Any] | None = first
+        self._head = head
         self._rest = rest
         self.decision = decision
         self._settle = settle
@@ -72,9 +114,8 @@ class Stream:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         served = self.decision.served_by or "?"
         try:
-            if self._first is not None:
-                first, self._first = self._first, None
-                yield self._take(first)
+            while self._head:
+                yield self._take(self._head.pop(0))
             for chunk in self._rest:
                 yield self._take(chunk)
             self.finished = True
@@ -97,20 +138,19 @@ class AsyncStream(Stream):
 
     def __init__(
         self,
-        first: dict[str, Any],
-        rest: AsyncIterator[dict[str, Any]],
+        head: list[Chunk],
+        rest: AsyncIterator[Chunk],
         decision: Decision,
         settle: Settle | None = None,
     ) -> None:
-        super().__init__(first, iter(()), decision, settle)
+        super().__init__(head, iter(()), decision, settle)
         self._arest = rest
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         served = self.decision.served_by or "?"
         try:
-            if self._first is not None:
-                first, self._first = self._first, None
-                yield self._take(first)
+            while self._head:
+                yield self._take(self._head.pop(0))
             async for chunk in self._arest:
                 yield self._take(chunk)
             self.finished = True

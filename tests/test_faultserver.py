@@ -85,6 +85,13 @@ def test_script_order_then_default(server: FaultServer, client: httpx.Client) ->
     assert statuses == [429, 503, 200, 401, 200, 200]
 
 
+def test_clear_drops_unconsumed_faults(server: FaultServer, client: httpx.Client) -> None:
+    server.script(server_error(503), server_error(503))
+    assert chat(client).status_code == 503
+    server.clear()
+    assert chat(client).status_code == 200
+
+
 def test_custom_default() -> None:
     with FaultServer(default=server_error(502)) as srv, connect(srv) as c:
         srv.script(ok("once"))

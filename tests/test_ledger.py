@@ -221,3 +221,31 @@ def test_budgets_need_a_ledger() -> None:
             ],
             budgets=[{"tenant": "a", "period": "day", "usd": 1}],
         )
+
+
+@pytest.mark.usefixtures("api_key")
+def test_soft_budget_steps_down_to_the_free_model_and_the_decision_says_why(
+    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+) -> None:
+    local, api = servers
+    local.script(*[ok("free")] * 3)
+    api.script(*[ok("paid", prompt_tokens=50, completion_tokens=100)] * 8)
+    r = router.Router(
+        deployments=[
+            {"name": "api", "model": "openai/x", "api_base": api.base_url, "hosting": "api",
+             "weights": "closed", "context_window": 8192, "api_key_env": KEY_ENV,
+             "input_cost_per_mtok": 10, "output_cost_per_mtok": 10, "quality": 0.95},
+            {"name": "local", "model": "openai/a", "api_base": local.base_url,
+             "context_window": 8192, "quality": 0.6},
+        ],
+        quality_target=0.9,  # local (0.6 / 0.95 = 0.63 of the best) is not good enough...
+        retry=FAST,
+        ledger=tmp_path / "ledger.sqlite",
+        budgets=[{"tenant": "acme", "period": "day", "usd": 0.01, "mode": "soft"}],
+    )  # fmt: skip
+    decisions = [r.complete(HI, tenant="acme", max_tokens=100).decision for _ in range(6)]
+    # ...until the budget is 75% used ($0.0015 a call): then the target halves to 0.45
+    assert [d.served_by for d in decisions] == ["api"] * 5 + ["local"]
+    assert [d.quality_target for d in decisions] == [0.9] * 4 + [0.72, 0.45]
+    assert "75% used: quality target 0.9 -> 0.45" in decisions[-1].budget_notes[0]
+    assert decisions[0].budget_notes == ()

@@ -11,7 +11,7 @@ import router
 from router.errors import InvalidRequest, StreamInterrupted
 from router.executor import RetryPolicy
 from router.streaming import AsyncStream
-from router.testing import FaultServer, server_error, stream
+from router.testing import FaultServer, malformed_json, server_error, stream
 
 FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0)
 HI = [{"role": "user", "content": "Say hello"}]
@@ -123,3 +123,15 @@ def test_astream_interruption_carries_what_was_delivered(
         asyncio.run(run())
     assert caught.value.delivered.startswith("one")
     assert second.requests == []
+
+
+def test_a_stream_with_no_output_is_retried_not_taken_for_an_answer(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    first, second = servers
+    first.script(malformed_json(), stream(("fine",)))
+    s = make_router(first, second).stream(HI)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in s if c["choices"])
+    assert s.text == "fine"
+    assert [(a.deployment, a.outcome) for a in s.decision.attempts] == [("a", "retry"), ("a", "ok")]
+    assert "without output" in (s.decision.attempts[0].error or "")

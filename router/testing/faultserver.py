@@ -312,6 +312,11 @@ class FaultServer:
         with self._lock:
             return copy.deepcopy(self._requests)
 
+    def clear(self) -> None:
+        """Drop the faults scripted but not consumed yet (the default stays)."""
+        with self._lock:
+            self._queue.clear()
+
     def reset_requests(self) -> None:
         """Forget the recorded request bodies."""
         with self._lock:
