@@ -22,6 +22,10 @@ from router.features import estimate_tokens
 from router.models import Deployment
 from router.records import MICRO, Cost, Decision, Usage, response_text
 
+REPORTED_SANE = (0.1, 2.0)
+"""A reported cost is used when it lies within these multiples of usage x price: cached-
+token discounts and tiered prices move it, a wrong model mapping moves it further."""
+
 __all__ = ["account", "estimate_usage", "price_micro", "response_usage", "usage_of"]
 
 
@@ -43,7 +47,9 @@ def usage_of(response: Mapping[str, Any]) -> Usage | None:
         return None
     if prompt < 0 or completion < 0:
         return None
-    return Usage(prompt, completion, "provider")
+    cost = raw.get("cost")
+    reported = float(cost) if isinstance(cost, int | float) and cost >= 0 else None
+    return Usage(prompt, completion, "provider", reported)
 
 
 def estimate_usage(decision: Decision, delivered: str) -> Usage:
@@ -66,9 +72,20 @@ def account(
     *,
     cache_hit: bool = False,
 ) -> Decision:
-    """The decision with its usage and cost filled in. A cache hit cost nothing now; its
-    baseline is what the answer would have cost at the baseline's prices."""
-    prices = served.input_usd_per_token, served.output_usd_per_token
-    paid = 0 if cache_hit else price_micro(usage, *prices)
+    """The decision with its usage and cost filled in.
+
+    Cost is usage x the served deployment's price; for an API deployment, the cost the
+    provider or litellm reported is used instead when it is sane (within 0.1x-2x: it
+    knows cached-token discounts and tiered prices). Deployments you host are always
+    priced by their cost model. A cache hit cost nothing now; its baseline is what the
+    answer would have cost at the baseline's prices."""
     base = None if baseline is None else price_micro(usage, *baseline)
-    return dataclasses.replace(decision, usage=usage, cost=Cost(paid, base))
+    if cache_hit:
+        return dataclasses.replace(decision, usage=usage, cost=Cost(0, base))
+    priced = price_micro(usage, served.input_usd_per_token, served.output_usd_per_token)
+    reported = usage.reported_usd
+    if served.hosting == "api" and reported is not None and priced > 0:
+        micro = round(reported * MICRO)
+        if priced * REPORTED_SANE[0] <= micro <= priced * REPORTED_SANE[1]:
+            return dataclasses.replace(decision, usage=usage, cost=Cost(micro, base, "reported"))
+    return dataclasses.replace(decision, usage=usage, cost=Cost(priced, base))

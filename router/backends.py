@@ -112,6 +112,18 @@ def map_error(exc: BaseException, deployment: str) -> ProviderError:
     return ProviderUnavailable(deployment, f"unexpected {type(exc).__name__}", status=status)
 
 
+def _dump(response: Any) -> dict[str, Any]:
+    """The response as a dict. litellm's own cost for the call, when it computed one, goes
+    into `usage.cost` (the field OpenRouter and others use) unless the provider set it."""
+    out: dict[str, Any] = response.model_dump()
+    hidden = getattr(response, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
+    usage = out.get("usage")
+    if isinstance(cost, int | float) and isinstance(usage, dict) and "cost" not in usage:
+        usage["cost"] = float(cost)
+    return out
+
+
 class LiteLLMBackend:
     """Calls deployments through `litellm.completion`, with its retries and cache off."""
 
@@ -123,8 +135,7 @@ class LiteLLMBackend:
             response = lm.completion(**kwargs)
         except Exception as exc:  # every failure leaves as a typed router error
             raise map_error(exc, deployment.name) from None
-        out: dict[str, Any] = response.model_dump()
-        return out
+        return _dump(response)
 
     async def acomplete(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
@@ -134,8 +145,7 @@ class LiteLLMBackend:
             response = await lm.acompletion(**kwargs)
         except Exception as exc:  # every failure leaves as a typed router error
             raise map_error(exc, deployment.name) from None
-        out: dict[str, Any] = response.model_dump()
-        return out
+        return _dump(response)
 
     def stream(
         self, deployment: Deployment, params: dict[str, Any], timeout: float

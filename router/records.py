@@ -66,6 +66,8 @@ class Usage(NamedTuple):
     prompt_tokens: int
     completion_tokens: int
     source: Literal["provider", "estimate"]
+    reported_usd: float | None = None
+    """The call's cost as the provider or litellm reported it (`usage.cost`), if any."""
 
     @property
     def total_tokens(self) -> int:
@@ -78,6 +80,9 @@ class Cost(NamedTuple):
 
     micro_usd: int
     baseline_micro_usd: int | None
+    source: Literal["price", "reported"] = "price"
+    """"price": usage x the deployment's price; "reported": the provider's or litellm's
+    own figure, used for API deployments when it is within 0.1x-2x of the price."""
 
     @property
     def usd(self) -> float:

@@ -92,7 +92,8 @@ def test_account_prices_usage_at_the_served_deployment_and_the_baseline() -> Non
     assert hit.cost == Cost(0, 4500)
     assert paid.to_dict()["cost"]["usd"] == pytest.approx(0.0045)
     assert paid.to_dict()["usage"] == {
-        "prompt_tokens": 1000, "completion_tokens": 200, "source": "provider"
+        "prompt_tokens": 1000, "completion_tokens": 200, "source": "provider",
+        "reported_usd": None,
     }  # fmt: skip
 
 
@@ -209,3 +210,42 @@ def test_astream_settles_too(servers: tuple[FaultServer, FaultServer]) -> None:
     assert s.decision.cost is not None
     assert s.decision.usage is not None
     assert s.decision.usage.source == "provider"
+
+
+def test_a_sane_reported_cost_is_used_for_api_deployments_only() -> None:
+    api = deployment("gpt-4o", hosting="api", input_usd_per_token=2.5e-6, output_usd_per_token=1e-5)
+    gpu = deployment("gpu", hosting="self-hosted", input_usd_per_token=1e-7)
+    discounted = Usage(1000, 200, "provider", reported_usd=0.003)  # cached input: 0.67x price
+    assert account(decision(), api, discounted, GPT4O).cost == Cost(3000, 4500, "reported")
+    wrong_model = Usage(1000, 200, "provider", reported_usd=0.0001)  # 0.02x: not the same model
+    assert account(decision(), api, wrong_model, GPT4O).cost == Cost(4500, 4500, "price")
+    assert account(decision(), gpu, discounted, GPT4O).cost == Cost(100, 4500, "price")
+    assert usage_of({"usage": {"prompt_tokens": 1, "completion_tokens": 2, "cost": 0.5}}) == Usage(
+        1, 2, "provider", 0.5
+    )
+
+
+def test_litellm_cost_is_recorded_through_the_real_stack(
+    servers: tuple[FaultServer, FaultServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = servers
+    monkeypatch.setenv("ROUTER_TEST_ACCOUNTING_KEY", "sk-test")
+    server.script(ok("hi", prompt_tokens=1000, completion_tokens=500), ok("hi"))
+
+    def api(**prices: float) -> router.Router:
+        return router.Router(
+            deployments=[
+                {"name": "mini", "model": "openai/gpt-4o-mini", "api_base": server.base_url,
+                 "hosting": "api", "weights": "closed", "api_key_env": "ROUTER_TEST_ACCOUNTING_KEY",
+                 **prices},
+            ],
+            retry=FAST,
+        )  # fmt: skip
+
+    catalog = api().complete(HI).decision  # litellm prices gpt-4o-mini as the catalog does
+    assert catalog.usage is not None
+    assert catalog.usage.reported_usd == pytest.approx(0.00045)
+    assert catalog.cost == Cost(450, None, "reported")
+    ours = api(input_cost_per_mtok=10, output_cost_per_mtok=10).complete(HI).decision
+    assert ours.cost is not None
+    assert ours.cost.source == "price"  # litellm's figure for gpt-4o-mini is 0.03x ours
