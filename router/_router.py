@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -10,31 +9,29 @@ from typing import Any, Unpack
 
 from pydantic import ValidationError
 
-from router.accounting import estimate_usage, response_usage
-from router.arguments import RequestArgs, call_params, to_request
+from router.arguments import RequestArgs, to_request
 from router.backends import Backend, LiteLLMBackend
-from router.books import Books, Ticket
+from router.books import Books
 from router.budgets import Budget, BudgetState, parse_budgets
-from router.cache import ResponseCache, is_deterministic
+from router.cache import ResponseCache
 from router.catalog import DeploymentSpec
 from router.config import baseline_prices, load_config, resolve_deployments
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns
 from router.errors import (
     ConfigError,
-    InvalidRequest,
     NoEligibleDeployment,
-    RouterError,
 )
 from router.executor import RetryPolicy, aexecute, execute
-from router.ledger import Ledger, Outcome
+from router.ledger import Ledger
 from router.models import Deployment, Message, Request
 from router.packs import load_policy
 from router.planner import Settings, plan
 from router.policy import Policy, RuleFn
 from router.pricing import cost_at
-from router.records import Attempt, Decision, Result, Usage
+from router.records import Decision, Result
 from router.scoring import ObjectiveName, Scorer, prior_scorer
-from router.streaming import AsyncStream, Settle, Stream, aopen_head, open_head
+from router.serving import Serving
+from router.streaming import AsyncStream, Stream, aopen_head, open_head
 
 __all__ = ["Router"]
 
@@ -118,6 +115,14 @@ class Router:
             by_name=self._by_name,
             store_prompts=store_prompts,
         )
+        self._serving = Serving(
+            books=self.books,
+            by_name=self._by_name,
+            retry=self.retry,
+            cooldowns=self.cooldowns,
+            cache=self.cache,
+            decide=self._decide,
+        )
 
     @classmethod
     def from_config(cls, path: str | Path, *, rules: Sequence[RuleFn] = ()) -> Router:
@@ -185,17 +190,17 @@ class Router:
         `cache` overrides the rule that only deterministic requests are cached.
         Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
         """
-        ticket, call, candidates = self._prepare(messages, args, timeout)
-        use_cache = self._use_cache(cache, call)
-        if use_cache and (hit := self._cache_hit(ticket, call, candidates)) is not None:
+        ticket, call, candidates = self._serving.prepare(messages, args, timeout)
+        use_cache = self._serving.use_cache(cache, call)
+        if use_cache and (hit := self._serving.cache_hit(ticket, call, candidates)) is not None:
             return hit
-        with self._failures(ticket):
+        with self._serving.failures(ticket):
             outcome = execute(
                 candidates,
                 lambda d, left: self.backend.complete(d, call, left),
-                **self._chain(timeout),
+                **self._serving.chain(timeout),
             )
-        return self._finish(ticket, call, outcome, use_cache)
+        return self._serving.finish(ticket, call, outcome, use_cache)
 
     async def acomplete(
         self,
@@ -206,17 +211,17 @@ class Router:
         **args: Unpack[RequestArgs],
     ) -> Result:
         """`complete` as a coroutine: litellm's async client, asyncio sleeps, no threads."""
-        ticket, call, candidates = self._prepare(messages, args, timeout)
-        use_cache = self._use_cache(cache, call)
-        if use_cache and (hit := self._cache_hit(ticket, call, candidates)) is not None:
+        ticket, call, candidates = self._serving.prepare(messages, args, timeout)
+        use_cache = self._serving.use_cache(cache, call)
+        if use_cache and (hit := self._serving.cache_hit(ticket, call, candidates)) is not None:
             return hit
-        with self._failures(ticket):
+        with self._serving.failures(ticket):
             outcome = await aexecute(
                 candidates,
                 lambda d, left: self.backend.acomplete(d, call, left),
-                **self._chain(timeout),
+                **self._serving.chain(timeout),
             )
-        return self._finish(ticket, call, outcome, use_cache)
+        return self._serving.finish(ticket, call, outcome, use_cache)
 
     def stream(
         self,
@@ -228,21 +233,21 @@ class Router:
         """Stream the answer. Retries and fallback happen before the first chunk; after it,
         a failure raises StreamInterrupted with the text already delivered. Usage and cost
         are settled when the stream ends, fails or is closed early."""
-        ticket, call, candidates = self._prepare(messages, args, timeout)
+        ticket, call, candidates = self._serving.prepare(messages, args, timeout)
 
         def open_stream(
             d: Deployment, left: float
         ) -> tuple[list[dict[str, Any]], Iterator[dict[str, Any]]]:
             return open_head(d.name, self.backend.stream(d, call, left))
 
-        with self._failures(ticket):
+        with self._serving.failures(ticket):
             (head, rest), served, attempts = execute(
                 candidates,
                 open_stream,
-                **self._chain(timeout),
+                **self._serving.chain(timeout),
             )
         started = dataclasses.replace(ticket.decision, attempts=attempts, served_by=served.name)
-        return Stream(head, rest, started, self._settler(ticket, started))
+        return Stream(head, rest, started, self._serving.settler(ticket, started))
 
     async def astream(
         self,
@@ -252,107 +257,18 @@ class Router:
         **args: Unpack[RequestArgs],
     ) -> AsyncStream:
         """`stream` as a coroutine: await it, then `async for` over the chunks."""
-        ticket, call, candidates = self._prepare(messages, args, timeout)
+        ticket, call, candidates = self._serving.prepare(messages, args, timeout)
 
         async def open_stream(
             d: Deployment, left: float
         ) -> tuple[list[dict[str, Any]], AsyncIterator[dict[str, Any]]]:
             return await aopen_head(d.name, self.backend.astream(d, call, left))
 
-        with self._failures(ticket):
+        with self._serving.failures(ticket):
             (head, rest), served, attempts = await aexecute(
                 candidates,
                 open_stream,
-                **self._chain(timeout),
+                **self._serving.chain(timeout),
             )
         started = dataclasses.replace(ticket.decision, attempts=attempts, served_by=served.name)
-        return AsyncStream(head, rest, started, self._settler(ticket, started))
-
-    def _chain(self, timeout: float) -> dict[str, Any]:
-        return {"timeout": timeout, "policy": self.retry, "cooldowns": self.cooldowns}
-
-    def _settler(self, ticket: Ticket, decision: Decision) -> Settle:
-        """What a stream calls once when it ends: usage (estimated from the delivered text
-        when the provider sent none), cost and the ledger record."""
-
-        def settle(usage: Usage | None, delivered: str, interrupted: bool) -> Decision:
-            used = usage or estimate_usage(decision, delivered)
-            outcome: Outcome = "interrupted" if interrupted else "ok"
-            return self.books.settle(ticket, decision, used, outcome=outcome)
-
-        return settle
-
-    @contextlib.contextmanager
-    def _failures(self, ticket: Ticket) -> Iterator[None]:
-        """Record a request that ends in a router error, and release what it held."""
-        try:
-            yield
-        except RouterError as exc:
-            attempts = getattr(exc, "attempts", None)
-            failed = (
-                dataclasses.replace(ticket.decision, attempts=tuple(attempts))
-                if attempts
-                else ticket.decision
-            )
-            self.books.fail(ticket, failed, exc)
-            raise
-
-    def _use_cache(self, cache: bool | None, call: dict[str, Any]) -> bool:
-        """Cache only with a cache configured, and only deterministic requests unless the
-        caller says `cache=True` (or keeps a deterministic one out with `cache=False`)."""
-        if self.cache is None:
-            return False
-        return cache if cache is not None else is_deterministic(call)
-
-    def _cache_key(self, decision: Decision, deployment: str, call: dict[str, Any]) -> str:
-        return ResponseCache.key(
-            decision.features.tenant, decision.policy_fingerprint, deployment, call
-        )
-
-    def _cache_hit(
-        self, ticket: Ticket, call: dict[str, Any], candidates: Sequence[Deployment]
-    ) -> Result | None:
-        """The first cached answer among the plan's deployments (all eligible now)."""
-        assert self.cache is not None
-        decision = ticket.decision
-        tenant = decision.features.tenant
-        for d in candidates:
-            response = self.cache.get(self._cache_key(decision, d.name, call), tenant)
-            if response is not None:
-                hit = dataclasses.replace(decision, served_by=d.name, cache_hit=True)
-                usage = response_usage(decision, response)
-                return Result(response, self.books.settle(ticket, hit, usage, cache_hit=True))
-        return None
-
-    def _finish(
-        self,
-        ticket: Ticket,
-        call: dict[str, Any],
-        outcome: tuple[dict[str, Any], Deployment, tuple[Attempt, ...]],
-        use_cache: bool,
-    ) -> Result:
-        response, served, attempts = outcome
-        decision = ticket.decision
-        if use_cache and self.cache is not None:
-            key = self._cache_key(decision, served.name, call)
-            self.cache.put(key, decision.features.tenant, response)
-        done = dataclasses.replace(decision, attempts=attempts, served_by=served.name)
-        usage = response_usage(decision, response)
-        return Result(response, self.books.settle(ticket, done, usage))
-
-    def _prepare(
-        self,
-        messages: Sequence[Mapping[str, Any] | Message],
-        args: Mapping[str, Any],
-        timeout: float,
-    ) -> tuple[Ticket, dict[str, Any], list[Deployment]]:
-        """The ticket (decision and budget hold), the litellm call parameters, and the
-        plan's deployments in order."""
-        if args.get("stream"):
-            raise InvalidRequest("stream", "leave stream unset; call Router.stream() to stream")
-        req = to_request(messages, args)
-        ticket = self.books.open(req, lambda states: self._decide(req, states), timeout=timeout)
-        call = call_params(req, args)
-        if ticket.held:  # money is held for this output budget: the provider must keep to it
-            call["max_tokens"] = ticket.decision.features.max_output_tokens
-        return ticket, call, [self._by_name[c.name] for c in ticket.decision.candidates]
+        return AsyncStream(head, rest, started, self._serving.settler(ticket, started))
