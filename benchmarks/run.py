@@ -27,14 +27,19 @@ router benchmarks: what routing costs a request, measured side by side.
               deployments, next to litellm.Router's per-call routing overhead,
               measured interleaved in the same loop.
   3. detectors the sensitive-data detectors on the request path (if present).
+  4. serving  `Router.complete` / `Router.acomplete` over HTTP to a loopback server,
+              next to a bare `litellm.completion` / `acompletion` with the same
+              arguments: latency, cache hits, 500 concurrent requests.
 Machines are noisy: absolute times vary from run to run and machine to machine;
 compare the ratios, which are measured side by side in the same run. Targets are
-reported PASS/MISS, not asserted. Nothing leaves 127.0.0.1 (mock responses only)."""
+reported PASS/MISS, not asserted. Nothing leaves 127.0.0.1 (mock responses, and a
+local server on 127.0.0.1 for serving)."""
 
 BENCHMARKS = (
     ("bench_import", "1. import cost"),
     ("bench_decision", "2. decision cost vs litellm.Router"),
     ("bench_detectors", "3. detectors"),
+    ("bench_serving", "4. serving cost vs bare litellm over loopback HTTP"),
 )
 
 

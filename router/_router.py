@@ -20,6 +20,7 @@ from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns
 from router.errors import (
     ConfigError,
     NoEligibleDeployment,
+    ProviderTimeout,
 )
 from router.executor import RetryPolicy, aexecute, execute
 from router.ledger import Ledger
@@ -262,7 +263,13 @@ class Router:
         async def open_stream(
             d: Deployment, left: float
         ) -> tuple[list[dict[str, Any]], AsyncIterator[dict[str, Any]]]:
-            return await aopen_head(d.name, self.backend.astream(d, call, left))
+            import asyncio  # noqa: PLC0415  (not at `import router`)
+
+            try:
+                async with asyncio.timeout(left):  # the exact deadline (see client_timeout)
+                    return await aopen_head(d.name, self.backend.astream(d, call, left))
+            except TimeoutError:
+                raise ProviderTimeout(d.name, "timed out") from None
 
         with self._serving.failures(ticket):
             (head, rest), served, attempts = await aexecute(

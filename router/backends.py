@@ -10,6 +10,7 @@ disposition tells the executor to retry, fall back or raise.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
@@ -124,6 +125,15 @@ def _dump(response: Any) -> dict[str, Any]:
     return out
 
 
+def client_timeout(seconds_left: float) -> float:
+    """The timeout litellm gets. litellm caches its HTTP client keyed by the timeout value,
+    so a new float per call (the chain's deadline minus now) costs a new client and TCP
+    connection per call (~1-2 ms). Whole seconds, rounded up, keep one client; in the
+    last two seconds before the deadline the exact value is used. A sync call may thus
+    outlive the chain's deadline by under a second; async calls are cut at the deadline."""
+    return float(math.ceil(seconds_left)) if seconds_left >= 2 else seconds_left
+
+
 class LiteLLMBackend:
     """Calls deployments through `litellm.completion`, with its retries and cache off."""
 
@@ -141,8 +151,13 @@ class LiteLLMBackend:
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
         lm, kwargs = _litellm(), self._kwargs(deployment, params, timeout)
+        import asyncio  # noqa: PLC0415  (loaded already when a coroutine runs; not at import)
+
         try:
-            response = await lm.acompletion(**kwargs)
+            async with asyncio.timeout(timeout):  # the exact deadline (see client_timeout)
+                response = await lm.acompletion(**kwargs)
+        except TimeoutError:
+            raise ProviderTimeout(deployment.name, "timed out") from None
         except Exception as exc:  # every failure leaves as a typed router error
             raise map_error(exc, deployment.name) from None
         return _dump(response)
@@ -191,7 +206,7 @@ class LiteLLMBackend:
             "model": deployment.model,
             "api_base": deployment.api_base,
             "api_key": key,
-            "timeout": timeout,
+            "timeout": client_timeout(timeout),
             "num_retries": 0,
             "max_retries": 0,
             "caching": False,

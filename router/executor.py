@@ -9,6 +9,7 @@ Fallback never adds a deployment: only the plan's candidates are ever called.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -60,8 +61,28 @@ def _wait(policy: RetryPolicy, rng: random.Random) -> Callable[[RetryCallState],
     return wait
 
 
+_RNG = random.Random()  # jitter only; one shared instance (seeding a new one costs ~13 µs)
+
+
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, ProviderError) and exc.disposition is Disposition.RETRY
+
+
+@functools.cache
+def _stop_at_deadline() -> type:
+    """tenacity's stop condition "the next wait would end past the deadline", defined once
+    (tenacity is imported lazily, so the class is built on first use)."""
+    from tenacity.stop import stop_base  # noqa: PLC0415
+
+    class StopAtDeadline(stop_base):
+        def __init__(self, chain: _Chain) -> None:
+            self.chain = chain
+
+        def __call__(self, state: RetryCallState) -> bool:
+            chain = self.chain
+            return chain.clock.now() + chain.wait(state) >= chain.deadline
+
+    return StopAtDeadline
 
 
 class _Chain:
@@ -76,7 +97,6 @@ class _Chain:
         cooldowns: Cooldowns | None,
     ):
         from tenacity import retry_if_exception, stop_after_attempt  # noqa: PLC0415
-        from tenacity.stop import stop_base  # noqa: PLC0415
 
         self.timeout = timeout
         self.clock = clock
@@ -84,15 +104,7 @@ class _Chain:
         self.attempts: list[Attempt] = []
         self.cooldowns = cooldowns
         self.wait = _wait(policy, rng)
-        chain = self
-
-        class _StopAtDeadline(stop_base):
-            """Stop when the next wait would end past the deadline."""
-
-            def __call__(self, state: RetryCallState) -> bool:
-                return chain.clock.now() + chain.wait(state) >= chain.deadline
-
-        self.stop = stop_after_attempt(policy.attempts) | _StopAtDeadline()
+        self.stop = stop_after_attempt(policy.attempts) | _stop_at_deadline()(self)
         self.retry = retry_if_exception(_retryable)
 
     def seconds_left(self) -> float:
@@ -164,7 +176,7 @@ def execute(
     """
     from tenacity import Retrying  # noqa: PLC0415  (lazy: `import router` stays cheap)
 
-    chain = _Chain(timeout, policy, clock, rng or random.Random(), cooldowns)
+    chain = _Chain(timeout, policy, clock, rng or _RNG, cooldowns)
     for deployment in candidates:
         if chain.cooling_down(deployment):
             continue
@@ -213,9 +225,7 @@ async def aexecute(
 
     clock = clock or _AsyncClock(time.monotonic, asyncio.sleep)
 
-    chain = _Chain(
-        timeout, policy, _Clock(clock.now, time.sleep), rng or random.Random(), cooldowns
-    )
+    chain = _Chain(timeout, policy, _Clock(clock.now, time.sleep), rng or _RNG, cooldowns)
     for deployment in candidates:
         if chain.cooling_down(deployment):
             continue

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from factories import pair_router
 
 import router
+from router.backends import client_timeout
 from router.errors import AllDeploymentsFailed, BadRequest
 from router.executor import RetryPolicy
 from router.records import Result
@@ -68,3 +70,22 @@ def test_hundreds_of_concurrent_requests_all_succeed(
     assert all(res.content == "hello" for res in results)
     assert {res.decision.served_by for res in results} == {"local-a"}
     assert len(first.requests) == 200
+
+
+def test_acomplete_keeps_the_exact_deadline_though_litellm_gets_whole_seconds(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    first, second = servers
+    first.script(hang(5.0))
+    second.script(hang(5.0))
+    start = time.monotonic()
+    with pytest.raises(AllDeploymentsFailed, match=r"deadline of 2\.5 s passed"):
+        asyncio.run(make_router(first, second).acomplete(HI, timeout=2.5))
+    assert 2.4 <= time.monotonic() - start < 2.9  # not the 3 s litellm was given
+
+
+@pytest.mark.parametrize(
+    ("left", "given"), [(59.98, 60.0), (2.0, 2.0), (2.01, 3.0), (1.99, 1.99), (0.3, 0.3)]
+)
+def test_litellm_gets_whole_seconds_until_the_last_two(left: float, given: float) -> None:
+    assert client_timeout(left) == given
