@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from router.cooldowns import Cooldowns
 from router.errors import AllDeploymentsFailed, Disposition, ProviderError
@@ -96,16 +96,21 @@ class _Chain:
         rng: random.Random,
         cooldowns: Cooldowns | None,
     ):
-        from tenacity import retry_if_exception, stop_after_attempt  # noqa: PLC0415
-
         self.timeout = timeout
         self.clock = clock
         self.deadline = clock.now() + timeout
         self.attempts: list[Attempt] = []
         self.cooldowns = cooldowns
+        self.policy = policy
         self.wait = _wait(policy, rng)
-        self.stop = stop_after_attempt(policy.attempts) | _stop_at_deadline()(self)
-        self.retry = retry_if_exception(_retryable)
+
+    def retry_kwargs(self) -> dict[str, Any]:
+        """tenacity's stop, wait and retry for this chain, built only when a call failed
+        (the first try of each deployment runs without tenacity: most calls succeed)."""
+        from tenacity import retry_if_exception, stop_after_attempt  # noqa: PLC0415
+
+        stop = stop_after_attempt(self.policy.attempts) | _stop_at_deadline()(self)
+        return {"stop": stop, "wait": self.wait, "retry": retry_if_exception(_retryable)}
 
     def seconds_left(self) -> float:
         left = self.deadline - self.clock.now()
@@ -174,8 +179,6 @@ def execute(
     Raises the caller's BadRequest at once, and AllDeploymentsFailed (with every
     attempt) when the plan is exhausted or `timeout` seconds have passed.
     """
-    from tenacity import Retrying  # noqa: PLC0415  (lazy: `import router` stays cheap)
-
     chain = _Chain(timeout, policy, clock, rng or _RNG, cooldowns)
     for deployment in candidates:
         if chain.cooling_down(deployment):
@@ -194,11 +197,13 @@ def execute(
             chain.record(d, tries, start, None)
             return result
 
-        retrying = Retrying(
-            stop=chain.stop, wait=chain.wait, retry=chain.retry, sleep=clock.sleep, reraise=True
-        )
         try:
-            return retrying(once), deployment, tuple(chain.attempts)
+            try:
+                return once(), deployment, tuple(chain.attempts)
+            except ProviderError as first:
+                if not _retryable(first):
+                    raise
+                return _retry(chain, once, first, clock.sleep), deployment, tuple(chain.attempts)
         except ProviderError as exc:
             chain.gave_up(exc)
         except TimeoutError:
@@ -206,6 +211,21 @@ def execute(
         if chain.out_of_time():
             break
     raise chain.failure()
+
+
+def _retry(chain: _Chain, once: Callable[[], T], first: ProviderError, sleep: Any) -> T:
+    """tenacity takes over after a retryable first failure: its first "attempt" replays
+    that failure (so backoff and Retry-After apply as to any other), then calls again."""
+    from tenacity import Retrying  # noqa: PLC0415  (lazy: `import router` stays cheap)
+
+    replay = [first]
+
+    def again() -> T:
+        if replay:
+            raise replay.pop()
+        return once()
+
+    return Retrying(sleep=sleep, reraise=True, **chain.retry_kwargs())(again)
 
 
 async def aexecute(
@@ -220,8 +240,6 @@ async def aexecute(
 ) -> tuple[T, Deployment, tuple[Attempt, ...]]:
     """`execute` for coroutines: the same rules, awaiting instead of blocking."""
     import asyncio  # noqa: PLC0415  (lazy, like tenacity: `import router` stays cheap)
-
-    from tenacity import AsyncRetrying  # noqa: PLC0415
 
     clock = clock or _AsyncClock(time.monotonic, asyncio.sleep)
 
@@ -243,11 +261,14 @@ async def aexecute(
             chain.record(d, tries, start, None)
             return result
 
-        retrying = AsyncRetrying(
-            stop=chain.stop, wait=chain.wait, retry=chain.retry, sleep=clock.sleep, reraise=True
-        )
         try:
-            return await retrying(once), deployment, tuple(chain.attempts)
+            try:
+                return await once(), deployment, tuple(chain.attempts)
+            except ProviderError as first:
+                if not _retryable(first):
+                    raise
+                result = await _aretry(chain, once, first, clock.sleep)
+                return result, deployment, tuple(chain.attempts)
         except ProviderError as exc:
             chain.gave_up(exc)
         except TimeoutError:
@@ -255,3 +276,19 @@ async def aexecute(
         if chain.out_of_time():
             break
     raise chain.failure()
+
+
+async def _aretry(
+    chain: _Chain, once: Callable[[], Awaitable[T]], first: ProviderError, sleep: Any
+) -> T:
+    """`_retry` for coroutines."""
+    from tenacity import AsyncRetrying  # noqa: PLC0415
+
+    replay = [first]
+
+    async def again() -> T:
+        if replay:
+            raise replay.pop()
+        return await once()
+
+    return await AsyncRetrying(sleep=sleep, reraise=True, **chain.retry_kwargs())(again)
