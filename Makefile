@@ -37,6 +37,9 @@ demo: setup
 	@echo
 	@echo "==> for real: a local model answers, paid APIs only with their key set"
 	@$(PY) -m router demo --live
+	@echo
+	@echo "==> the report of what just ran: spend, savings, compliance (also: --html report.html)"
+	@$(PY) -m router report --ledger .router/demo-ledger.sqlite
 
 bench: setup
 	@echo "==> benchmarks (medians and ratios, measured side by side)"

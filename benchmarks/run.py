@@ -30,6 +30,8 @@ router benchmarks: what routing costs a request, measured side by side.
   4. serving  `Router.complete` / `Router.acomplete` over HTTP to a loopback server,
               next to a bare `litellm.completion` / `acompletion` with the same
               arguments: latency, cache hits, 500 concurrent requests.
+  5. ledger   what the ledger record and a budget hold add to `Router.complete`.
+  6. report   `python -m router report` over 1,000,000 ledger records.
 Machines are noisy: absolute times vary from run to run and machine to machine;
 compare the ratios, which are measured side by side in the same run. Targets are
 reported PASS/MISS, not asserted. Nothing leaves 127.0.0.1 (mock responses, and a
@@ -40,6 +42,8 @@ BENCHMARKS = (
     ("bench_decision", "2. decision cost vs litellm.Router"),
     ("bench_detectors", "3. detectors"),
     ("bench_serving", "4. serving cost vs bare litellm over loopback HTTP"),
+    ("bench_ledger", "5. ledger write + budget hold added to a request"),
+    ("bench_report", "6. report over 1,000,000 ledger records"),
 )
 
 

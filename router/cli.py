@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from router import demo_live, replay
+from router import demo_live, replay, report
 from router._router import Router
 from router.config import load_config
 from router.demo import DEMO_CONFIG, SAMPLES
@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     lo = sub.add_parser("local", help="serve a GGUF model on 127.0.0.1 until Ctrl-C")
     lo.add_argument("--model", type=Path, help="GGUF file (default: SmolLM2-135M-Instruct)")
     lo.add_argument("--port", type=_positive_int, help="port (default: a free one)")
+
+    sub.add_parser(
+        "report",
+        help="requests, spend, savings, latency and compliance from a ledger",
+        add_help=False,  # `router report -h` is the report's own help
+        prefix_chars="\0",  # every argument goes to router.report.main as it is
+    ).add_argument("args", nargs=argparse.REMAINDER)
 
     rp = sub.add_parser("replay", help="estimate what another config would do on a ledger")
     rp.add_argument("--ledger", type=Path, required=True, help="the ledger file to replay")
@@ -207,6 +214,10 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    return report.main(args.args)
+
+
 def _replay(args: argparse.Namespace) -> int:
     return replay.run(args.ledger, args.config, as_json=args.json)
 
@@ -217,6 +228,7 @@ _COMMANDS = {
     "demo": _demo,
     "local": _local,
     "replay": _replay,
+    "report": _report,
 }
 
 

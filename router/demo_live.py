@@ -22,22 +22,31 @@ from router.render import usd
 __all__ = ["LIVE_CONFIG", "run"]
 
 LIVE_CONFIG = Path(__file__).parent / "data" / "demo-live.toml"
+LEDGER = Path(".router") / "demo-ledger.sqlite"  # in the working directory; each run starts anew
 MAX_TOKENS = 48  # keep the tiny model's answers short: the point is the routing
 
 
-def _router(server: LocalServer) -> Router:
+def _router(server: LocalServer, ledger: Path) -> Router:
     cfg = load_config(LIVE_CONFIG)
     deployments = [
         d.model_copy(update={"api_base": server.base_url}) if d.name == "local-smollm2" else d
         for d in cfg.deployments
     ]
-    return Router(deployments, policy=cfg.policy, settings=cfg.settings, baseline=cfg.baseline)
+    return Router(
+        deployments,
+        policy=cfg.policy,
+        settings=cfg.settings,
+        baseline=cfg.baseline,
+        ledger=ledger,
+    )
 
 
 def run() -> int:
     print("==> starting SmolLM2-135M-Instruct (llama.cpp) on 127.0.0.1 ...")
     with LocalServer() as server:
-        r = _router(server)
+        for stale in LEDGER.parent.glob(LEDGER.name + "*"):  # the ledger and its -wal/-shm
+            stale.unlink()
+        r = _router(server, LEDGER)
         print(f"    ready at {server.base_url}; paid APIs are called only if their key is set\n")
         head = f"{'#':>2}  {'prompt':<28} {'served by':<16} {'ms':>6} {'in/out':>11} {'cost':>10}"
         print(head + "  note")
@@ -89,6 +98,8 @@ def run() -> int:
             f"vs {usd(base / MICRO)} for the same tokens on {r.baseline}: {usd(saved)} saved"
             + (f" ({(base - total) / base:.0%})" if base else "")
         )
+        count = r.ledger.count() if r.ledger else 0
+        print(f"every request is in the ledger {LEDGER} ({count} records)")
     return 0
 
 

@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import router
 from router.demo import SAMPLES
+from router.ledger import Ledger
 from router.local import LocalServer
 
 pytestmark = pytest.mark.local_model
@@ -59,7 +61,9 @@ def test_the_server_stops_cleanly() -> None:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
 
 
-def test_the_live_demo_answers_with_the_local_model(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_live_demo_answers_with_the_local_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for var in ("OPENAI_API_KEY", "DEEPSEEK_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(var, raising=False)  # paid APIs must show as unavailable, not be called
     proc = subprocess.run(
@@ -68,6 +72,7 @@ def test_the_live_demo_answers_with_the_local_model(monkeypatch: pytest.MonkeyPa
         text=True,
         timeout=300,
         check=False,
+        cwd=tmp_path,  # the demo writes its ledger under ./.router/
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [line for line in proc.stdout.splitlines() if re.match(r"^ ?\d{1,2}  ", line)]
@@ -76,3 +81,5 @@ def test_the_live_demo_answers_with_the_local_model(monkeypatch: pytest.MonkeyPa
     assert "unavailable: " in proc.stdout
     assert "is not set" in proc.stdout
     assert "answered on this machine" in proc.stdout
+    ledger = Ledger(tmp_path / ".router" / "demo-ledger.sqlite", create=False)
+    assert ledger.count() == len(SAMPLES)  # every request, answered or not, is recorded
