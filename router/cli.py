@@ -1,4 +1,4 @@
-"""`python -m router explain | check | demo | local | replay | report`.
+"""`python -m router explain | check | demo | local | replay | report | eval`.
 
 User errors (bad config, bad arguments) print one line to stderr and exit 2;
 "nothing may serve this request" prints the decision and exits 1.
@@ -25,6 +25,7 @@ from router.errors import NoEligibleDeployment, RouterError
 from router.local import LocalServer
 from router.models import SENSITIVITY_LEVELS
 from router.packs import load_policy
+from router.quality import cli as quality_cli
 from router.records import Decision
 from router.render import DemoRow, demo_table, explain_text, usd
 
@@ -75,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         help="requests, spend, savings, latency and compliance from a ledger",
         add_help=False,  # `router report -h` is the report's own help
         prefix_chars="\0",  # every argument goes to router.report.main as it is
+    ).add_argument("args", nargs=argparse.REMAINDER)
+
+    sub.add_parser(
+        "eval",
+        help="score the quality predictor's routing on a labelled CSV sample",
+        add_help=False,  # `router eval -h` is the evaluation's own help
+        prefix_chars="\0",  # every argument goes to router.quality.cli.main as it is
     ).add_argument("args", nargs=argparse.REMAINDER)
 
     rp = sub.add_parser("replay", help="estimate what another config would do on a ledger")
@@ -218,6 +226,10 @@ def _report(args: argparse.Namespace) -> int:
     return report.main(args.args)
 
 
+def _eval(args: argparse.Namespace) -> int:
+    return quality_cli.main(args.args)
+
+
 def _replay(args: argparse.Namespace) -> int:
     return replay.run(args.ledger, args.config, as_json=args.json)
 
@@ -229,6 +241,7 @@ _COMMANDS = {
     "local": _local,
     "replay": _replay,
     "report": _report,
+    "eval": _eval,
 }
 
 
