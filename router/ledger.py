@@ -187,6 +187,19 @@ def row_of(
     )
 
 
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script (a trigger's body stays whole)."""
+    out, current = [], ""
+    for line in script.strip().splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        current += line + "\n"
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    return out
+
+
 class Ledger:
     """A ledger file. Open one per process; it is safe from several threads and processes.
 
@@ -228,12 +241,16 @@ class Ledger:
     def _check_and_create(self, create: bool) -> None:
         where = str(self.path)
         try:
-            with sqlite3.connect(self.path, timeout=self.busy_timeout) as probe:
+            probe = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            try:
+                probe.execute("BEGIN")  # one snapshot: the marks and the tables together
                 app_id = probe.execute("PRAGMA application_id").fetchone()[0]
                 tables = {
                     r[0] for r in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")
                 }
-            probe.close()
+                probe.execute("ROLLBACK")
+            finally:
+                probe.close()
         except sqlite3.DatabaseError as exc:
             raise LedgerError(
                 where, f"not a readable SQLite ledger ({exc}); nothing was changed"
@@ -253,11 +270,24 @@ class Ledger:
             )
         if not create:
             raise LedgerError(where, "an empty file, not a router ledger; check --ledger")
-        # Idempotent: two processes creating the same new ledger at once both succeed.
-        self._conn.executescript(
-            f"PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION};"
-            + _SCHEMA
-        )
+        self._create()
+
+    def _create(self) -> None:
+        """Create the schema in one transaction, so another process opening the file at the
+        same moment sees either nothing or a whole ledger (never the marks without tables)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                for statement in _statements(_SCHEMA):
+                    conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     # -- budgets ---------------------------------------------------------------------
 

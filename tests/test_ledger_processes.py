@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,3 +91,30 @@ def test_every_call_that_returned_is_in_the_ledger_after_sigkill(
     ((spent,),) = book.query("SELECT COALESCE(SUM(spent_micro), 0) FROM spend")
     ((recorded,),) = book.query("SELECT COALESCE(SUM(cost_micro), 0) FROM records")
     assert spent == recorded  # record and settlement were written together or not at all
+
+
+OPEN_AT_ONCE = """
+import sys, time
+from router.ledger import Ledger
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+Ledger(sys.argv[1]).reserve("t", [("b", "w", 10**9)], 1, now=1.0, hold_seconds=10)
+"""
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_processes_creating_one_new_ledger_at_once_all_open_it(tmp_path: Path, round_: int) -> None:
+    path = tmp_path / f"new-{round_}.sqlite"
+    start = time.time() + 1.5  # after every interpreter has started
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_AT_ONCE, str(path), str(start)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, "\n".join(e[-800:] for e in errors if e)
+    assert Ledger(path).query("SELECT COUNT(*) FROM reservations") == [(6,)]

@@ -26,22 +26,24 @@ from router.quality.data import (
     concat_samples,
     read_labelled_csv,
 )
-from router.quality.metrics import (
-    Point,
+from router.quality.frontier import (
     aiq,
-    apgr,
     cost_at_quality,
     cost_quality_curve,
-    cpt,
     non_decreasing_hull,
     oracle_choices,
     oracle_cost_quality_curve,
-    oracle_threshold_curve,
-    pgr,
     quality_at_cost,
     random_mixture_curve,
-    random_threshold_curve,
     single_model_points,
+)
+from router.quality.metrics import (
+    Point,
+    apgr,
+    cpt,
+    oracle_threshold_curve,
+    pgr,
+    random_threshold_curve,
     threshold_curve,
 )
 

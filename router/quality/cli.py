@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from router.quality.data import DataFormatError, concat_samples, read_labelled_csv
-from router.quality.evaluate import EvalInputError, evaluate
+from router.quality.evaluate import evaluate
 from router.quality.plot import PlotUnavailable, check_available
 from router.quality.predictor import Predictor, PriorPredictor
+from router.quality.result import EvalInputError
 
 __all__ = ["main"]
 

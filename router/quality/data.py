@@ -18,6 +18,8 @@ per prompt, a `prompt` column, one quality column named by each model, and optio
   unless `missing="drop_row"`, which skips the row and records its line in
   `LabelledSample.dropped_lines` (RouterBench's `arc_challenge_train.csv` has 20 such
   rows).
+
+The header layout and the cell parsers live in `router.quality._csvlayout`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,19 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+from router.quality._csvlayout import (
+    COST_SUFFIX,
+    METADATA_COLUMNS,
+    PROMPT_COLUMN,
+    RESPONSE_SUFFIX,
+    DataFormatError,
+    MissingPolicy,
+    _Layout,
+    _parse_cost,
+    _parse_quality,
+)
 
 if TYPE_CHECKING:
     from _csv import Reader as CsvReader
@@ -44,31 +58,7 @@ __all__ = [
     "read_labelled_csv",
 ]
 
-PROMPT_COLUMN = "prompt"
-COST_SUFFIX = "total_cost"
-RESPONSE_SUFFIX = "model_response"
-METADATA_COLUMNS = frozenset({"", "sample_id", "eval_name", "oracle_model_to_route_to"})
-MissingPolicy = Literal["error", "drop_row"]
 _T = TypeVar("_T")
-
-_BOOLEANS = {"true": 1.0, "false": 0.0}
-
-
-class DataFormatError(ValueError):
-    """A labelled CSV file that does not follow the convention: says where and why."""
-
-    def __init__(
-        self, path: str, message: str, *, line: int | None = None, column: str | None = None
-    ) -> None:
-        self.path = path
-        self.line = line
-        self.column = column
-        where = path
-        if line is not None:
-            where += f", line {line}"
-        if column is not None:
-            where += f", column {column!r}"
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True)
@@ -240,70 +230,6 @@ def concat_samples(samples: Sequence[LabelledSample]) -> LabelledSample:
     )
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Where each field lives in the header."""
-
-    width: int
-    prompt: int
-    models: tuple[str, ...]
-    quality: tuple[int, ...]
-    cost: dict[str, int]
-    responses: dict[str, int]
-
-    @classmethod
-    def from_header(cls, path: str, header: list[str], wanted: Sequence[str] | None) -> _Layout:
-        seen: dict[str, int] = {}
-        for index, column in enumerate(header):
-            if column in seen:
-                raise DataFormatError(path, "duplicated column", line=1, column=column)
-            seen[column] = index
-        if PROMPT_COLUMN not in seen:
-            raise DataFormatError(path, f"no {PROMPT_COLUMN!r} column; header is {header}", line=1)
-        plain = [
-            c for c in header if "|" not in c and c != PROMPT_COLUMN and c not in METADATA_COLUMNS
-        ]
-        if wanted is not None:
-            absent = [m for m in wanted if m not in plain]
-            if absent:
-                raise DataFormatError(
-                    path, f"no quality column for {absent}; model columns are {plain}", line=1
-                )
-            if len(set(wanted)) != len(wanted):
-                raise DataFormatError(path, f"models listed twice in {list(wanted)}", line=1)
-            plain = list(wanted)
-        if not plain:
-            raise DataFormatError(path, "no model quality column in the header", line=1)
-        cost: dict[str, int] = {}
-        responses: dict[str, int] = {}
-        for index, column in enumerate(header):
-            if "|" not in column:
-                continue
-            model, _, suffix = column.rpartition("|")
-            if suffix not in (COST_SUFFIX, RESPONSE_SUFFIX):
-                raise DataFormatError(
-                    path,
-                    f"unknown suffix {suffix!r}: expected `<model>|{COST_SUFFIX}` or "
-                    f"`<model>|{RESPONSE_SUFFIX}`",
-                    line=1,
-                    column=column,
-                )
-            if model not in seen:
-                raise DataFormatError(
-                    path, f"no quality column {model!r} for this column", line=1, column=column
-                )
-            if model in plain:
-                (cost if suffix == COST_SUFFIX else responses)[model] = index
-        return cls(
-            width=len(header),
-            prompt=seen[PROMPT_COLUMN],
-            models=tuple(plain),
-            quality=tuple(seen[m] for m in plain),
-            cost=cost,
-            responses=responses,
-        )
-
-
 def _read_rows(
     path: str,
     reader: CsvReader,
@@ -361,53 +287,4 @@ def _read_rows(
         responses={m: tuple(v) for m, v in responses.items()},
         sources=(path,),
         dropped_lines=tuple(dropped),
-    )
-
-
-def _parse_quality(
-    path: str, line: int, column: str, text: str, missing: MissingPolicy
-) -> float | None:
-    cell = text.strip()
-    if not cell:
-        _refuse_blank(path, line, column, missing)
-        return None
-    boolean = _BOOLEANS.get(cell.lower())
-    if boolean is not None:
-        return boolean
-    value = _number(cell)
-    if value is None:
-        raise DataFormatError(
-            path, f"quality {text!r} is not a number or True/False", line=line, column=column
-        )
-    return value
-
-
-def _parse_cost(
-    path: str, line: int, column: str, text: str, missing: MissingPolicy
-) -> float | None:
-    cell = text.strip()
-    if not cell:
-        _refuse_blank(path, line, column, missing)
-        return None
-    value = _number(cell)
-    if value is None or value < 0:
-        raise DataFormatError(
-            path, f"cost {text!r} is not a finite number >= 0", line=line, column=column
-        )
-    return value
-
-
-def _number(cell: str) -> float | None:
-    try:
-        value = float(cell)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _refuse_blank(path: str, line: int, column: str, missing: MissingPolicy) -> None:
-    if missing == "drop_row":
-        return
-    raise DataFormatError(
-        path, "empty cell (pass missing='drop_row' to skip such rows)", line=line, column=column
     )

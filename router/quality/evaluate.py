@@ -1,5 +1,6 @@
 """`evaluate`: how well a `Predictor` routes a labelled sample, beside the random router and
-the oracle, and `EvalResult.write`: `metrics.json`, `predictions.csv` and `curve.png`.
+the oracle. It returns an `EvalResult` (`router.quality.result`), whose `write` puts
+`metrics.json`, `predictions.csv` and `curve.png` into a folder.
 
 Two views, both from the same predictions (`predicted[i][j]`: prompt i, model j):
 
@@ -26,98 +27,38 @@ RouterBench's "Zero router") is the floor, the oracle (who knows the labels) the
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
-import json
-import os
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from router.quality.data import LabelledSample
-from router.quality.metrics import (
-    Point,
+from router.quality.frontier import (
     aiq,
-    apgr,
     cost_at_quality,
     cost_quality_curve,
-    cpt,
     non_decreasing_hull,
     oracle_cost_quality_curve,
-    oracle_threshold_curve,
     quality_at_cost,
     random_mixture_curve,
-    random_threshold_curve,
     single_model_points,
+)
+from router.quality.metrics import (
+    Point,
+    apgr,
+    cpt,
+    oracle_threshold_curve,
+    random_threshold_curve,
     threshold_curve,
 )
 from router.quality.predictor import Predictor
+from router.quality.result import Curves, EvalInputError, EvalResult
 
-__all__ = ["OUTPUT_FILES", "Curves", "EvalInputError", "EvalResult", "Mode", "evaluate"]
+__all__ = ["Mode", "evaluate"]
 
 Mode = Literal["route", "cascade"]
 Progress = Callable[[int, int], None]
-OUTPUT_FILES = ("metrics.json", "predictions.csv", "curve.png")
 SCHEMA = "router-eval/1"
 _CHUNK = 64  # prompts per predictor call (and per progress report)
-
-
-class EvalInputError(ValueError):
-    """A user error in the evaluation's arguments; `argument` names it ("strong", "out")."""
-
-    def __init__(self, argument: str, message: str) -> None:
-        self.argument = argument
-        super().__init__(f"{argument}: {message}")
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Curves:
-    """What `curve.png` draws on one axis: three curves and the single models."""
-
-    x_label: str
-    router: list[Point]
-    random: list[Point]
-    oracle: list[Point]
-    singles: dict[str, Point]  # models placed on this axis
-    levels: dict[str, float] = field(default_factory=dict)  # models with no place on it
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """`metrics` is JSON-ready (the keys of `metrics.json`); `predictions[i][j]` is the
-    predicted quality of `models[j]` on prompt i."""
-
-    metrics: dict[str, Any]
-    models: tuple[str, ...]
-    predictions: list[list[float]]
-    pair: Curves | None
-    many: Curves | None
-
-    def write(self, directory: str | Path) -> list[Path]:
-        """Write the three files into `directory` (created if needed), each atomically."""
-        from router.quality.plot import render_png  # noqa: PLC0415 (matplotlib is optional)
-
-        out = Path(directory)
-        if out.exists() and not out.is_dir():
-            raise EvalInputError("out", f"{out} is a file, not a folder; give a folder to write to")
-        targets = [out / name for name in OUTPUT_FILES]
-        for target in targets:
-            if target.is_dir():
-                raise EvalInputError("out", f"{target} is a folder; cannot write the file there")
-        png = render_png(self)  # before any file is written: a missing matplotlib writes none
-        table = io.StringIO()
-        writer = csv.writer(table, lineterminator="\n")
-        writer.writerow(self.models)
-        writer.writerows([repr(v) for v in row] for row in self.predictions)
-        out.mkdir(parents=True, exist_ok=True)
-        _write_atomically(targets[0], (json.dumps(self.metrics, indent=2) + "\n").encode())
-        _write_atomically(targets[1], table.getvalue().encode())
-        _write_atomically(targets[2], png)
-        return targets
 
 
 def evaluate(
@@ -345,18 +286,3 @@ def _model_named(sample: LabelledSample, name: str, argument: str) -> str:
     raise EvalInputError(
         argument, f"no model {name!r} in the file{hint} (models: {', '.join(sample.models)})"
     )
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    """Write next to `target`, then rename over it: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, not mkstemp's 0600
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

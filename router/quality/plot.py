@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from router.quality.evaluate import Curves, EvalResult
     from router.quality.metrics import Point
+    from router.quality.result import Curves, EvalResult
 
 __all__ = ["PlotUnavailable", "check_available", "render_png"]
 
