@@ -64,17 +64,21 @@ class Books:
 
     def states(self, request: Request, now: float) -> list[BudgetState]:
         """The budgets `request` counts against, with what is used of each now."""
-        if self.ledger is None or not self.budgets:
+        unread = self._unread(request, now)
+        if not unread:
             return []
-        tenant, tags = request.tenant, request.tags
-        found = applicable(self.budgets, tenant, tags)
-        if not found:
+        assert self.ledger is not None  # budgets apply only with a ledger
+        used = self.ledger.used([(s.key, s.window) for s in unread], now)
+        return [s._replace(used_micro=u) for s, u in zip(unread, used, strict=True)]
+
+    def _unread(self, request: Request, now: float) -> list[BudgetState]:
+        """The budgets `request` counts against, their counters not read (used = 0)."""
+        if self.ledger is None:
             return []
-        counters = [(b.key(tenant), b.window(now)) for b in found]
-        used = self.ledger.used(counters, now)
+        tenant = request.tenant
         return [
-            BudgetState(b, tenant, key, window, u)
-            for b, (key, window), u in zip(found, counters, used, strict=True)
+            BudgetState(b, tenant, b.key(tenant), b.window(now), 0)
+            for b in applicable(self.budgets, tenant, request.tags)
         ]
 
     def open(
@@ -92,9 +96,7 @@ class Books:
         """
         started, now = time.perf_counter(), self.clock()
         prompt = self._prompt(request)
-        tenant = request.tenant
-        found = applicable(self.budgets, tenant, request.tags) if self.ledger else []
-        states = [BudgetState(b, tenant, b.key(tenant), b.window(now), 0) for b in found]
+        states = self._unread(request, now)
         known = False  # do `states` hold the real counters yet?
         for attempt in range(_RETRIES + 1):
             if attempt == _RETRIES:  # still racing: plan as if every budget were spent
@@ -102,7 +104,8 @@ class Books:
             try:
                 decision = decide(states)
             except NoEligibleDeployment as exc:
-                self._unservable(exc.decision, now, started, prompt)
+                unheld = Ticket(exc.decision, now, started, (), None, False, prompt)
+                self._record(unheld, exc.decision, "unservable", "NoEligibleDeployment")
                 raise
             if not states:
                 return Ticket(decision, now, started, (), None, False, prompt)
@@ -139,51 +142,36 @@ class Books:
         `outcome="interrupted"`: a stream that broke after delivering part of an answer."""
         served = self.by_name[decision.served_by or ""]
         done = account(decision, served, usage, self.baseline, cache_hit=cache_hit)
-        if self.ledger is not None:
-            row = row_of(
-                done,
-                ts=ticket.ts,
-                outcome=outcome,
-                latency_ms=(time.perf_counter() - ticket.started) * 1000,
-                error="StreamInterrupted" if outcome == "interrupted" else None,
-                hosting=served.hosting,
-                weights=served.weights,
-                prompt=ticket.prompt,
-                ticket=ticket.token,
-                counters=ticket.counters,
-            )
-            self.ledger.write(row)
+        error = "StreamInterrupted" if outcome == "interrupted" else None
+        self._record(ticket, done, outcome, error, served)
         return done
 
     def fail(self, ticket: Ticket, decision: Decision, error: RouterError) -> None:
         """Record a request that got no answer and release what it held."""
+        self._record(ticket, decision, "error", type(error).__name__)
+
+    def _record(
+        self,
+        ticket: Ticket,
+        decision: Decision,
+        outcome: Outcome,
+        error: str | None,
+        served: Deployment | None = None,
+    ) -> None:
+        """Write the request's ledger row; its ticket settles and releases its holds."""
         if self.ledger is None:
             return
         row = row_of(
             decision,
             ts=ticket.ts,
-            outcome="error",
+            outcome=outcome,
             latency_ms=(time.perf_counter() - ticket.started) * 1000,
-            error=type(error).__name__,
+            error=error,
+            hosting=served.hosting if served else None,
+            weights=served.weights if served else None,
             prompt=ticket.prompt,
             ticket=ticket.token,
             counters=ticket.counters,
-        )
-        self.ledger.write(row)
-
-    def _unservable(
-        self, decision: Decision, ts: float, started: float, prompt: str | None
-    ) -> None:
-        if self.ledger is None:
-            return
-        latency_ms = (time.perf_counter() - started) * 1000
-        row = row_of(
-            decision,
-            ts=ts,
-            outcome="unservable",
-            latency_ms=latency_ms,
-            error="NoEligibleDeployment",
-            prompt=prompt,
         )
         self.ledger.write(row)
 
