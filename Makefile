@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test lint typecheck pytest demo bench clean
+.PHONY: setup test lint typecheck pytest demo bench train-quality clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,12 @@ demo: setup
 bench: setup
 	@echo "==> benchmarks (medians and ratios, measured side by side)"
 	@$(PY) benchmarks/run.py
+
+train-quality: setup
+	@echo "==> training the quality predictor on ../shared/routing-data (seed 0, ~90 s)"
+	@$(PY) scripts/train_quality.py
+	@echo "==> training the answer scorer (cascade verifier) on the same split"
+	@$(PY) scripts/train_answer_scorer.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

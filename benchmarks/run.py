@@ -32,6 +32,8 @@ router benchmarks: what routing costs a request, measured side by side.
               arguments: latency, cache hits, 500 concurrent requests.
   5. ledger   what the ledger record and a budget hold add to `Router.complete`.
   6. report   `python -m router report` over 1,000,000 ledger records.
+  7. quality  the per-prompt quality predictor: scoring a 1,000-token prompt for
+              10 models; Router.plan with it next to the prior scorer.
 Machines are noisy: absolute times vary from run to run and machine to machine;
 compare the ratios, which are measured side by side in the same run. Targets are
 reported PASS/MISS, not asserted. Nothing leaves 127.0.0.1 (mock responses, and a
@@ -44,6 +46,7 @@ BENCHMARKS = (
     ("bench_serving", "4. serving cost vs bare litellm over loopback HTTP"),
     ("bench_ledger", "5. ledger write + budget hold added to a request"),
     ("bench_report", "6. report over 1,000,000 ledger records"),
+    ("bench_quality", "7. per-prompt quality prediction"),
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Unpack
 
@@ -14,11 +14,13 @@ from router.backends import Backend, LiteLLMBackend
 from router.books import Books
 from router.budgets import Budget, BudgetState, parse_budgets
 from router.cache import ResponseCache
+from router.cascade import Cascade, empty_chunks, replay_chunks
 from router.catalog import DeploymentSpec
 from router.config import baseline_prices, load_config, resolve_deployments
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns
 from router.errors import (
     ConfigError,
+    InvalidRequest,
     NoEligibleDeployment,
     ProviderTimeout,
 )
@@ -26,17 +28,19 @@ from router.executor import RetryPolicy, aexecute, execute
 from router.ledger import Ledger
 from router.models import Deployment, Message, Request
 from router.packs import load_policy
-from router.planner import Settings, plan
+from router.planner import Mode, Settings, plan
 from router.policy import Policy, RuleFn
 from router.pricing import cost_at
-from router.records import Decision, Result
-from router.scoring import ObjectiveName, Scorer, prior_scorer
+from router.records import Decision, Result, Verification
+from router.scoring import ObjectiveName, Scorer, default_scorer
 from router.serving import Serving
 from router.streaming import AsyncStream, Stream, aopen_head, open_head
+from router.verify import AnswerScorerFn, CascadeSettings
 
 __all__ = ["Router"]
 
 _SOURCE = "Router(...)"
+_MODES: tuple[Mode, ...] = ("route", "cascade")
 
 
 class Router:
@@ -53,6 +57,11 @@ class Router:
     ... )
     >>> r.plan([{"role": "user", "content": "Say hi"}]).chosen.name
     'local'
+
+    `mode="cascade"` (or `[router] mode = "cascade"`) serves each request from the best
+    free deployment first and escalates to a paid one of the plan only when the
+    verifier doubts the answer (`router.cascade`; settings: `cascade=` or `[cascade]`;
+    a trained scorer of answers: `answer_scorer=`).
     """
 
     def __init__(
@@ -64,7 +73,8 @@ class Router:
         objective: ObjectiveName | None = None,
         quality_target: float | None = None,
         settings: Settings | None = None,
-        scorer: Scorer = prior_scorer,
+        scorer: Scorer | None = None,
+        calibration: str | Path | None = None,
         baseline: str | None = None,
         backend: Backend | None = None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  (frozen: a shared default is safe)
@@ -73,6 +83,9 @@ class Router:
         ledger: Ledger | str | Path | None = None,
         budgets: Sequence[Budget | Mapping[str, Any]] = (),
         store_prompts: bool = False,
+        mode: Mode | None = None,
+        cascade: CascadeSettings | Mapping[str, Any] | None = None,
+        answer_scorer: AnswerScorerFn | None = None,
     ) -> None:
         self.deployments: tuple[Deployment, ...] = resolve_deployments(deployments, _SOURCE)
         if not self.deployments:
@@ -89,11 +102,18 @@ class Router:
             changes["objective"] = objective
         if quality_target is not None:
             changes["quality_target"] = quality_target
+        if mode is not None:
+            changes["mode"] = mode
+        if cascade is not None:
+            changes["cascade"] = (
+                cascade.model_dump() if isinstance(cascade, CascadeSettings) else dict(cascade)
+            )
         try:
             self.settings = Settings.model_validate({**base.model_dump(), **changes})
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise ConfigError(_SOURCE, str(err["loc"][0]), str(err["msg"])) from None
+            key = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(_SOURCE, key, str(err["msg"])) from None
         self._bound = self.policy.bind(self.deployments)
         self._by_name = {d.name: d for d in self.deployments}
         self.backend: Backend = backend or LiteLLMBackend()
@@ -102,7 +122,7 @@ class Router:
         self.cache = cache
         self.baseline = baseline
         self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
-        self.scorer = scorer
+        self.scorer: Scorer = scorer if scorer is not None else default_scorer(calibration)
         self.ledger = ledger if isinstance(ledger, Ledger) or ledger is None else Ledger(ledger)
         parsed = parse_budgets(budgets, _SOURCE)
         if parsed and self.ledger is None:
@@ -124,9 +144,28 @@ class Router:
             cache=self.cache,
             decide=self._decide,
         )
+        if answer_scorer is None and self.settings.cascade.answer_scorer:
+            from router.quality.answers import default_answer_scorer  # noqa: PLC0415
+
+            answer_scorer = default_answer_scorer()
+        self.answer_scorer = answer_scorer
+        self._cascade = Cascade(
+            backend=self.backend,
+            settings=self.settings.cascade,
+            retry=self.retry,
+            cooldowns=self.cooldowns,
+            by_name=self._by_name,
+            scorer=answer_scorer,
+        )
 
     @classmethod
-    def from_config(cls, path: str | Path, *, rules: Sequence[RuleFn] = ()) -> Router:
+    def from_config(
+        cls,
+        path: str | Path,
+        *,
+        rules: Sequence[RuleFn] = (),
+        answer_scorer: AnswerScorerFn | None = None,
+    ) -> Router:
         """A Router from a TOML config file (see the README, "Config")."""
         cfg = load_config(path, extra_rules=rules)
         return cls(
@@ -137,6 +176,8 @@ class Router:
             ledger=cfg.ledger,
             budgets=cfg.budgets,
             store_prompts=cfg.store_prompts,
+            answer_scorer=answer_scorer,
+            calibration=cfg.calibration,
         )
 
     def request(
@@ -167,6 +208,17 @@ class Router:
             raise NoEligibleDeployment(decision)
         return decision
 
+    def _mode(self, mode: Mode | None) -> Mode:
+        if mode is None:
+            return self.settings.mode
+        if mode not in _MODES:
+            raise InvalidRequest("mode", "write 'route' or 'cascade'")
+        return mode
+
+    def _hold(self, mode: Mode) -> Callable[[Decision], int] | None:
+        """What a request holds on its budgets: more than one paid call in a cascade."""
+        return self._cascade.hold if mode == "cascade" else None
+
     def health(self) -> dict[str, BreakerState]:
         """Each deployment's breaker: closed, open (with seconds until a probe) or half-open."""
         return {d.name: self.cooldowns.state(d.name) for d in self.deployments}
@@ -183,25 +235,43 @@ class Router:
         *,
         timeout: float = 60.0,
         cache: bool | None = None,
+        mode: Mode | None = None,
         **args: Unpack[RequestArgs],
     ) -> Result:
         """Plan the request and call the plan's deployments in order until one answers.
 
         Retries and fallback stay inside the plan; `timeout` bounds the whole chain.
         `cache` overrides the rule that only deterministic requests are cached.
+        `mode` overrides the Router's: "cascade" asks the best free deployment first and
+        escalates to a paid one of the plan only when the verifier doubts the answer
+        (`decision.verification` says what it did; see `router.cascade`).
         Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
         """
-        ticket, call, candidates = self._serving.prepare(messages, args, timeout)
+        mode = self._mode(mode)
+        ticket, call, candidates = self._serving.prepare(
+            messages, args, timeout, hold=self._hold(mode)
+        )
         use_cache = self._serving.use_cache(cache, call)
         if use_cache and (hit := self._serving.cache_hit(ticket, call, candidates)) is not None:
             return hit
+        verification: Verification | None = None
         with self._serving.failures(ticket):
-            outcome = execute(
-                candidates,
-                lambda d, left: self.backend.complete(d, call, left),
-                **self._serving.chain(timeout),
-            )
-        return self._serving.finish(ticket, call, outcome, use_cache)
+            if mode == "cascade":
+                response, served, attempts, verification = self._cascade.run(
+                    ticket.decision,
+                    call,
+                    timeout,
+                    lambda d, left: self.backend.complete(d, call, left),
+                    keep=lambda answer: answer,
+                )
+                outcome = (response, served, attempts)
+            else:
+                outcome = execute(
+                    candidates,
+                    lambda d, left: self.backend.complete(d, call, left),
+                    **self._serving.chain(timeout),
+                )
+        return self._serving.finish(ticket, call, outcome, use_cache, verification)
 
     async def acomplete(
         self,
@@ -209,45 +279,82 @@ class Router:
         *,
         timeout: float = 60.0,
         cache: bool | None = None,
+        mode: Mode | None = None,
         **args: Unpack[RequestArgs],
     ) -> Result:
         """`complete` as a coroutine: litellm's async client, asyncio sleeps, no threads."""
-        ticket, call, candidates = self._serving.prepare(messages, args, timeout)
+        mode = self._mode(mode)
+        ticket, call, candidates = self._serving.prepare(
+            messages, args, timeout, hold=self._hold(mode)
+        )
         use_cache = self._serving.use_cache(cache, call)
         if use_cache and (hit := self._serving.cache_hit(ticket, call, candidates)) is not None:
             return hit
+        verification: Verification | None = None
         with self._serving.failures(ticket):
-            outcome = await aexecute(
-                candidates,
-                lambda d, left: self.backend.acomplete(d, call, left),
-                **self._serving.chain(timeout),
-            )
-        return self._serving.finish(ticket, call, outcome, use_cache)
+            if mode == "cascade":
+                response, served, attempts, verification = await self._cascade.arun(
+                    ticket.decision,
+                    call,
+                    timeout,
+                    lambda d, left: self.backend.acomplete(d, call, left),
+                    keep=lambda answer: answer,
+                )
+                outcome = (response, served, attempts)
+            else:
+                outcome = await aexecute(
+                    candidates,
+                    lambda d, left: self.backend.acomplete(d, call, left),
+                    **self._serving.chain(timeout),
+                )
+        return self._serving.finish(ticket, call, outcome, use_cache, verification)
 
     def stream(
         self,
         messages: Sequence[Mapping[str, Any] | Message],
         *,
         timeout: float = 60.0,
+        mode: Mode | None = None,
         **args: Unpack[RequestArgs],
     ) -> Stream:
         """Stream the answer. Retries and fallback happen before the first chunk; after it,
         a failure raises StreamInterrupted with the text already delivered. Usage and cost
-        are settled when the stream ends, fails or is closed early."""
-        ticket, call, candidates = self._serving.prepare(messages, args, timeout)
+        are settled when the stream ends, fails or is closed early.
+
+        In cascade mode the free answer is not streamed as it is generated: it is
+        buffered and verified first (no unverified text ever reaches the caller), then
+        replayed as chunks, or the paid deployment it escalates to streams live. The
+        first chunk thus waits for the whole free answer; `mode="route"` streams at once.
+        """
+        mode = self._mode(mode)
+        ticket, call, candidates = self._serving.prepare(
+            messages, args, timeout, hold=self._hold(mode)
+        )
 
         def open_stream(
             d: Deployment, left: float
         ) -> tuple[list[dict[str, Any]], Iterator[dict[str, Any]]]:
             return open_head(d.name, self.backend.stream(d, call, left))
 
+        verification: Verification | None = None
         with self._serving.failures(ticket):
-            (head, rest), served, attempts = execute(
-                candidates,
-                open_stream,
-                **self._serving.chain(timeout),
-            )
-        started = dataclasses.replace(ticket.decision, attempts=attempts, served_by=served.name)
+            if mode == "cascade":
+                (head, rest), served, attempts, verification = self._cascade.run(
+                    ticket.decision,
+                    call,
+                    timeout,
+                    open_stream,
+                    keep=lambda answer: (replay_chunks(answer), iter(())),
+                )
+            else:
+                (head, rest), served, attempts = execute(
+                    candidates,
+                    open_stream,
+                    **self._serving.chain(timeout),
+                )
+        started = dataclasses.replace(
+            ticket.decision, attempts=attempts, served_by=served.name, verification=verification
+        )
         return Stream(head, rest, started, self._serving.settler(ticket, started))
 
     async def astream(
@@ -255,10 +362,15 @@ class Router:
         messages: Sequence[Mapping[str, Any] | Message],
         *,
         timeout: float = 60.0,
+        mode: Mode | None = None,
         **args: Unpack[RequestArgs],
     ) -> AsyncStream:
-        """`stream` as a coroutine: await it, then `async for` over the chunks."""
-        ticket, call, candidates = self._serving.prepare(messages, args, timeout)
+        """`stream` as a coroutine: await it, then `async for` over the chunks (in cascade
+        mode, the free answer is verified before its first chunk, as in `stream`)."""
+        mode = self._mode(mode)
+        ticket, call, candidates = self._serving.prepare(
+            messages, args, timeout, hold=self._hold(mode)
+        )
 
         async def open_stream(
             d: Deployment, left: float
@@ -271,11 +383,23 @@ class Router:
             except TimeoutError:
                 raise ProviderTimeout(d.name, "timed out") from None
 
+        verification: Verification | None = None
         with self._serving.failures(ticket):
-            (head, rest), served, attempts = await aexecute(
-                candidates,
-                open_stream,
-                **self._serving.chain(timeout),
-            )
-        started = dataclasses.replace(ticket.decision, attempts=attempts, served_by=served.name)
+            if mode == "cascade":
+                (head, rest), served, attempts, verification = await self._cascade.arun(
+                    ticket.decision,
+                    call,
+                    timeout,
+                    open_stream,
+                    keep=lambda answer: (replay_chunks(answer), empty_chunks()),
+                )
+            else:
+                (head, rest), served, attempts = await aexecute(
+                    candidates,
+                    open_stream,
+                    **self._serving.chain(timeout),
+                )
+        started = dataclasses.replace(
+            ticket.decision, attempts=attempts, served_by=served.name, verification=verification
+        )
         return AsyncStream(head, rest, started, self._serving.settler(ticket, started))

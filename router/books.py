@@ -9,6 +9,7 @@ Without a ledger, nothing is written and budgets are not allowed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -87,12 +88,18 @@ class Books:
         decide: Callable[[Sequence[BudgetState]], Decision],
         *,
         timeout: float,
+        hold_amount: Callable[[Decision], int] | None = None,
     ) -> Ticket:
         """Plan under the budgets and hold the request's maximum cost on them.
 
         Optimistic: the first plan assumes the budgets have room, and the reservation (one
         atomic statement) checks it and returns what was used. Only when it fails (or a
         soft budget has passed a step) is the plan made again with the real counters.
+
+        What is held is the most one call to a candidate may cost, or `hold_amount(decision)`
+        when the request may make several paid calls (the cascade: a free answer, its
+        samples and one escalation; `router.cascade.hold_micro`). It must be 0 for a plan
+        of zero-price deployments (the last re-plan relies on it).
         """
         started, now = time.perf_counter(), self.clock()
         prompt = self._prompt(request)
@@ -112,8 +119,13 @@ class Books:
             counters = tuple((s.key, s.window) for s in states)
             token = os.urandom(12).hex()
             f = decision.features
-            amount = max(
-                (max_cost_micro(f, self.by_name[c.name]) for c in decision.candidates), default=0
+            amount = (
+                hold_amount(decision)
+                if hold_amount is not None
+                else max(
+                    (max_cost_micro(f, self.by_name[c.name]) for c in decision.candidates),
+                    default=0,
+                )
             )
             if amount == 0:  # a free plan: no budget can change it
                 return Ticket(decision, now, started, counters, token, False, prompt)
@@ -139,9 +151,18 @@ class Books:
         outcome: Outcome = "ok",
     ) -> Decision:
         """Price the usage, write the record, release the hold with the actual cost.
-        `outcome="interrupted"`: a stream that broke after delivering part of an answer."""
+        `outcome="interrupted"`: a stream that broke after delivering part of an answer.
+
+        A cascade's calls that did not deliver the answer (a rejected free answer, its
+        samples) are added to the cost: `decision.verification.extra_micro`. The baseline
+        stays the served answer's usage at the baseline's prices (one call)."""
         served = self.by_name[decision.served_by or ""]
         done = account(decision, served, usage, self.baseline, cache_hit=cache_hit)
+        extra = done.verification.extra_micro if done.verification else 0
+        if extra and done.cost is not None:
+            done = dataclasses.replace(
+                done, cost=done.cost._replace(micro_usd=done.cost.micro_usd + extra)
+            )
         error = "StreamInterrupted" if outcome == "interrupted" else None
         self._record(ticket, done, outcome, error, served)
         return done

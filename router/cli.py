@@ -1,4 +1,4 @@
-"""`python -m router explain | check | demo | local | replay | report | eval`.
+"""`python -m router explain | check | demo | local | replay | report | eval | calibrate`.
 
 User errors (bad config, bad arguments) print one line to stderr and exit 2;
 "nothing may serve this request" prints the decision and exits 1.
@@ -25,6 +25,7 @@ from router.errors import NoEligibleDeployment, RouterError
 from router.local import LocalServer
 from router.models import SENSITIVITY_LEVELS
 from router.packs import load_policy
+from router.quality import calibrate_cli
 from router.quality import cli as quality_cli
 from router.records import Decision
 from router.render import DemoRow, demo_table, explain_text, usd
@@ -83,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         help="score the quality predictor's routing on a labelled CSV sample",
         add_help=False,  # `router eval -h` is the evaluation's own help
         prefix_chars="\0",  # every argument goes to router.quality.cli.main as it is
+    ).add_argument("args", nargs=argparse.REMAINDER)
+
+    sub.add_parser(
+        "calibrate",
+        help="fit the quality predictor to a labelled sample of your traffic",
+        add_help=False,  # `router calibrate -h` is the calibration's own help
+        prefix_chars="\0",  # every argument goes to router.quality.calibrate_cli.main
     ).add_argument("args", nargs=argparse.REMAINDER)
 
     rp = sub.add_parser("replay", help="estimate what another config would do on a ledger")
@@ -230,6 +238,10 @@ def _eval(args: argparse.Namespace) -> int:
     return quality_cli.main(args.args)
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    return calibrate_cli.main(args.args)
+
+
 def _replay(args: argparse.Namespace) -> int:
     return replay.run(args.ledger, args.config, as_json=args.json)
 
@@ -242,6 +254,7 @@ _COMMANDS = {
     "replay": _replay,
     "report": _report,
     "eval": _eval,
+    "calibrate": _calibrate,
 }
 
 

@@ -6,6 +6,7 @@ Config file::
     [router]
     policy = "free-first"          # a shipped pack name, or a path relative to this file
     objective = "free-first"       # free-first | cheapest | best | utility
+    mode = "route"                 # route | cascade (free answer first, verified; see [cascade])
     quality_target = 0.9
     baseline = "gpt-4o"            # a deployment name or a catalog model: what savings compare to
 
@@ -35,9 +36,10 @@ from router.catalog import DeploymentSpec, lookup, resolve
 from router.errors import ConfigError
 from router.models import Deployment, DetectorKind, Sensitivity
 from router.packs import load_policy
-from router.planner import Settings
+from router.planner import Mode, Settings
 from router.policy import Policy, RuleFn
 from router.scoring import ObjectiveName
+from router.verify import CascadeSettings
 
 __all__ = [
     "Config",
@@ -55,6 +57,7 @@ class RouterSection(_Frozen):
     policy: str = "free-first"
     policy_vars: dict[str, Any] = Field(default_factory=dict)
     objective: ObjectiveName = "free-first"
+    mode: Mode = "route"
     quality_target: float = Field(default=0.9, gt=0, le=1)
     quality_value_usd: float = Field(default=0.01, ge=0)
     default_max_tokens: int = Field(default=1024, gt=0)
@@ -62,11 +65,13 @@ class RouterSection(_Frozen):
     state: Literal["local"] = "local"
     ledger: str | None = None
     store_prompts: bool = False
+    calibration: str | None = None
 
 
 class ConfigFile(_Frozen):
     router: RouterSection = Field(default_factory=RouterSection)
     detectors: dict[DetectorKind, Sensitivity] = Field(default_factory=dict)
+    cascade: CascadeSettings = Field(default_factory=CascadeSettings)
     deployments: tuple[dict[str, Any], ...] = Field(min_length=1)
     budgets: tuple[dict[str, Any], ...] = ()
 
@@ -84,6 +89,8 @@ class Config:
     """The ledger file, relative paths taken from the config file's folder."""
     budgets: tuple[Budget, ...] = ()
     store_prompts: bool = False
+    calibration: Path | None = None
+    """The quality calibration file (`python -m router calibrate`), relative to the config."""
 
 
 def resolve_deployments(
@@ -151,6 +158,7 @@ def load_config(path: str | Path, *, extra_rules: Sequence[RuleFn] = ()) -> Conf
         known = {
             "router": fields_of(RouterSection),
             "detectors": list(ConfigFile.model_fields),
+            "cascade": fields_of(CascadeSettings),
         }.get(top, fields_of(ConfigFile))
         if len(err["loc"]) == 1:
             known = fields_of(ConfigFile)
@@ -171,6 +179,8 @@ def load_config(path: str | Path, *, extra_rules: Sequence[RuleFn] = ()) -> Conf
         quality_value_usd=settings_in.quality_value_usd,
         default_max_tokens=settings_in.default_max_tokens,
         detector_levels={**Settings().detector_levels, **cfg.detectors},
+        mode=settings_in.mode,
+        cascade=cfg.cascade,
     )
     return Config(
         source=source,
@@ -181,4 +191,7 @@ def load_config(path: str | Path, *, extra_rules: Sequence[RuleFn] = ()) -> Conf
         ledger=None if settings_in.ledger is None else path.parent / settings_in.ledger,
         budgets=parse_budgets(cfg.budgets, source),
         store_prompts=settings_in.store_prompts,
+        calibration=None
+        if settings_in.calibration is None
+        else path.parent / settings_in.calibration,
     )

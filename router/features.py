@@ -18,7 +18,7 @@ import importlib.util
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from router.catalog import LONG_CONTEXT_TOKENS
@@ -154,11 +154,13 @@ def extract(
     default_max_tokens: int,
     exact_above_bytes: int | None = None,
     detector_levels: Mapping[DetectorKind, Sensitivity] = DEFAULT_DETECTOR_LEVELS,
+    profile: Callable[[str], tuple[float, ...]] | None = None,
 ) -> Features:
     """Features of a request. Pure: no clock, no network.
 
     `exact_above_bytes`: count tokens exactly when the byte bound exceeds it (the
     planner passes the tightest context window minus the output budget).
+    `profile`: when given, `Features.profile` is `profile(last user turn's text)`.
     """
     text, images, uses_tools = _blob(request)
     raw = text.encode("utf-8", errors="surrogatepass")
@@ -219,4 +221,16 @@ def extract(
         tenant=request.tenant,
         tags=request.tags,
         message_count=len(request.messages),
+        profile=profile(_last_user_text(request)) if profile is not None else (),
     )
+
+
+def _last_user_text(request: Request) -> str:
+    """The question asked: the last user turn's text (the last message if none is a user's)."""
+    users = [m for m in request.messages if m.role == "user"] or list(request.messages)
+    content = users[-1].content if users else None
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""
+    return "\n".join(p["text"] for p in content if isinstance(p.get("text"), str))

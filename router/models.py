@@ -174,3 +174,6 @@ class Features(Frozen):
     tenant: str = "default"
     tags: tuple[str, ...] = ()
     message_count: int = 1
+    profile: tuple[float, ...] = ()
+    """The last user turn's profile (`router.quality.profile`: 43 counts and shares, no
+    text), when the scorer reads one; empty otherwise."""

@@ -17,18 +17,28 @@ from router.budgets import BudgetState, max_cost_micro, relaxed_target
 from router.features import DEFAULT_DETECTOR_LEVELS, extract, prompt_tokens_max
 from router.models import Deployment, DetectorKind, Features, Request, Sensitivity
 from router.policy import BoundPolicy, Policy
+from router.quality.profile import profile
 from router.records import MICRO, Candidate, Decision, Rejection
 from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, Scorer, prior_scorer
+from router.verify import CascadeSettings
 
-__all__ = ["Settings", "fact_reasons", "plan", "plan_features"]
+__all__ = ["Mode", "Settings", "fact_reasons", "plan", "plan_features"]
+
+Mode = Literal["route", "cascade"]
+"""How a Router serves a plan: `route` calls it in order (fallback on errors only);
+`cascade` asks the best free deployment first and escalates to a paid one when the
+verifier doubts the answer (see `router.cascade`)."""
 
 
 class Settings(BaseModel):
-    """How the planner weighs what is eligible (the `[router]` table of the config)."""
+    """How the planner weighs what is eligible (the `[router]` table of the config), and
+    how the plan is served (`mode`, and the `[cascade]` table)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     objective: ObjectiveName = "free-first"
+    mode: Mode = "route"
+    cascade: CascadeSettings = Field(default_factory=CascadeSettings)
     quality_target: float = Field(default=0.9, gt=0, le=1)
     quality_value_usd: float = Field(default=0.01, ge=0)
     default_max_tokens: int = Field(default=1024, gt=0)
@@ -95,6 +105,7 @@ def plan(
         default_max_tokens=settings.default_max_tokens,
         exact_above_bytes=None if tightest is None else tightest - max_out,
         detector_levels=settings.detector_levels,
+        profile=profile if getattr(scorer, "needs_profile", False) else None,
     )
     target = request.quality_target or settings.quality_target
     return plan_features(
@@ -168,6 +179,12 @@ def plan_features(
         ]
         objective = OBJECTIVES[settings.objective]
         candidates = tuple(objective(scored, Params(target, settings.quality_value_usd)))
+        source_of = getattr(scorer, "source_of", None)
+        if source_of is not None and features.profile:
+            by_name = {d.name: d for d in eligible}
+            candidates = tuple(
+                c._replace(quality_source=source_of(by_name[c.name])) for c in candidates
+            )
 
     return Decision(
         features=features,

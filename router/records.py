@@ -20,6 +20,7 @@ __all__ = [
     "Rejection",
     "Result",
     "Usage",
+    "Verification",
     "response_text",
 ]
 
@@ -54,7 +55,10 @@ class Attempt(NamedTuple):
 
     deployment: str
     try_number: int
-    outcome: Literal["ok", "retry", "fallback", "raise", "gave up", "skipped"]
+    outcome: Literal["ok", "retry", "fallback", "raise", "gave up", "skipped", "rejected", "sample"]
+    """`rejected`: answered, but the cascade's verifier scored the answer below its
+    threshold and a paid deployment served instead; `sample`: an extra answer the cascade
+    drew from the same free deployment to measure agreement (never served)."""
     error: str | None
     latency_ms: float
 
@@ -100,6 +104,47 @@ class Cost(NamedTuple):
         return (self.baseline_micro_usd - self.micro_usd) / MICRO
 
 
+class Verification(NamedTuple):
+    """What the cascade did with a request (`mode="cascade"`): which free deployment
+    answered first, the verifier's score of that answer, and whether and why it escalated.
+
+    Honest accounting: `first_latency_ms` is the wall time of the free stage (its calls,
+    retries, samples and the verification), `first_cost_micro` what the free answer cost
+    at its deployment's price (0 for a free local model; a self-hosted one's cost model),
+    `samples_cost_micro` what the agreement samples cost. When the request escalated, the
+    decision's `cost` is the paid answer's cost plus both; its `usage` is the served
+    (paid) answer's, and `first_usage` keeps the free one's tokens.
+    """
+
+    first: str | None
+    """The free deployment whose answer was verified; None when none answered."""
+    score: float | None
+    """The combined score (minimum of the checks); None when nothing was verified."""
+    threshold: float
+    checks: tuple[tuple[str, float], ...]
+    escalated: bool
+    """True when a paid deployment served the answer instead of the free one."""
+    reason: str
+    first_latency_ms: float = 0.0
+    first_usage: Usage | None = None
+    first_cost_micro: int = 0
+    samples: int = 0
+    samples_cost_micro: int = 0
+
+    @property
+    def extra_micro(self) -> int:
+        """The cost of the calls that did not deliver the served answer."""
+        return self.samples_cost_micro + (self.first_cost_micro if self.escalated else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self._asdict(),
+            "checks": dict(self.checks),
+            "first_usage": self.first_usage._asdict() if self.first_usage else None,
+            "first_cost_usd": self.first_cost_micro / MICRO,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The record of one routing decision: what may serve, in what order, and why.
@@ -123,6 +168,8 @@ class Decision:
     cost: Cost | None = None
     budget_notes: tuple[str, ...] = ()
     """How budgets changed the plan (a relaxed quality target); removals are rejections."""
+    verification: Verification | None = None
+    """The cascade's record (mode "cascade"); None when the request was routed plainly."""
 
     @property
     def chosen(self) -> Candidate | None:
@@ -157,6 +204,7 @@ class Decision:
             "usage": self.usage._asdict() if self.usage else None,
             "cost": _cost_dict(self.cost),
             "budget_notes": list(self.budget_notes),
+            "verification": self.verification.to_dict() if self.verification else None,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -171,6 +219,7 @@ class Decision:
             "quality_target": self.quality_target,
             "features": self.features.model_dump(mode="json"),
             "candidate_details": [c._asdict() for c in self.candidates],
+            "verification": self.verification.to_dict() if self.verification else None,
         }
 
 

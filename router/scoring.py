@@ -1,9 +1,12 @@
 """Scorers predict quality; objectives order eligible deployments.
 
 A scorer is any callable `(features, deployments) -> qualities` (one float in
-[0, 1] per deployment). The default, `prior_scorer`, returns each deployment's
-documented prior; per-prompt prediction plugs in here later without touching the
-planner. An objective turns (deployment, quality, estimated cost) triples into the
+[0, 1] per deployment). The Router's default, `default_scorer()`, is the shipped
+per-prompt predictor (`router.quality.trained`): each deployment's chance of answering
+this prompt well, from the prompt's profile. `prior_scorer` returns each deployment's
+documented prior whatever the prompt. A scorer with `needs_profile = True` gets
+`Features.profile` filled; one with `source_of(deployment)` names where each number
+came from in the decision. An objective turns (deployment, quality, estimated cost) triples into the
 ordered candidates of the plan, each with a one-line reason for its place. Ties
 always break the same way: cost, then quality, then hosting (local before
 self-hosted before API), then name.
@@ -13,8 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, NamedTuple, Protocol
 
+from router.errors import ConfigError
 from router.models import Deployment, Features
 from router.records import Candidate
 
@@ -23,6 +28,7 @@ __all__ = [
     "ObjectiveName",
     "Scored",
     "Scorer",
+    "default_scorer",
     "prior_scorer",
 ]
 
@@ -42,6 +48,25 @@ class Scorer(Protocol):
 def prior_scorer(features: Features, deployments: Sequence[Deployment]) -> list[float]:
     """Each deployment's quality prior (its `quality` field or its family's)."""
     return [d.quality for d in deployments]
+
+
+def default_scorer(calibration: str | Path | None = None) -> Scorer:
+    """The shipped per-prompt quality predictor, calibrated by `calibration` (a file
+    written by `python -m router calibrate`) when given."""
+    from router.quality.trained import (  # noqa: PLC0415  (parsed on first use)
+        CalibrationError,
+        TrainedPredictor,
+        default_model,
+        load_calibration,
+    )
+
+    model = default_model()
+    if calibration is None:
+        return TrainedPredictor(model)
+    try:
+        return TrainedPredictor(model, load_calibration(calibration, model))
+    except CalibrationError as exc:
+        raise ConfigError(str(calibration), "calibration", str(exc)) from None
 
 
 class Scored(NamedTuple):

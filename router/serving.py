@@ -22,7 +22,7 @@ from router.errors import InvalidRequest, RouterError
 from router.executor import RetryPolicy
 from router.ledger import Outcome
 from router.models import Deployment, Message, Request
-from router.records import Attempt, Decision, Result, Usage
+from router.records import Attempt, Decision, Result, Usage, Verification
 from router.streaming import Settle
 
 __all__ = ["Serving"]
@@ -101,13 +101,18 @@ class Serving:
         call: dict[str, Any],
         outcome: tuple[dict[str, Any], Deployment, tuple[Attempt, ...]],
         use_cache: bool,
+        verification: Verification | None = None,
     ) -> Result:
+        """Cache the served answer (only it: never a cascade's rejected free answer),
+        settle usage and cost, and write the record."""
         response, served, attempts = outcome
         decision = ticket.decision
         if use_cache and self.cache is not None:
             key = self._cache_key(decision, served.name, call)
             self.cache.put(key, decision.features.tenant, response)
-        done = dataclasses.replace(decision, attempts=attempts, served_by=served.name)
+        done = dataclasses.replace(
+            decision, attempts=attempts, served_by=served.name, verification=verification
+        )
         usage = response_usage(decision, response)
         return Result(response, self.books.settle(ticket, done, usage))
 
@@ -116,13 +121,17 @@ class Serving:
         messages: Sequence[Mapping[str, Any] | Message],
         args: Mapping[str, Any],
         timeout: float,
+        hold: Callable[[Decision], int] | None = None,
     ) -> tuple[Ticket, dict[str, Any], list[Deployment]]:
         """The ticket (decision and budget hold), the litellm call parameters, and the
-        plan's deployments in order."""
+        plan's deployments in order. `hold`: what to reserve on the budgets, when a request
+        may make more than one paid call (the cascade)."""
         if args.get("stream"):
             raise InvalidRequest("stream", "leave stream unset; call Router.stream() to stream")
         req = to_request(messages, args)
-        ticket = self.books.open(req, lambda states: self.decide(req, states), timeout=timeout)
+        ticket = self.books.open(
+            req, lambda states: self.decide(req, states), timeout=timeout, hold_amount=hold
+        )
         call = call_params(req, args)
         if ticket.held:  # money is held for this output budget: the provider must keep to it
             call["max_tokens"] = ticket.decision.features.max_output_tokens

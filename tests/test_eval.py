@@ -203,7 +203,7 @@ def test_pair_given_and_validated(sample: LabelledSample) -> None:
     assert info.value.argument == "strong"
     with pytest.raises(EvalInputError, match="is the strong model too"):
         evaluate(sample, FakePredictor(), strong=HUGE, weak=HUGE)
-    with pytest.raises(NotImplementedError, match="cascade evaluation arrives with the cascade"):
+    with pytest.raises(EvalInputError, match=r"hand\.csv: --mode cascade needs the recorded"):
         evaluate(sample, FakePredictor(), mode="cascade")
 
 
@@ -285,8 +285,8 @@ def test_cli_writes_the_three_files(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "wrote" in out
     assert "100% (8/8 rows)" in err
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["predictor"]["name"] == "PriorPredictor()"
-    assert metrics["predictor"]["models_on_prior"] == list(MODELS)
+    assert metrics["predictor"]["name"].startswith("TrainedPredictor(model='sha256:")
+    assert metrics["predictor"]["models_on_prior"] == list(MODELS)  # names it never saw
 
 
 def one_error(code: int, err: str) -> str:
@@ -302,8 +302,8 @@ def one_error(code: int, err: str) -> str:
     [
         (["--strong", "huge"], "--strong: no model 'huge' in the file; did you mean 'v/huge'?"),
         (["--weak", "v/tinny"], "--weak: no model 'v/tinny' in the file; did you mean 'v/tiny'?"),
-        (["--calibration", "cal.json"], "--calibration: calibration files arrive with"),
-        (["--mode", "cascade"], "--mode cascade: cascade evaluation arrives with the cascade"),
+        (["--calibration", "cal.json"], "--calibration: cal.json: no such file (write it with"),
+        (["--mode", "cascade"], "hand.csv: --mode cascade needs the recorded answers"),
         (["--mode", "fast"], "argument --mode: invalid choice: 'fast'"),
     ],
 )
@@ -352,14 +352,16 @@ def test_cli_without_matplotlib(
 def test_cli_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["--help"], capsys)
     assert code == 0
-    assert "cascade evaluation arrives with the cascade" in out
+    assert "--mode cascade replays the cascade from the recorded answers" in out
     assert "--calibration" in out
 
 
 # ------------------------------------------------------------------ the shared data
 
 
-def test_mbpp_with_the_prior_predictor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_mbpp_with_the_shipped_predictor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     if not MBPP.is_file():
         pytest.skip(f"{MBPP} is absent (the shared routing data is read by path, not shipped)")
     code, out, err = run([str(MBPP), "--out", str(tmp_path / "mbpp")], capsys)
@@ -374,8 +376,8 @@ def test_mbpp_with_the_prior_predictor(tmp_path: Path, capsys: pytest.CaptureFix
     assert (tmp_path / "mbpp" / "curve.png").read_bytes().startswith(PNG_MAGIC)
     pair, many = metrics["pair"], metrics["many_models"]
     assert pair["strong"] == "gpt-4-1106-preview"
-    # A constant per model cannot tell prompts apart: on the pair it is the random router.
-    assert close(pair["apgr"]["router"], 0.5)
+    # (The shipped predictor was trained on 80% of these rows: no figure is asserted here;
+    # tests/test_quality_predictor.py checks the held-out figures.)
     assert 0 <= pair["apgr"]["router"] <= pair["apgr"]["oracle"]
     for key in ("aiq", "quality_at_cheapest_cost", "quality_max"):
         assert 0 <= many[key]["router"] <= many[key]["oracle"] + 1e-12, key

@@ -17,8 +17,14 @@ from typing import Any, TextIO
 from router.quality.data import DataFormatError, concat_samples, read_labelled_csv
 from router.quality.evaluate import evaluate
 from router.quality.plot import PlotUnavailable, check_available
-from router.quality.predictor import Predictor, PriorPredictor
+from router.quality.predictor import Predictor
 from router.quality.result import EvalInputError
+from router.quality.trained import (
+    CalibrationError,
+    TrainedPredictor,
+    default_model,
+    load_calibration,
+)
 
 __all__ = ["main"]
 
@@ -27,16 +33,21 @@ Score the routing of the per-prompt quality predictor on a labelled sample (Rout
 column convention: `prompt`, one quality column per model, optional `<model>|total_cost`)
 beside the random router (floor) and the oracle (ceiling). Writes DIR/metrics.json,
 DIR/predictions.csv (one row per data row, one column per model) and DIR/curve.png.
-Until the trained predictor ships, the predictor is each model's family prior (a constant
-per model: it routes like the random router)."""
+The predictor is the shipped one (router/data/quality-model.json; models it never saw get
+their family prior plus the prompt's difficulty), calibrated by --calibration CAL.json
+(`python -m router calibrate`) when given. --mode cascade also replays the cascade
+(free answers first, verified, escalated) from recorded answers."""
 
 _EPILOG = """\
 Without --strong/--weak: strong = the best single model by mean quality, weak = the
 cheapest model by mean cost (the worst by quality when the file has no cost columns).
 Without cost columns (e.g. RouteLLM's MMLU files) the cost is the share of calls to the
 strong model and the many-model cost metrics are skipped, with a note.
---mode cascade is not built yet: cascade evaluation arrives with the cascade.
---calibration is not built yet: calibration files arrive with `router calibrate`."""
+--mode cascade replays the cascade from the recorded answers (`<model>|model_response`
+and `<model>|total_cost` columns needed): ask the free tier (--free, else the best
+open-weights model and --agree more for agreement), keep the answer the shipped answer
+scorer rates highest, escalate to the strong model below a threshold swept over every
+value; metrics.json gains a `cascade` block, curve.png the cascade's curves."""
 
 
 class _UsageError(Exception):
@@ -57,11 +68,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("data", nargs="+", type=Path, metavar="DATA.csv", help="labelled CSV file(s)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write to")
-    p.add_argument("--calibration", type=Path, metavar="CAL.json", help="(not built yet)")
+    p.add_argument(
+        "--calibration",
+        type=Path,
+        metavar="CAL.json",
+        help="a calibration file from `python -m router calibrate`",
+    )
     p.add_argument("--strong", metavar="M", help="the strong model of the pair")
     p.add_argument("--weak", metavar="M", help="the weak model of the pair")
     p.add_argument(
-        "--mode", choices=("route", "cascade"), default="route", help="(cascade: not built yet)"
+        "--mode", choices=("route", "cascade"), default="route", help="route (default) or cascade"
+    )
+    p.add_argument(
+        "--free",
+        metavar="M[,M...]",
+        help="cascade: the free tier, in the order asked (default: chosen, see below)",
+    )
+    p.add_argument(
+        "--agree",
+        type=int,
+        default=1,
+        metavar="N",
+        help="cascade: free answers asked besides the first, for agreement (default 1)",
     )
     p.add_argument(
         "--skip-incomplete",
@@ -91,9 +119,11 @@ class ProgressBar:
         self._stream.flush()
 
 
-def default_predictor() -> Predictor:
-    """The predictor `router eval` scores: the family priors until the trained one ships."""
-    return PriorPredictor()
+def default_predictor(calibration: Path | None = None) -> Predictor:
+    """The predictor `router eval` scores: the shipped trained one, calibrated if asked."""
+    model = default_model()
+    cal = load_calibration(calibration, model) if calibration is not None else None
+    return TrainedPredictor(model, cal)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,11 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
-    if args.calibration is not None:
-        return _fail(
-            "--calibration: calibration files arrive with `router calibrate`, which is not "
-            "built yet; run without --calibration"
-        )
+    try:
+        predictor = default_predictor(args.calibration)
+    except CalibrationError as exc:
+        return _fail(f"--calibration: {exc}")
     if args.out.exists() and not args.out.is_dir():
         return _fail(f"--out: {args.out} is a file, not a folder; give a folder to write to")
     try:
@@ -117,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             read_labelled_csv(
                 path,
                 missing="drop_row" if args.skip_incomplete else "error",
-                with_responses=False,
+                with_responses=args.mode == "cascade",
             )
             for path in args.data
         ]
@@ -127,11 +156,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"{', '.join(map(str, args.data))}: the files do not match: {exc}")
         result = evaluate(
             sample,
-            default_predictor(),
+            predictor,
             strong=args.strong,
             weak=args.weak,
             mode=args.mode,
             progress=ProgressBar(sys.stderr),
+            free=[m.strip() for m in args.free.split(",") if m.strip()] if args.free else None,
+            agree=args.agree,
+            verify_progress=ProgressBar(sys.stderr, "verifying"),
         )
         written = result.write(args.out)
     except DataFormatError as exc:
@@ -139,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc).replace(hint, "(--skip-incomplete skips such rows)"))
     except EvalInputError as exc:
         where = ", ".join(map(str, args.data)) if exc.argument == "data" else f"--{exc.argument}"
+        if exc.message.startswith(where):  # the message names the files already
+            return _fail(exc.message)
         return _fail(f"{where}: {exc.message}")
     except NotImplementedError as exc:
         return _fail(f"--mode {args.mode}: {exc}")
@@ -191,8 +225,37 @@ def summary(metrics: dict[str, Any]) -> str:
         row(f"quality at ${cheap['cost'] * 1000:.3f}/1k (cheapest)",
             many["quality_at_cheapest_cost"], ".4f")  # fmt: skip
         row("highest quality on the curve", many["quality_max"], ".4f")
+    cascade = metrics.get("cascade")
+    if cascade is not None:
+        lines += _cascade_summary(cascade)
     lines += [f"note: {note}" for note in metrics["notes"]]
     return "\n".join(lines)
+
+
+def _cascade_summary(c: dict[str, Any]) -> list[str]:
+    keys = ("cascade", "route+verify", "route", "random", "oracle")
+    point = c["operating_point"]
+    threshold = "escalate all" if point["threshold"] is None else f"{point['threshold']:.4f}"
+    lines = [
+        f"cascade: tier {', '.join(c['tier'])} ({c['tier_chosen']}); escalate to {c['strong']}",
+        f"  operating point: threshold {threshold}, escalation {point['escalation_rate']:.1%},"
+        f" quality {point['quality']:.4f} at ${point['cost'] * 1000:.3f}/1k",
+        f"{'':38}" + "".join(f"{k:>13}" for k in keys),
+    ]
+
+    def row(label: str, figures: dict[str, float | None], fmt: str, scale: float = 1) -> None:
+        values = {k: figures[k] for k in keys}
+        cells = ["-" if v is None else format(v * scale, fmt) for v in values.values()]
+        lines.append(f"{label:38}" + "".join(f"{x:>13}" for x in cells))
+
+    best = c["best_single"]
+    row(f"$/1k at {best['quality']:.3f} ({best['model'][:12]})",
+        c["cost_at_best_single_quality"], ".3f", 1000)  # fmt: skip
+    row("  as a share of its cost", c["cost_at_best_single_quality_share"], ".1%")
+    for share, figures in c["quality_at_share_of_strong_cost"].items():
+        row(f"quality at {share} of the strong's cost", figures, ".4f")
+    row("AIQ", c["aiq"], ".4f")
+    return lines
 
 
 _KEYS = ("router", "random", "oracle")

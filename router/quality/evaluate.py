@@ -20,6 +20,11 @@ Two views, both from the same predictions (`predicted[i][j]`: prompt i, model j)
   three curves as the common maximum. Skipped, with a note, unless every model has a
   `<model>|total_cost` column.
 
+`mode="cascade"` adds metrics.json's `cascade` block (`router.quality.cascade_report`):
+the cascade replayed from the recorded answers (free tier first, verified by the answer
+scorer, escalated to the strong model) and the route-then-verify scheme, beside the
+route, random and oracle curves on the same cost axis.
+
 Every figure is a triple {"router", "random", "oracle"}: the random router (pair: the
 straight line from weak to strong, APGR 0.5; many models: the hull of the single models,
 RouterBench's "Zero router") is the floor, the oracle (who knows the labels) the ceiling.
@@ -28,9 +33,12 @@ RouterBench's "Zero router") is the floor, the oracle (who knows the labels) the
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
+from router.quality.answers import AnswerScorer, default_answer_scorer
+from router.quality.cascade_report import cascade_metrics, check_cascade_input
 from router.quality.data import LabelledSample
 from router.quality.frontier import (
     aiq,
@@ -70,12 +78,21 @@ def evaluate(
     mode: Mode = "route",
     progress: Progress | None = None,
     num_thresholds: int | None = None,
+    scorer: AnswerScorer | None = None,
+    free: Sequence[str] | None = None,
+    agree: int = 1,
+    verify_progress: Progress | None = None,
 ) -> EvalResult:
     """Predict every prompt of `sample` for every model, then score the routing (see the module
-    docstring). `progress(done, total)` is called after each batch of predictions."""
+    docstring). `progress(done, total)` is called after each batch of predictions.
+
+    `mode="cascade"` also replays the cascade from the recorded answers (`router.quality.
+    cascade`: `scorer` verifies, default the shipped one; `free` the tier, else chosen;
+    `agree` more free answers for agreement; `verify_progress` as `progress`) and adds
+    metrics.json's `cascade` block and its curves."""
     if mode == "cascade":
-        raise NotImplementedError("cascade evaluation arrives with the cascade")
-    if mode != "route":
+        check_cascade_input(sample)
+    elif mode != "route":
         raise EvalInputError("mode", f"must be 'route' or 'cascade', not {mode!r}")
     models = sample.models
     if len(models) < 2:
@@ -103,6 +120,24 @@ def evaluate(
         )
     else:
         many, many_curves = _many_metrics(sample, predictions, notes)
+    cascade = None
+    if mode == "cascade" and many_curves is not None:
+        baselines = {
+            "route": many_curves.router,
+            "random": many_curves.random,
+            "oracle": many_curves.oracle,
+        }
+        cascade, extra = cascade_metrics(
+            sample,
+            predictions,
+            strong,
+            baselines,
+            scorer or default_answer_scorer(),
+            free=free,
+            agree=agree,
+            progress=verify_progress,
+        )
+        many_curves = replace(many_curves, extra=extra)
     learned = set(predictor.models)
     metrics: dict[str, Any] = {
         "schema": SCHEMA,
@@ -124,6 +159,8 @@ def evaluate(
         "many_models": many,
         "notes": notes,
     }
+    if mode == "cascade":
+        metrics["cascade"] = cascade
     return EvalResult(metrics, models, predictions, pair_curves, many_curves)
 
 

@@ -2,7 +2,8 @@
 
 Left (when every model has a cost column): mean USD per query, the router's curve as
 its cost knob sweeps, every single model as a labelled point, the random router (the
-hull of the single models) and the oracle. Right: the strong/weak pair against the
+hull of the single models) and the oracle; in `--mode cascade` also the cascade's curve
+(its threshold swept) and the route-then-verify hull. Right: the strong/weak pair against the
 share of calls to the strong model (the other models as horizontal lines when there is
 no cost panel to show them).
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["PlotUnavailable", "check_available", "render_png"]
 
 INSTALL_HINT = "pip install 'router[eval]'"
+_EXTRA_COLORS = ("tab:purple", "tab:orange", "tab:brown", "tab:pink")
 
 
 class PlotUnavailable(RuntimeError):
@@ -75,6 +77,8 @@ def _panel(ax: Axes, title: str, curves: Curves, *, levels: bool) -> None:
     ax.plot(*xy(curves.random), color="0.5", linestyle="--", label="random")
     ax.plot(*xy(curves.oracle), color="tab:green", linestyle=":", label="oracle")
     ax.plot(*xy(curves.router), color="tab:blue", marker=".", markersize=3, label="router")
+    for (name, points), color in zip(curves.extra.items(), _EXTRA_COLORS, strict=False):
+        ax.plot(*xy(points), color=color, marker=".", markersize=3, label=name)
     for model, point in curves.singles.items():
         ax.scatter([point.cost], [point.quality], color="tab:red", s=18, zorder=3)
         ax.annotate(
@@ -85,6 +89,7 @@ def _panel(ax: Axes, title: str, curves: Curves, *, levels: bool) -> None:
         ax.axhline(level, color="tab:red", linewidth=0.6, alpha=0.4)
         ax.annotate(model.rsplit("/", 1)[-1], (0.0, level), fontsize=6, alpha=0.6)
     xs = [p.cost for c in (curves.router, curves.random, curves.oracle) for p in c]
+    xs += [p.cost for c in curves.extra.values() for p in c]
     xs += [p.cost for p in curves.singles.values()]
     if curves.x_label.startswith("mean cost") and min(xs) > 0:
         ax.set_xscale("log")

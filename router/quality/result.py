@@ -43,6 +43,7 @@ class Curves:
     oracle: list[Point]
     singles: dict[str, Point]  # models placed on this axis
     levels: dict[str, float] = field(default_factory=dict)  # models with no place on it
+    extra: dict[str, list[Point]] = field(default_factory=dict)  # e.g. the cascade's curves
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import json
 import socket
 import struct
@@ -38,6 +39,7 @@ __all__ = [
     "hang",
     "malformed_json",
     "ok",
+    "ok_with_logprobs",
     "rate_limited",
     "reset",
     "server_error",
@@ -79,6 +81,7 @@ class Fault:
     chunks: tuple[str, ...] = ()
     disconnect_after: int | None = None
     delay: float = 0.0
+    logprobs: tuple[float, ...] | None = None
 
 
 def _error_body(
@@ -91,6 +94,29 @@ def _error_body(
 def ok(text: str = "hello", *, prompt_tokens: int = 7, completion_tokens: int = 3) -> Fault:
     """200 with a chat completion of `text`; streamed as two chunks when the request streams."""
     return Fault("ok", text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+def ok_with_logprobs(
+    text: str,
+    logprobs: Sequence[float],
+    *,
+    prompt_tokens: int = 7,
+    completion_tokens: int = 3,
+) -> Fault:
+    """`ok(text)`, and to a request that asks `"logprobs": true` also `choices[0].logprobs`
+    in OpenAI's shape (as llama.cpp's and vLLM's servers send it): `text` cut into
+    len(logprobs) tokens, each with its log-probability."""
+    if isinstance(logprobs, str) or not logprobs:
+        raise ValueError("logprobs must be a non-empty sequence of floats")
+    if any(lp > 0 for lp in logprobs):
+        raise ValueError("a log-probability is <= 0")
+    return Fault(
+        "ok",
+        text=text,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        logprobs=tuple(float(lp) for lp in logprobs),
+    )
 
 
 def rate_limited(retry_after: float | None = 1.0) -> Fault:
@@ -441,18 +467,19 @@ class _Handler(BaseHTTPRequestHandler):
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
             self._stream(fault, chunks, model, usage if include_usage else None)
             return
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": fault.text},
+            "finish_reason": "stop",
+        }
+        if fault.logprobs is not None and request.get("logprobs") is True:
+            choice["logprobs"] = {"content": _logprob_tokens(fault.text, fault.logprobs)}
         completion = {
             "id": _completion_id(),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": fault.text},
-                    "finish_reason": "stop",
-                }
-            ],
+            "choices": [choice],
             "usage": usage,
         }
         self._send_json(200, completion)
@@ -525,6 +552,18 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
+
+
+def _logprob_tokens(text: str, logprobs: tuple[float, ...]) -> list[dict[str, Any]]:
+    """`text` cut into len(logprobs) tokens (they join back to `text`), each with its
+    log-probability, in OpenAI's `logprobs.content` shape."""
+    n = len(logprobs)
+    cuts = [round(i * len(text) / n) for i in range(n + 1)]
+    tokens = [text[a:b] for a, b in itertools.pairwise(cuts)]
+    return [
+        {"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []}
+        for t, lp in zip(tokens, logprobs, strict=True)
+    ]
 
 
 def _completion_id() -> str:
