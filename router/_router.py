@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from pydantic import ValidationError
 
@@ -13,7 +13,7 @@ from router.arguments import RequestArgs, to_request
 from router.backends import Backend, LiteLLMBackend
 from router.books import Books
 from router.budgets import Budget, BudgetState, parse_budgets
-from router.cache import ResponseCache
+from router.cache import Cache
 from router.cascade import Cascade, empty_chunks, replay_chunks
 from router.catalog import DeploymentSpec
 from router.config import baseline_prices, load_config, resolve_deployments
@@ -34,10 +34,14 @@ from router.pricing import cost_at
 from router.records import Decision, Result, Verification
 from router.scoring import ObjectiveName, Scorer, default_scorer
 from router.serving import Serving
+from router.state import StateSettings, is_redis_url
 from router.streaming import AsyncStream, Stream, aopen_head, open_head
 from router.verify import AnswerScorerFn, CascadeSettings
 
 __all__ = ["Router"]
+
+if TYPE_CHECKING:
+    from router.state.redis_state import RedisState
 
 _SOURCE = "Router(...)"
 _MODES: tuple[Mode, ...] = ("route", "cascade")
@@ -79,13 +83,15 @@ class Router:
         backend: Backend | None = None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  (frozen: a shared default is safe)
         cooldown: CooldownPolicy = CooldownPolicy(),  # noqa: B008
-        cache: ResponseCache | None = None,
+        cache: Cache | bool | None = None,
         ledger: Ledger | str | Path | None = None,
         budgets: Sequence[Budget | Mapping[str, Any]] = (),
         store_prompts: bool = False,
         mode: Mode | None = None,
         cascade: CascadeSettings | Mapping[str, Any] | None = None,
         answer_scorer: AnswerScorerFn | None = None,
+        state: str = "local",
+        state_settings: StateSettings | Mapping[str, Any] | None = None,
     ) -> None:
         self.deployments: tuple[Deployment, ...] = resolve_deployments(deployments, _SOURCE)
         if not self.deployments:
@@ -118,16 +124,21 @@ class Router:
         self._by_name = {d.name: d for d in self.deployments}
         self.backend: Backend = backend or LiteLLMBackend()
         self.retry = retry
-        self.cooldowns = Cooldowns(cooldown)
-        self.cache = cache
+        self.state_settings = _state_settings(state_settings)
+        self.shared = _open_state(state, self.state_settings, cooldown)
+        self.cooldowns = self.shared.cooldowns if self.shared else Cooldowns(cooldown)
+        self.cache = _cache(cache, self.shared)
         self.baseline = baseline
         self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
         self.scorer: Scorer = scorer if scorer is not None else default_scorer(calibration)
         self.ledger = ledger if isinstance(ledger, Ledger) or ledger is None else Ledger(ledger)
         parsed = parse_budgets(budgets, _SOURCE)
-        if parsed and self.ledger is None:
+        if parsed and self.ledger is None and self.shared is None:
             raise ConfigError(
-                _SOURCE, "budgets", "budgets are kept in the ledger: also pass ledger='PATH'"
+                _SOURCE,
+                "budgets",
+                "budgets are kept in the ledger or in Redis: also pass ledger='PATH' "
+                "or state='redis://HOST:PORT/DB'",
             )
         self.books = Books(
             ledger=self.ledger,
@@ -135,6 +146,8 @@ class Router:
             baseline=self.baseline_prices,
             by_name=self._by_name,
             store_prompts=store_prompts,
+            shared=self.shared.budgets if self.shared else None,
+            state_settings=self.state_settings,
         )
         self._serving = Serving(
             books=self.books,
@@ -178,6 +191,9 @@ class Router:
             store_prompts=cfg.store_prompts,
             answer_scorer=answer_scorer,
             calibration=cfg.calibration,
+            state=cfg.state,
+            state_settings=cfg.state_settings,
+            cache=True if cfg.cache else None,
         )
 
     def request(
@@ -403,3 +419,45 @@ class Router:
             ticket.decision, attempts=attempts, served_by=served.name, verification=verification
         )
         return AsyncStream(head, rest, started, self._serving.settler(ticket, started))
+
+
+def _state_settings(value: StateSettings | Mapping[str, Any] | None) -> StateSettings:
+    if value is None or isinstance(value, StateSettings):
+        return value or StateSettings()
+    try:
+        return StateSettings.model_validate(dict(value))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(["state_settings", *(str(p) for p in err["loc"])])
+        raise ConfigError(_SOURCE, key, str(err["msg"])) from None
+
+
+def _open_state(url: str, settings: StateSettings, cooldown: CooldownPolicy) -> RedisState | None:
+    """None for "local"; the Redis parts for a redis:// URL (redis-py is imported here)."""
+    if url == "local":
+        return None
+    if not is_redis_url(url):
+        raise ConfigError(
+            _SOURCE, "state", f"{url!r}: write 'local' or a Redis URL like redis://127.0.0.1:6379/0"
+        )
+    try:
+        from router.state.redis_state import RedisState  # noqa: PLC0415
+    except ImportError:
+        raise ConfigError(
+            _SOURCE, "state", "Redis state needs redis-py: pip install 'router[redis]'"
+        ) from None
+    return RedisState(url, settings, cooldown)
+
+
+def _cache(cache: Cache | bool | None, shared: RedisState | None) -> Cache | None:
+    """`cache=True` means the shared state's cache (Redis); a cache object is used as is."""
+    if cache is True:
+        if shared is None:
+            raise ConfigError(
+                _SOURCE,
+                "cache",
+                "cache=True shares answers through Redis (state='redis://...'); on one "
+                "machine pass cache=ResponseCache('DIR')",
+            )
+        return shared.cache
+    return cache or None

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from router.accounting import account
 from router.budgets import Budget, BudgetState, applicable, max_cost_micro
@@ -22,6 +22,11 @@ from router.errors import NoEligibleDeployment, RouterError
 from router.ledger import Ledger, Outcome, row_of
 from router.models import Deployment, Request
 from router.records import Decision, Usage
+from router.state.notes import collecting, note
+from router.state.settings import StateSettings
+
+if TYPE_CHECKING:
+    from router.state.redis_state import RedisBudgets
 
 __all__ = ["Books", "Ticket"]
 
@@ -41,6 +46,13 @@ class Ticket(NamedTuple):
     held: bool
     """Money is held: the call must carry `max_tokens` for the bound to hold."""
     prompt: str | None
+    notes: list[str] | None = None
+    """What the request saw of shared state (`Decision.shared_state`), as it happens."""
+    tenant: str = "default"
+
+
+_CLOSED = "shared state unavailable: budgets failed closed (paid deployments left out)"
+_OPEN = "shared state unavailable: budgets not checked (budgets_when_unavailable = open)"
 
 
 class Books:
@@ -55,7 +67,11 @@ class Books:
         by_name: Mapping[str, Deployment],
         store_prompts: bool = False,
         clock: Callable[[], float] = time.time,
+        shared: RedisBudgets | None = None,
+        state_settings: StateSettings | None = None,
     ) -> None:
+        self.shared = shared
+        self.state_settings = state_settings or StateSettings()
         self.ledger = ledger
         self.budgets = tuple(budgets)
         self.baseline = baseline
@@ -68,13 +84,30 @@ class Books:
         unread = self._unread(request, now)
         if not unread:
             return []
-        assert self.ledger is not None  # budgets apply only with a ledger
-        used = self.ledger.used([(s.key, s.window) for s in unread], now)
+        counters = [(s.key, s.window) for s in unread]
+        if self.shared is not None:
+            from router.state.redis_state import StateUnavailable  # noqa: PLC0415
+
+            try:
+                used = self.shared.used(request.tenant, counters)
+            except StateUnavailable:
+                return self._unavailable(unread)
+        else:
+            assert self.ledger is not None  # budgets apply only with a ledger or Redis
+            used = self.ledger.used(counters, now)
         return [s._replace(used_micro=u) for s, u in zip(unread, used, strict=True)]
+
+    def _unavailable(self, states: list[BudgetState]) -> list[BudgetState]:
+        """The budgets as planned without their store: spent (closed) or ignored (open)."""
+        if self.state_settings.budgets_when_unavailable == "open":
+            note(_OPEN)
+            return []
+        note(_CLOSED)
+        return [s._replace(used_micro=s.budget.limit_micro) for s in states]
 
     def _unread(self, request: Request, now: float) -> list[BudgetState]:
         """The budgets `request` counts against, their counters not read (used = 0)."""
-        if self.ledger is None:
+        if self.ledger is None and self.shared is None:
             return []
         tenant = request.tenant
         return [
@@ -103,6 +136,7 @@ class Books:
         """
         started, now = time.perf_counter(), self.clock()
         prompt = self._prompt(request)
+        notes, tenant = collecting(), request.tenant
         states = self._unread(request, now)
         known = False  # do `states` hold the real counters yet?
         for attempt in range(_RETRIES + 1):
@@ -111,11 +145,11 @@ class Books:
             try:
                 decision = decide(states)
             except NoEligibleDeployment as exc:
-                unheld = Ticket(exc.decision, now, started, (), None, False, prompt)
+                unheld = Ticket(exc.decision, now, started, (), None, False, prompt, notes, tenant)
                 self._record(unheld, exc.decision, "unservable", "NoEligibleDeployment")
                 raise
             if not states:
-                return Ticket(decision, now, started, (), None, False, prompt)
+                return Ticket(decision, now, started, (), None, False, prompt, notes, tenant)
             counters = tuple((s.key, s.window) for s in states)
             token = os.urandom(12).hex()
             f = decision.features
@@ -128,16 +162,29 @@ class Books:
                 )
             )
             if amount == 0:  # a free plan: no budget can change it
-                return Ticket(decision, now, started, counters, token, False, prompt)
-            assert self.ledger is not None  # budgets apply only with a ledger
+                return Ticket(decision, now, started, counters, token, False, prompt, notes, tenant)
             limits = [(s.key, s.window, s.budget.limit_micro) for s in states]
             hold = timeout + HOLD_MARGIN
-            seen = self.ledger.reserve(token, limits, amount, now=now, hold_seconds=hold)
+            if self.shared is not None:
+                from router.state.redis_state import StateUnavailable  # noqa: PLC0415
+
+                try:
+                    seen = self.shared.reserve(tenant, token, limits, amount, hold_seconds=hold)
+                except StateUnavailable:
+                    states, known = self._unavailable(states), True
+                    if not states:  # open: serve as planned, nothing held
+                        return Ticket(
+                            decision, now, started, (), None, False, prompt, notes, tenant
+                        )
+                    continue  # closed: plan again with every budget spent (free only)
+            else:
+                assert self.ledger is not None  # budgets apply only with a ledger or Redis
+                seen = self.ledger.reserve(token, limits, amount, now=now, hold_seconds=hold)
             if seen is not None:
                 real = [s._replace(used_micro=u) for s, u in zip(states, seen, strict=True)]
                 if not known and any(_stepped(s) for s in real):
                     decision = decide(real)  # same candidates, relaxed target: fits the hold
-                return Ticket(decision, now, started, counters, token, True, prompt)
+                return Ticket(decision, now, started, counters, token, True, prompt, notes, tenant)
             states, known = self.states(request, now), True
         raise AssertionError("unreachable: the last plan holds no paid deployment")
 
@@ -164,12 +211,11 @@ class Books:
                 done, cost=done.cost._replace(micro_usd=done.cost.micro_usd + extra)
             )
         error = "StreamInterrupted" if outcome == "interrupted" else None
-        self._record(ticket, done, outcome, error, served)
-        return done
+        return self._record(ticket, done, outcome, error, served)
 
-    def fail(self, ticket: Ticket, decision: Decision, error: RouterError) -> None:
+    def fail(self, ticket: Ticket, decision: Decision, error: RouterError) -> Decision:
         """Record a request that got no answer and release what it held."""
-        self._record(ticket, decision, "error", type(error).__name__)
+        return self._record(ticket, decision, "error", type(error).__name__)
 
     def _record(
         self,
@@ -178,10 +224,19 @@ class Books:
         outcome: Outcome,
         error: str | None,
         served: Deployment | None = None,
-    ) -> None:
-        """Write the request's ledger row; its ticket settles and releases its holds."""
+    ) -> Decision:
+        """Write the request's ledger row; its ticket settles and releases its holds (in
+        the ledger's own statement, or by one script on Redis)."""
+        if ticket.notes:
+            decision = dataclasses.replace(decision, shared_state=tuple(ticket.notes))
+        if self.shared is not None and ticket.held and ticket.token is not None:
+            cost = decision.cost.micro_usd if decision.cost is not None else 0
+            self.shared.settle(ticket.tenant, ticket.token, ticket.counters, cost)
+            if ticket.notes:  # settling may have queued: the record says so
+                decision = dataclasses.replace(decision, shared_state=tuple(ticket.notes))
         if self.ledger is None:
-            return
+            return decision
+        local = self.shared is None
         row = row_of(
             decision,
             ts=ticket.ts,
@@ -191,10 +246,11 @@ class Books:
             hosting=served.hosting if served else None,
             weights=served.weights if served else None,
             prompt=ticket.prompt,
-            ticket=ticket.token,
-            counters=ticket.counters,
+            ticket=ticket.token if local else None,
+            counters=ticket.counters if local else (),
         )
         self.ledger.write(row)
+        return decision
 
     def _prompt(self, request: Request) -> str | None:
         if not self.store_prompts or self.ledger is None:

@@ -12,9 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["ResponseCache", "is_deterministic"]
+__all__ = ["Cache", "ResponseCache", "is_deterministic"]
+
+
+class Cache(Protocol):
+    """Where answers are cached: `ResponseCache` (disk) or `RedisCache` (shared)."""
+
+    def get(self, key: str, tenant: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, tenant: str, response: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def is_deterministic(params: dict[str, Any]) -> bool:

@@ -24,9 +24,9 @@ Policy packs are loaded by `router.packs`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -39,6 +39,7 @@ from router.packs import load_policy
 from router.planner import Mode, Settings
 from router.policy import Policy, RuleFn
 from router.scoring import ObjectiveName
+from router.state.settings import StateSettings
 from router.verify import CascadeSettings
 
 __all__ = [
@@ -62,7 +63,8 @@ class RouterSection(_Frozen):
     quality_value_usd: float = Field(default=0.01, ge=0)
     default_max_tokens: int = Field(default=1024, gt=0)
     baseline: str | None = None
-    state: Literal["local"] = "local"
+    state: str = Field(default="local", pattern=r"^(local|redis://.*|rediss://.*|unix://.*)$")
+    cache: bool = False
     ledger: str | None = None
     store_prompts: bool = False
     calibration: str | None = None
@@ -72,6 +74,7 @@ class ConfigFile(_Frozen):
     router: RouterSection = Field(default_factory=RouterSection)
     detectors: dict[DetectorKind, Sensitivity] = Field(default_factory=dict)
     cascade: CascadeSettings = Field(default_factory=CascadeSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
     deployments: tuple[dict[str, Any], ...] = Field(min_length=1)
     budgets: tuple[dict[str, Any], ...] = ()
 
@@ -91,6 +94,11 @@ class Config:
     store_prompts: bool = False
     calibration: Path | None = None
     """The quality calibration file (`python -m router calibrate`), relative to the config."""
+    state: str = "local"
+    """Where shared state lives: "local" or a Redis URL (`[router] state`)."""
+    state_settings: StateSettings = field(default_factory=StateSettings)
+    cache: bool = False
+    """`[router] cache = true`: share cached answers through Redis."""
 
 
 def resolve_deployments(
@@ -159,6 +167,7 @@ def load_config(path: str | Path, *, extra_rules: Sequence[RuleFn] = ()) -> Conf
             "router": fields_of(RouterSection),
             "detectors": list(ConfigFile.model_fields),
             "cascade": fields_of(CascadeSettings),
+            "state": fields_of(StateSettings),
         }.get(top, fields_of(ConfigFile))
         if len(err["loc"]) == 1:
             known = fields_of(ConfigFile)
@@ -194,4 +203,7 @@ def load_config(path: str | Path, *, extra_rules: Sequence[RuleFn] = ()) -> Conf
         calibration=None
         if settings_in.calibration is None
         else path.parent / settings_in.calibration,
+        state=settings_in.state,
+        state_settings=cfg.state,
+        cache=settings_in.cache,
     )

@@ -6,7 +6,8 @@ Only failures that say something about the deployment count (5xx, timeouts, rate
 limits, connection errors, auth); a request-specific refusal (context window,
 content filter, the caller's bad request) does not.
 
-State lives in this process's memory for now (shared state arrives with issue 6).
+State lives in this process's memory; `router.state.redis_state.RedisCooldowns` keeps it
+in Redis so every process honours a breaker one opened.
 Thread-safe; nothing here awaits, so asyncio callers use it directly.
 """
 

@@ -170,6 +170,9 @@ class Decision:
     """How budgets changed the plan (a relaxed quality target); removals are rejections."""
     verification: Verification | None = None
     """The cascade's record (mode "cascade"); None when the request was routed plainly."""
+    shared_state: tuple[str, ...] = ()
+    """How unreachable shared state (Redis) changed this request: "shared state
+    unavailable: budgets failed closed", "... response cache bypassed", ..."""
 
     @property
     def chosen(self) -> Candidate | None:
@@ -205,6 +208,7 @@ class Decision:
             "cost": _cost_dict(self.cost),
             "budget_notes": list(self.budget_notes),
             "verification": self.verification.to_dict() if self.verification else None,
+            "shared_state": list(self.shared_state),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -220,6 +224,7 @@ class Decision:
             "features": self.features.model_dump(mode="json"),
             "candidate_details": [c._asdict() for c in self.candidates],
             "verification": self.verification.to_dict() if self.verification else None,
+            "shared_state": list(self.shared_state),
         }
 
 

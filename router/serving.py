@@ -16,7 +16,7 @@ from router.accounting import estimate_usage, response_usage
 from router.arguments import call_params, to_request
 from router.books import Books, Ticket
 from router.budgets import BudgetState
-from router.cache import ResponseCache, is_deterministic
+from router.cache import Cache, ResponseCache, is_deterministic
 from router.cooldowns import Cooldowns
 from router.errors import InvalidRequest, RouterError
 from router.executor import RetryPolicy
@@ -36,7 +36,7 @@ class Serving:
     by_name: Mapping[str, Deployment]
     retry: RetryPolicy
     cooldowns: Cooldowns
-    cache: ResponseCache | None
+    cache: Cache | None
     decide: Callable[[Request, Sequence[BudgetState]], Decision]
 
     def chain(self, timeout: float) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Fixtures shared by the serving tests: two fault servers on 127.0.0.1."""
+"""Shared fixtures: two fault servers on 127.0.0.1 (serving tests) and a real redis-server."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from router.testing import FaultServer
+from router.testing.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -14,3 +15,35 @@ def servers() -> Iterator[tuple[FaultServer, FaultServer]]:
     """Two OpenAI-compatible fault servers, started for one test and stopped after it."""
     with FaultServer() as first, FaultServer() as second:
         yield first, second
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server (appendonly, so kill() + start() keeps the data) for one test.
+
+    Its own port and temp dir; stopped by pid and its dir removed after the test. Use it
+    when a test kills, restarts or otherwise disturbs the server.
+    """
+    with RedisServer(appendonly=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_session_server() -> Iterator[RedisServer]:
+    """One redis-server shared by the whole session (no appendonly): see `redis_url`."""
+    with RedisServer(appendonly=False) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_session_server: RedisServer) -> str:
+    """The URL of the session's redis-server, emptied (FLUSHALL) for this test.
+
+    Cheaper than `redis_server` for tests that only read and write; a test that kills
+    or restarts the server must use `redis_server` instead (this one restarts the
+    session server if an earlier test left it stopped).
+    """
+    if not redis_session_server.running:
+        redis_session_server.start()
+    redis_session_server.flushall()
+    return redis_session_server.url
