@@ -34,6 +34,8 @@ router benchmarks: what routing costs a request, measured side by side.
   6. report   `python -m router report` over 1,000,000 ledger records.
   7. quality  the per-prompt quality predictor: scoring a 1,000-token prompt for
               10 models; Router.plan with it next to the prior scorer.
+  8. state    budget hold + settlement on Redis (a real redis-server on loopback)
+              next to the local ledger; 8 worker processes, local vs Redis.
 Machines are noisy: absolute times vary from run to run and machine to machine;
 compare the ratios, which are measured side by side in the same run. Targets are
 reported PASS/MISS, not asserted. Nothing leaves 127.0.0.1 (mock responses, and a
@@ -47,6 +49,7 @@ BENCHMARKS = (
     ("bench_ledger", "5. ledger write + budget hold added to a request"),
     ("bench_report", "6. report over 1,000,000 ledger records"),
     ("bench_quality", "7. per-prompt quality prediction"),
+    ("bench_state", "8. shared state on Redis vs local"),
 )
 
 

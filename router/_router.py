@@ -126,7 +126,7 @@ class Router:
         self.retry = retry
         self.state_settings = _state_settings(state_settings)
         self.shared = _open_state(state, self.state_settings, cooldown)
-        self.cooldowns = self.shared.cooldowns if self.shared else Cooldowns(cooldown)
+        self.cooldowns = _cooldowns(self.shared, self.state_settings, cooldown)
         self.cache = _cache(cache, self.shared)
         self.baseline = baseline
         self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
@@ -461,3 +461,16 @@ def _cache(cache: Cache | bool | None, shared: RedisState | None) -> Cache | Non
             )
         return shared.cache
     return cache or None
+
+
+def _cooldowns(
+    shared: RedisState | None, settings: StateSettings, policy: CooldownPolicy
+) -> Cooldowns:
+    """Redis breakers, or this machine's on disk (`[state] directory`), or in memory."""
+    if shared is not None:
+        return shared.cooldowns
+    if settings.directory is not None:
+        from router.state.local import DiskCooldowns  # noqa: PLC0415
+
+        return DiskCooldowns(settings.directory, policy)
+    return Cooldowns(policy)

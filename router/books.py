@@ -14,19 +14,15 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from router.accounting import account
 from router.budgets import Budget, BudgetState, applicable, max_cost_micro
 from router.errors import NoEligibleDeployment, RouterError
-from router.ledger import Ledger, Outcome, row_of
+from router.ledger import Ledger, LedgerBudgets, Outcome, row_of
 from router.models import Deployment, Request
 from router.records import Decision, Usage
-from router.state.notes import collecting, note
-from router.state.settings import StateSettings
-
-if TYPE_CHECKING:
-    from router.state.redis_state import RedisBudgets
+from router.state import BudgetStore, StateSettings, StateUnavailable, collecting, note
 
 __all__ = ["Books", "Ticket"]
 
@@ -67,10 +63,13 @@ class Books:
         by_name: Mapping[str, Deployment],
         store_prompts: bool = False,
         clock: Callable[[], float] = time.time,
-        shared: RedisBudgets | None = None,
+        shared: BudgetStore | None = None,
         state_settings: StateSettings | None = None,
     ) -> None:
-        self.shared = shared
+        self.store: BudgetStore | None = shared or (
+            LedgerBudgets(ledger, clock) if ledger is not None else None
+        )
+        """Where the budget counters live: Redis when shared, else the ledger."""
         self.state_settings = state_settings or StateSettings()
         self.ledger = ledger
         self.budgets = tuple(budgets)
@@ -84,17 +83,11 @@ class Books:
         unread = self._unread(request, now)
         if not unread:
             return []
-        counters = [(s.key, s.window) for s in unread]
-        if self.shared is not None:
-            from router.state.redis_state import StateUnavailable  # noqa: PLC0415
-
-            try:
-                used = self.shared.used(request.tenant, counters)
-            except StateUnavailable:
-                return self._unavailable(unread)
-        else:
-            assert self.ledger is not None  # budgets apply only with a ledger or Redis
-            used = self.ledger.used(counters, now)
+        assert self.store is not None  # budgets apply only with a store
+        try:
+            used = self.store.used(request.tenant, [(s.key, s.window) for s in unread])
+        except StateUnavailable:
+            return self._unavailable(unread)
         return [s._replace(used_micro=u) for s, u in zip(unread, used, strict=True)]
 
     def _unavailable(self, states: list[BudgetState]) -> list[BudgetState]:
@@ -107,7 +100,7 @@ class Books:
 
     def _unread(self, request: Request, now: float) -> list[BudgetState]:
         """The budgets `request` counts against, their counters not read (used = 0)."""
-        if self.ledger is None and self.shared is None:
+        if self.store is None:
             return []
         tenant = request.tenant
         return [
@@ -165,21 +158,14 @@ class Books:
                 return Ticket(decision, now, started, counters, token, False, prompt, notes, tenant)
             limits = [(s.key, s.window, s.budget.limit_micro) for s in states]
             hold = timeout + HOLD_MARGIN
-            if self.shared is not None:
-                from router.state.redis_state import StateUnavailable  # noqa: PLC0415
-
-                try:
-                    seen = self.shared.reserve(tenant, token, limits, amount, hold_seconds=hold)
-                except StateUnavailable:
-                    states, known = self._unavailable(states), True
-                    if not states:  # open: serve as planned, nothing held
-                        return Ticket(
-                            decision, now, started, (), None, False, prompt, notes, tenant
-                        )
-                    continue  # closed: plan again with every budget spent (free only)
-            else:
-                assert self.ledger is not None  # budgets apply only with a ledger or Redis
-                seen = self.ledger.reserve(token, limits, amount, now=now, hold_seconds=hold)
+            assert self.store is not None  # budgets apply only with a store
+            try:
+                seen = self.store.reserve(tenant, token, limits, amount, hold_seconds=hold)
+            except StateUnavailable:
+                states, known = self._unavailable(states), True
+                if not states:  # open: serve as planned, nothing held
+                    return Ticket(decision, now, started, (), None, False, prompt, notes, tenant)
+                continue  # closed: plan again with every budget spent (free only)
             if seen is not None:
                 real = [s._replace(used_micro=u) for s, u in zip(states, seen, strict=True)]
                 if not known and any(_stepped(s) for s in real):
@@ -229,14 +215,15 @@ class Books:
         the ledger's own statement, or by one script on Redis)."""
         if ticket.notes:
             decision = dataclasses.replace(decision, shared_state=tuple(ticket.notes))
-        if self.shared is not None and ticket.held and ticket.token is not None:
+        store = self.store
+        local = store is None or store.settles_with_record
+        if store is not None and not local and ticket.held and ticket.token is not None:
             cost = decision.cost.micro_usd if decision.cost is not None else 0
-            self.shared.settle(ticket.tenant, ticket.token, ticket.counters, cost)
+            store.settle(ticket.tenant, ticket.token, ticket.counters, cost)
             if ticket.notes:  # settling may have queued: the record says so
                 decision = dataclasses.replace(decision, shared_state=tuple(ticket.notes))
         if self.ledger is None:
             return decision
-        local = self.shared is None
         row = row_of(
             decision,
             ts=ticket.ts,

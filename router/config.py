@@ -204,6 +204,8 @@ def load_config(path: str | Path, *, extra_rules: Sequence[RuleFn] = ()) -> Conf
         if settings_in.calibration is None
         else path.parent / settings_in.calibration,
         state=settings_in.state,
-        state_settings=cfg.state,
+        state_settings=cfg.state
+        if cfg.state.directory is None
+        else cfg.state.model_copy(update={"directory": str(path.parent / cfg.state.directory)}),
         cache=settings_in.cache,
     )

@@ -22,14 +22,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from router.errors import LedgerError
 from router.records import Decision
 
-__all__ = ["APPLICATION_ID", "Ledger", "Outcome", "Row", "row_of"]
+__all__ = ["APPLICATION_ID", "Ledger", "LedgerBudgets", "Outcome", "Row", "row_of"]
 
 APPLICATION_ID = 0x52544C31  # "RTL1" in the SQLite header: marks a router ledger
 SCHEMA_VERSION = 1
@@ -369,3 +369,35 @@ def _filters(since: str | None, tenant: str | None) -> tuple[str, list[Any]]:
         clauses.append("tenant = ?")
         args.append(tenant)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+class LedgerBudgets:
+    """The ledger as a `router.state.BudgetStore`: counters in its `spend` and
+    `reservations` tables; a record written with the request's ticket settles it."""
+
+    settles_with_record = True
+
+    def __init__(self, ledger: Ledger, clock: Callable[[], float]) -> None:
+        self.ledger = ledger
+        self.clock = clock
+
+    def used(self, tenant: str, counters: Sequence[tuple[str, str]]) -> list[int]:
+        return self.ledger.used(counters, self.clock())
+
+    def reserve(
+        self,
+        tenant: str,
+        token: str,
+        limits: Sequence[tuple[str, str, int]],
+        amount_micro: int,
+        *,
+        hold_seconds: float,
+    ) -> list[int] | None:
+        return self.ledger.reserve(
+            token, limits, amount_micro, now=self.clock(), hold_seconds=hold_seconds
+        )
+
+    def settle(
+        self, tenant: str, token: str, counters: Sequence[tuple[str, str]], cost_micro: int
+    ) -> None:
+        return None  # the record's INSERT settles (trigger `settle`)

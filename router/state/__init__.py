@@ -20,10 +20,55 @@ the degradation in `decision.shared_state`, and tries Redis again after
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from router.state.notes import collecting, note
 from router.state.settings import StateSettings
 
-__all__ = ["StateSettings", "collecting", "is_redis_url", "note"]
+__all__ = [
+    "BudgetStore",
+    "StateSettings",
+    "StateUnavailable",
+    "collecting",
+    "is_redis_url",
+    "note",
+]
+
+
+class StateUnavailable(Exception):
+    """The shared state could not be reached (or is left alone after a failure)."""
+
+
+class BudgetStore(Protocol):
+    """Where budget counters and holds live: the SQLite ledger (`router.ledger.
+    LedgerBudgets`, one machine) or Redis (`router.state.redis_state.RedisBudgets`).
+    Counters are (budget counter, window) pairs, amounts integer micro-dollars."""
+
+    settles_with_record: bool
+    """True when writing the ledger record settles the hold (the ledger's trigger)."""
+
+    def used(self, tenant: str, counters: Sequence[tuple[str, str]]) -> list[int]:
+        """Settled spend plus live holds per counter."""
+        ...
+
+    def reserve(
+        self,
+        tenant: str,
+        token: str,
+        limits: Sequence[tuple[str, str, int]],
+        amount_micro: int,
+        *,
+        hold_seconds: float,
+    ) -> list[int] | None:
+        """Hold the amount on every counter, or on none (None); what each had used."""
+        ...
+
+    def settle(
+        self, tenant: str, token: str, counters: Sequence[tuple[str, str]], cost_micro: int
+    ) -> None:
+        """Release the token's holds and add its actual cost, once."""
+        ...
 
 
 def is_redis_url(value: str) -> bool:

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns, counts_against
 from router.errors import ProviderError
-from router.state import _lua
+from router.state import StateUnavailable, _lua
 from router.state.notes import note
 from router.state.settings import StateSettings
 
@@ -43,10 +43,6 @@ log = logging.getLogger("router.state")
 COUNTER_TTL = 40 * 86400
 MARKER_TTL = 86400
 _T = TypeVar("_T")
-
-
-class StateUnavailable(Exception):
-    """Redis could not be reached (or is being left alone after a failure)."""
 
 
 class _Link:
@@ -116,6 +112,8 @@ class _Link:
 
 class RedisBudgets:
     """Budget counters and holds in Redis: what `Books` uses instead of the ledger's."""
+
+    settles_with_record = False
 
     def __init__(self, link: _Link, prefix: str) -> None:
         self._link = link

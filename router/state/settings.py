@@ -27,3 +27,7 @@ class StateSettings(BaseModel):
     """First part of every key, so several routers can share one Redis database."""
     cache_ttl_seconds: float = Field(default=3600.0, gt=0)
     """Lifetime of a response cache entry in Redis."""
+    directory: str | None = None
+    """With `state = "local"`: a folder where the breakers of this machine's processes
+    are shared (diskcache). In a config file, relative to the file. Without it each
+    process keeps its own breakers in memory."""
