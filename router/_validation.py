@@ -16,7 +16,10 @@ from pydantic import BaseModel, ValidationError
 
 from router.errors import ConfigError
 
-__all__ = ["fields_of", "raise_config_error", "read_toml"]
+__all__ = ["MAX_TOML_DEPTH", "fields_of", "raise_config_error", "read_toml", "too_deep"]
+
+MAX_TOML_DEPTH = 32
+"""Nesting of tables and arrays a config or policy file may have (real ones need ~4)."""
 
 _SECRET_KEYS = {"api_key", "key", "token", "secret", "password", "api_secret"}
 
@@ -87,10 +90,30 @@ def raise_config_error(
     raise ConfigError(source, _key(loc, prefix), _explain(err, known)) from None
 
 
+def too_deep(value: object, limit: int) -> str | None:
+    """The path (`a.b[3]`) of the first value nested deeper than `limit` dicts and lists,
+    or None. Iterative: a structure nested 100,000 levels (or one that contains itself)
+    cannot exhaust the stack."""
+    stack: list[tuple[object, int, str]] = [(value, 0, "")]
+    while stack:
+        item, depth, where = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth >= limit:
+                return where or "(top)"
+            if isinstance(item, dict):
+                stack.extend(
+                    (v, depth + 1, f"{where}.{k}" if where else str(k)) for k, v in item.items()
+                )
+            else:
+                stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(item))
+    return None
+
+
 def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; every problem reading it is a ConfigError naming the file."""
     try:
         with path.open("rb") as f:
-            return tomllib.load(f)
+            raw = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(str(path), "", "file not found") from None
     except IsADirectoryError:
@@ -99,3 +122,19 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(str(path), "", "not valid UTF-8 text") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(
+            str(path),
+            "",
+            f"nested too deeply; keep tables and arrays within {MAX_TOML_DEPTH} levels",
+        ) from None
+    except OSError as exc:  # permission denied, a FIFO, a broken disk...
+        raise ConfigError(str(path), "", f"cannot be read ({exc.strerror or exc})") from None
+    where = too_deep(raw, MAX_TOML_DEPTH)
+    if where is not None:
+        raise ConfigError(
+            str(path),
+            where if len(where) <= 80 else where[:60] + "...",
+            f"nested too deeply; keep tables and arrays within {MAX_TOML_DEPTH} levels",
+        )
+    return raw

@@ -9,15 +9,27 @@ suggests the closest known name.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from router.errors import InvalidRequest
 from router.models import Message, Request, Sensitivity
 
-__all__ = ["OPENAI_PARAMS", "OpenAIParams", "RequestArgs", "call_params", "to_request"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "OPENAI_PARAMS",
+    "OpenAIParams",
+    "RequestArgs",
+    "call_params",
+    "check_json",
+    "to_request",
+]
+
+MAX_JSON_DEPTH = 64
+"""How deeply lists and dicts may nest in a request (a 10-level JSON schema needs ~25)."""
 
 
 class OpenAIParams(TypedDict, total=False):
@@ -88,6 +100,11 @@ def to_request(messages: Sequence[Mapping[str, Any] | Message], args: Mapping[st
     tags = args.get("tags", ())
     if isinstance(tags, str):
         raise InvalidRequest("tags", "give a list of strings, e.g. tags=['support']")
+    if isinstance(messages, str | bytes | Mapping) or not isinstance(messages, Sequence):
+        raise InvalidRequest("messages", _MESSAGES_HINT)
+    check_json(messages, "messages")
+    for name, value in args.items():
+        check_json(value, name)
     try:
         return Request.model_validate(
             {
@@ -108,7 +125,94 @@ def to_request(messages: Sequence[Mapping[str, Any] | Message], args: Mapping[st
             for i, p in enumerate(err["loc"])
             if not (isinstance(p, str) and p.startswith(("function-", "list[", "str")))
         )
-        raise InvalidRequest(field or "request", str(err["msg"])) from None
+        raise InvalidRequest(field or "request", _hint(err, field)) from None
+
+
+_MESSAGES_HINT = "give a list of messages, e.g. [{'role': 'user', 'content': 'Hello'}]"
+_PART_HINT = "a string, or a list of parts like {'type': 'text', 'text': '...'}"
+
+
+def _hint(err: Mapping[str, Any], field: str) -> str:
+    """Pydantic's message, plus what to write for the mistakes people make."""
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    last = field.rsplit(".", 1)[-1]
+    if field == "max_tokens":
+        return f"{msg}; give a whole number of tokens, e.g. max_tokens=512"
+    if field == "messages" and err["type"] in ("tuple_type", "too_short"):
+        return f"{msg}; {_MESSAGES_HINT}"
+    if field.startswith("messages[") and "." not in field:
+        return f"{msg}; each message is a dict like {{'role': 'user', 'content': '...'}}"
+    if last == "role" and err["type"] == "missing":
+        return "is required; write e.g. {'role': 'user', 'content': '...'}"
+    if last == "content" and err["type"] != "value_error":
+        return f"{msg}; content is {_PART_HINT}"
+    return msg
+
+
+def _child(where: str, key: str) -> str:
+    """`where.key`, or `where['k\\x00ey']` for a key that is not a plain name (escaped and
+    cut short, so an error message stays one printable line)."""
+    if key.isascii() and key.isidentifier():
+        return f"{where}.{key}"
+    shown = key if len(key) <= 40 else key[:40] + "..."
+    return f"{where}[{shown!r}]"
+
+
+def check_json(value: object, field: str) -> None:
+    """Raise InvalidRequest unless `value` is plain JSON a provider can take: dicts with
+    string keys, lists, strings that are valid Unicode (no lone surrogates), finite
+    numbers, booleans and None, nested at most MAX_JSON_DEPTH levels. Iterative, so a
+    structure nested 100,000 levels deep (or one that contains itself) is refused
+    instead of exhausting the stack."""
+    stack: list[tuple[object, int, str]] = [(value, 0, field)]
+    while stack:
+        item, depth, where = stack.pop()
+        if item is None or isinstance(item, bool | int):
+            continue
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise InvalidRequest(
+                        where,
+                        f"holds a lone surrogate (U+{ord(item[exc.start]):04X}) at character "
+                        f"{exc.start}, which is not valid Unicode; decode bytes with "
+                        "errors='replace' (or remove the surrogate) before sending",
+                    ) from None
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidRequest(where, f"{item} is not a JSON number; give a finite number")
+            continue
+        if isinstance(item, bytes | bytearray | memoryview):
+            raise InvalidRequest(
+                where,
+                "is bytes, not text; decode it first, e.g. data.decode('utf-8', errors='replace')",
+            )
+        if depth >= MAX_JSON_DEPTH:
+            shown = where if len(where) <= 80 else where[:60] + "..."
+            raise InvalidRequest(
+                shown, f"nested more than {MAX_JSON_DEPTH} levels deep; flatten it"
+            )
+        if isinstance(item, BaseModel):  # a Message given as a value: its fields and extras
+            item = dict(item)
+        if isinstance(item, Mapping):
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    raise InvalidRequest(
+                        where, f"has a key of type {type(k).__name__}; JSON keys are strings"
+                    )
+                stack.append((k, depth + 1, f"{where} (a key)"))
+                stack.append((v, depth + 1, _child(where, k)))
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(item))
+        else:
+            raise InvalidRequest(
+                where,
+                f"is a {type(item).__name__}; give JSON values (str, number, bool, None, "
+                "list or dict)",
+            )
 
 
 def call_params(request: Request, args: Mapping[str, Any]) -> dict[str, Any]:

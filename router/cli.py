@@ -39,6 +39,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"router: error: {message}\n")
 
 
+def _sha256(text: str) -> str:
+    digest = text.strip().lower().removeprefix("sha256:")
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a SHA-256 (64 hexadecimal digits)")
+    return digest
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -71,6 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     lo = sub.add_parser("local", help="serve a GGUF model on 127.0.0.1 until Ctrl-C")
     lo.add_argument("--model", type=Path, help="GGUF file (default: SmolLM2-135M-Instruct)")
     lo.add_argument("--port", type=_positive_int, help="port (default: a free one)")
+    lo.add_argument(
+        "--sha256",
+        type=_sha256,
+        metavar="HEX",
+        help="the file's expected SHA-256; a mismatch is refused (built in for the default)",
+    )
+    lo.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="serve a --model file that has no --sha256 (refused otherwise)",
+    )
 
     sub.add_parser(
         "report",
@@ -160,7 +178,7 @@ def _looks_like_pack(path: Path) -> bool:
     try:
         with path.open("rb") as f:
             raw = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
         return False  # load_config reports the problem with the file named
     return "deployments" not in raw and ("rules" in raw or "include" in raw)
 
@@ -219,8 +237,12 @@ def _summary(r: Router, rows: Sequence[DemoRow], decisions: Sequence[Decision | 
 
 
 def _local(args: argparse.Namespace) -> int:
-    with LocalServer(args.model, port=args.port) as server:
+    with LocalServer(
+        args.model, port=args.port, sha256=args.sha256, allow_unverified=args.allow_unverified
+    ) as server:
+        check = "verified" if server.verified else "UNVERIFIED"
         print(f"serving {server.model_path.name} at {server.base_url} (Ctrl-C stops it)")
+        print(f"sha256 {server.sha256} ({check})")
         print("deployment entry for your config:")
         for key, value in server.deployment().items():
             print(f"  {key} = {json.dumps(value)}")

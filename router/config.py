@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from router._validation import fields_of, raise_config_error, read_toml
 from router.budgets import Budget, parse_budgets
@@ -64,9 +64,9 @@ class RouterSection(_Frozen):
     default_max_tokens: int = Field(default=1024, gt=0)
     baseline: str | None = None
     state: str = Field(default="local", pattern=r"^(local|redis://.*|rediss://.*|unix://.*)$")
-    cache: bool = False
+    cache: StrictBool = False  # TOML has booleans: "yes" is a typo, not True
     ledger: str | None = None
-    store_prompts: bool = False
+    store_prompts: StrictBool = False
     calibration: str | None = None
 
 

@@ -12,7 +12,8 @@ RouterError
 │   └── BadRequest                                                RAISE at once
 ├── AllDeploymentsFailed     every deployment in the plan failed or the deadline passed
 ├── StreamInterrupted        a stream broke after the first chunk reached the caller
-└── LedgerError              a ledger file is corrupt, foreign or unreadable (never overwritten)
+├── LedgerError              a ledger file is corrupt, foreign or unreadable (never overwritten)
+└── ModelIntegrityError      a local model file does not match its SHA-256 (or has none): not served
 ```
 
 Each message is one line a person can act on. Prompt text and secrets never
@@ -38,6 +39,7 @@ __all__ = [
     "Disposition",
     "InvalidRequest",
     "LedgerError",
+    "ModelIntegrityError",
     "NoEligibleDeployment",
     "ProviderError",
     "ProviderTimeout",
@@ -195,5 +197,20 @@ class LedgerError(RouterError):
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}")
+
+
+class ModelIntegrityError(RouterError):
+    """A local model file failed verification and was not served.
+
+    `path` is the file, `expected` the SHA-256 it had to match (None when nothing pinned
+    it), `actual` the SHA-256 it has. Nothing was started: no process, no port.
+    """
+
+    def __init__(self, path: str, expected: str | None, actual: str, message: str) -> None:
+        self.path = path
+        self.expected = expected
+        self.actual = actual
         self.message = message
         super().__init__(f"{path}: {message}")

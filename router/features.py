@@ -64,6 +64,8 @@ TOKENIZER_MARGIN = 1.10
 
 _PER_MESSAGE = 4
 _IMAGE_TYPES = {"image_url", "input_image", "image"}
+_BINARY_TYPES = {"input_audio", "audio", "file", "input_file"}
+"""Parts whose other fields hold encoded media: not text a detector could read."""
 _JSON_FORMATS: dict[str, Capability | None] = {
     "text": None,
     "json_object": "json",
@@ -100,6 +102,8 @@ def _blob(request: Request) -> tuple[str, int, bool]:
     uses_tools = bool(request.tools)
     for msg in request.messages:
         parts.append(msg.role)
+        if msg.name is not None:  # sent to the provider too: the detectors must see it
+            parts.append(msg.name)
         content = msg.content
         if isinstance(content, str):
             parts.append(content)
@@ -108,8 +112,14 @@ def _blob(request: Request) -> tuple[str, int, bool]:
                 kind = part["type"]
                 if kind in _IMAGE_TYPES:
                     images += 1
-                elif isinstance(part.get("text"), str):
+                    continue
+                if isinstance(part.get("text"), str):
                     parts.append(part["text"])
+                rest = {k: v for k, v in part.items() if k not in ("type", "text")}
+                if rest and kind not in _BINARY_TYPES:
+                    parts.append(_dumps(rest))
+        if msg.model_extra:  # extra provider fields pass through: scan them as well
+            parts.append(_dumps(msg.model_extra))
         if msg.tool_calls:
             uses_tools = True
             parts.append(_dumps(msg.tool_calls))

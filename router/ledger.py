@@ -33,6 +33,7 @@ __all__ = ["APPLICATION_ID", "Ledger", "LedgerBudgets", "Outcome", "Row", "row_o
 
 APPLICATION_ID = 0x52544C31  # "RTL1" in the SQLite header: marks a router ledger
 SCHEMA_VERSION = 1
+_TABLES = frozenset({"records", "spend", "reservations"})
 
 Outcome = Literal["ok", "interrupted", "error", "unservable"]
 
@@ -213,10 +214,21 @@ class Ledger:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._local = threading.local()
+        if self.path.is_dir():
+            raise LedgerError(
+                str(self.path), "is a directory; give a file path, e.g. DIR/ledger.sqlite"
+            )
         if not self.path.exists():
             if not create:
                 raise LedgerError(str(self.path), "no such ledger file; check --ledger")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LedgerError(
+                    str(self.path),
+                    f"cannot create its folder ({exc.strerror or exc}); give a path in a "
+                    "writable folder",
+                ) from None
         self._check_and_create(create)
 
     # -- connection ------------------------------------------------------------------
@@ -245,6 +257,7 @@ class Ledger:
             try:
                 probe.execute("BEGIN")  # one snapshot: the marks and the tables together
                 app_id = probe.execute("PRAGMA application_id").fetchone()[0]
+                version = probe.execute("PRAGMA user_version").fetchone()[0]
                 tables = {
                     r[0] for r in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")
                 }
@@ -256,10 +269,26 @@ class Ledger:
                 where, f"not a readable SQLite ledger ({exc}); nothing was changed"
             ) from None
         if app_id == APPLICATION_ID:
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            # Checked on the read-only probe, before our own connection switches the
+            # journal mode: a ledger this router cannot read is left byte for byte.
             if version != SCHEMA_VERSION:
+                newer = version > SCHEMA_VERSION
                 raise LedgerError(
-                    where, f"ledger schema {version}, this router reads {SCHEMA_VERSION}"
+                    where,
+                    f"ledger schema {version}, this router reads {SCHEMA_VERSION}; "
+                    + (
+                        "it was written by a newer router: upgrade router or give a new path"
+                        if newer
+                        else "give a new path"
+                    )
+                    + ", nothing was changed",
+                )
+            missing = sorted(_TABLES - tables)
+            if missing:
+                raise LedgerError(
+                    where,
+                    f"a damaged router ledger (missing table {', '.join(missing)}); restore "
+                    "it from a backup or give a new path, nothing was changed",
                 )
             return
         if app_id != 0 or tables:

