@@ -12,7 +12,7 @@ import redis
 import router
 from router.cooldowns import CooldownPolicy
 from router.errors import ConfigError, ProviderUnavailable
-from router.state import StateUnavailable
+from router.state import StateUnavailable, _lua
 from router.state.redis_state import RedisState
 from router.state.settings import StateSettings
 from router.testing import FaultServer, ok
@@ -246,3 +246,41 @@ def test_no_password_in_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None
         s.budgets.used("acme", [("acme/*/day", "2026-11-29")])
     assert "hunter2" not in str(err.value)
     assert "hunter2" not in caplog.text
+
+
+def test_a_reservation_whose_reply_is_lost_is_released(redis_url: str) -> None:
+    """Redis ran the hold but the reply never came back: the router fails closed and
+    releases the hold when Redis answers again (found by tests/test_state_processes.py's
+    author)."""
+    with FaultServer() as local, FaultServer() as api:
+        r = router.Router(
+            deployments(local, api),
+            state=redis_url,
+            state_settings={"retry_seconds": 0.05},
+            budgets=[{"tenant": "*", "period": "day", "usd": 1.0}],
+            quality_target=0.95,
+        )
+        assert r.shared is not None
+        link = r.shared.link
+        real = link.script(_lua.RESERVE)
+
+        def lost_reply(*args: Any, **kwargs: Any) -> Any:
+            real(*args, **kwargs)  # ran on the server...
+            raise redis.ConnectionError("Connection closed by server.")  # ...reply lost
+
+        link._scripts[_lua.RESERVE] = lost_reply
+        local.script(ok("free"))
+        d = r.complete([{"role": "user", "content": "q"}], max_tokens=50).decision
+        assert d.served_by == "local"
+        client = client_of(redis_url)
+        holds = [client.hgetall(k) for k in client.keys("*:holds")]
+        assert any(holds)  # the orphaned hold is there...
+        link._scripts[_lua.RESERVE] = real
+        import time  # noqa: PLC0415
+
+        time.sleep(0.1)
+        api.script(ok("paid", prompt_tokens=20, completion_tokens=40))
+        again = r.complete([{"role": "user", "content": "q2"}], max_tokens=50).decision
+        assert again.served_by == "api"
+        assert all(client.hgetall(k) == {} for k in client.keys("*:holds"))  # ...released
+        assert r.shared.budgets.pending == 0

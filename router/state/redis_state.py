@@ -157,7 +157,14 @@ class RedisBudgets:
             *(lim for *_, lim in limits),
         ]
         script = self._link.script(_lua.RESERVE)
-        values = self._link.call(lambda: script(keys=keys, args=args))
+        try:
+            values = self._link.call(lambda: script(keys=keys, args=args))
+        except StateUnavailable:
+            # The script may have run with its reply lost: release the token later (a
+            # zero-cost settlement, once) rather than leave its hold until it lapses.
+            with self._lock:
+                self._pending.append((tenant, token, tuple((k, w) for k, w, _ in limits), 0))
+            raise
         return None if values is None else [int(v) for v in values]
 
     def settle(
