@@ -119,13 +119,16 @@ def to_request(messages: Sequence[Mapping[str, Any] | Message], args: Mapping[st
             }
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
+        err = exc.errors(include_input=False, include_url=False)[0]
         field = "".join(
             f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
             for i, p in enumerate(err["loc"])
             if not (isinstance(p, str) and p.startswith(("function-", "list[", "str")))
         )
-        raise InvalidRequest(field or "request", _hint(err, field)) from None
+        problem = InvalidRequest(field or "request", _hint(err, field))
+    # Raised outside the `except`: pydantic's error (whose input is the messages) must
+    # not ride along as the hidden __context__ (invariant 5).
+    raise problem
 
 
 _MESSAGES_HINT = "give a list of messages, e.g. [{'role': 'user', 'content': 'Hello'}]"

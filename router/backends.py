@@ -10,8 +10,10 @@ disposition tells the executor to retry, fall back or raise.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
 
@@ -30,6 +32,46 @@ from router.models import Deployment
 __all__ = ["Backend", "LiteLLMBackend", "map_error"]
 
 _NO_KEY = "sk-no-key-needed"  # OpenAI-compatible local servers ignore the key but litellm wants one
+
+_LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
+_HTTP_LOGGERS = (*_LITELLM_LOGGERS, "openai", "openai._base_client", "httpx", "httpcore")
+_REDACTED = "[REDACTED]"
+
+
+class _RedactKeys(logging.Filter):
+    """Takes the API keys the router handed to litellm out of the HTTP stack's log records
+    (a provider's error body may echo the key back; litellm's own redaction only knows
+    some key shapes). Costs nothing while those loggers are below DEBUG: no record is made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> None:
+        if key not in self.keys:
+            with self._lock:
+                self.keys = self.keys | {key}  # copy on write: filter() reads without a lock
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        keys = self.keys
+        if not keys:
+            return True
+        message = record.getMessage()
+        if any(k in message for k in keys):
+            for k in keys:
+                message = message.replace(k, _REDACTED)
+            record.msg, record.args = message, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text and any(k in record.exc_text for k in keys):
+            for k in keys:
+                record.exc_text = record.exc_text.replace(k, _REDACTED)
+        return True
+
+
+_REDACT_KEYS = _RedactKeys()
 
 
 class Backend(Protocol):
@@ -61,7 +103,23 @@ def _litellm() -> Any:
     litellm.suppress_debug_info = True
     litellm.disable_hf_tokenizer_download = True
     litellm.telemetry = False
+    _quiet_http_logs()
     return litellm
+
+
+def _quiet_http_logs() -> None:
+    """An application's `logging.basicConfig(level=DEBUG)` must not turn on litellm's request
+    dumps (prompt text, provider error bodies): its loggers stay at WARNING unless someone
+    chose their level (LITELLM_LOG, `litellm._turn_on_debug()`, `setLevel`). Keys the router
+    passes are redacted from the records of litellm, openai and httpx at every level."""
+    for name in _LITELLM_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET and os.environ.get("LITELLM_LOG") is None:
+            logger.setLevel(logging.WARNING)
+    for name in _HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACT_KEYS not in logger.filters:
+            logger.addFilter(_REDACT_KEYS)
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -144,8 +202,10 @@ class LiteLLMBackend:
         try:
             response = lm.completion(**kwargs)
         except Exception as exc:  # every failure leaves as a typed router error
-            raise map_error(exc, deployment.name) from None
-        return _dump(response)
+            error = map_error(exc, deployment.name)
+        else:
+            return _dump(response)
+        raise error  # outside `except`: no __context__ holding the provider's raw error
 
     async def acomplete(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
@@ -157,10 +217,12 @@ class LiteLLMBackend:
             async with asyncio.timeout(timeout):  # the exact deadline (see client_timeout)
                 response = await lm.acompletion(**kwargs)
         except TimeoutError:
-            raise ProviderTimeout(deployment.name, "timed out") from None
+            error: ProviderError = ProviderTimeout(deployment.name, "timed out")
         except Exception as exc:  # every failure leaves as a typed router error
-            raise map_error(exc, deployment.name) from None
-        return _dump(response)
+            error = map_error(exc, deployment.name)
+        else:
+            return _dump(response)
+        raise error  # outside `except`: no __context__ holding the provider's raw error
 
     def stream(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
@@ -174,7 +236,10 @@ class LiteLLMBackend:
             for chunk in lm.completion(**kwargs):
                 yield chunk.model_dump()
         except Exception as exc:  # every failure leaves as a typed router error
-            raise map_error(exc, deployment.name) from None
+            error = map_error(exc, deployment.name)
+        else:
+            return
+        raise error  # outside `except`: no __context__ holding the provider's raw error
 
     async def astream(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
@@ -188,7 +253,10 @@ class LiteLLMBackend:
             async for chunk in await lm.acompletion(**kwargs):
                 yield chunk.model_dump()
         except Exception as exc:  # every failure leaves as a typed router error
-            raise map_error(exc, deployment.name) from None
+            error = map_error(exc, deployment.name)
+        else:
+            return
+        raise error  # outside `except`: no __context__ holding the provider's raw error
 
     @staticmethod
     def _kwargs(deployment: Deployment, params: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -200,6 +268,7 @@ class LiteLLMBackend:
                     deployment.name,
                     f"environment variable {deployment.api_key_env} is not set",
                 )
+            _REDACT_KEYS.add(key)
         elif deployment.hosting == "api":
             key = None  # litellm reads the provider's usual variable
         return {
