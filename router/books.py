@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from router.accounting import account
 from router.budgets import Budget, BudgetState, applicable, max_cost_micro
-from router.errors import NoEligibleDeployment, RouterError
+from router.errors import NoEligibleDeployment
 from router.ledger import Ledger, LedgerBudgets, Outcome, row_of
 from router.models import Deployment, Request
 from router.records import Decision, Usage
@@ -199,8 +199,9 @@ class Books:
         error = "StreamInterrupted" if outcome == "interrupted" else None
         return self._record(ticket, done, outcome, error, served)
 
-    def fail(self, ticket: Ticket, decision: Decision, error: RouterError) -> Decision:
-        """Record a request that got no answer and release what it held."""
+    def fail(self, ticket: Ticket, decision: Decision, error: BaseException) -> Decision:
+        """Record a request that got no answer (a RouterError, or the caller's
+        cancellation) and release what it held."""
         return self._record(ticket, decision, "error", type(error).__name__)
 
     def _record(

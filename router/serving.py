@@ -55,7 +55,13 @@ class Serving:
 
     @contextlib.contextmanager
     def failures(self, ticket: Ticket) -> Iterator[None]:
-        """Record a request that ends in a router error, and release what it held."""
+        """Record a request that ends in a router error, and release what it held.
+
+        Also a request that ends any other way while its calls are out: above all one
+        cancelled by its caller (`asyncio.CancelledError`: a client that disconnected, a
+        `wait_for` that timed out), which would otherwise leave no record and hold its
+        budget reservation until it lapses. It is recorded as an error named after the
+        exception, at no cost (like a call that timed out), and the exception goes on."""
         try:
             yield
         except RouterError as exc:
@@ -66,6 +72,9 @@ class Serving:
                 else ticket.decision
             )
             self.books.fail(ticket, failed, exc)
+            raise
+        except BaseException as exc:
+            self.books.fail(ticket, ticket.decision, exc)
             raise
 
     def use_cache(self, cache: bool | None, call: dict[str, Any]) -> bool:
