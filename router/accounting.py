@@ -22,9 +22,12 @@ from router.features import estimate_tokens
 from router.models import Deployment
 from router.records import MICRO, Cost, Decision, Usage, response_text
 
-REPORTED_SANE = (0.1, 2.0)
+REPORTED_SANE = (0.1, 1.0)
 """A reported cost is used when it lies within these multiples of usage x price: cached-
-token discounts and tiered prices move it, a wrong model mapping moves it further."""
+token discounts lower it, a wrong model mapping moves it further. Never above the price:
+budgets hold money at the deployment's price, so a settled cost above it could overspend
+a hard budget (a deployment priced below litellm's list price, e.g. a negotiated rate,
+would settle at the list price); the configured price is what you said you pay."""
 
 __all__ = ["account", "estimate_usage", "price_micro", "response_usage", "usage_of"]
 
@@ -75,10 +78,10 @@ def account(
     """The decision with its usage and cost filled in.
 
     Cost is usage x the served deployment's price; for an API deployment, the cost the
-    provider or litellm reported is used instead when it is sane (within 0.1x-2x: it
-    knows cached-token discounts and tiered prices). Deployments you host are always
-    priced by their cost model. A cache hit cost nothing now; its baseline is what the
-    answer would have cost at the baseline's prices."""
+    provider or litellm reported is used instead when it is sane (0.1x-1x of that: it
+    knows cached-token discounts; never more than the price the budget hold used).
+    Deployments you host are always priced by their cost model. A cache hit cost nothing
+    now; its baseline is what the answer would have cost at the baseline's prices."""
     base = None if baseline is None else price_micro(usage, *baseline)
     if cache_hit:
         return dataclasses.replace(decision, usage=usage, cost=Cost(0, base))

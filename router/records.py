@@ -86,7 +86,7 @@ class Cost(NamedTuple):
     baseline_micro_usd: int | None
     source: Literal["price", "reported"] = "price"
     """"price": usage x the deployment's price; "reported": the provider's or litellm's
-    own figure, used for API deployments when it is within 0.1x-2x of the price."""
+    own figure, used for API deployments when it is within 0.1x-1x of the price."""
 
     @property
     def usd(self) -> float:

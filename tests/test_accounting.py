@@ -220,6 +220,10 @@ def test_a_sane_reported_cost_is_used_for_api_deployments_only() -> None:
     wrong_model = Usage(1000, 200, "provider", reported_usd=0.0001)  # 0.02x: not the same model
     assert account(decision(), api, wrong_model, GPT4O).cost == Cost(4500, 4500, "price")
     assert account(decision(), gpu, discounted, GPT4O).cost == Cost(100, 4500, "price")
+    # Above the price (litellm's list price over a negotiated one): the price, which is
+    # what the budget hold used (invariant 4; tests/test_invariants_state.py).
+    above = Usage(1000, 200, "provider", reported_usd=0.006)
+    assert account(decision(), api, above, GPT4O).cost == Cost(4500, 4500, "price")
     assert usage_of({"usage": {"prompt_tokens": 1, "completion_tokens": 2, "cost": 0.5}}) == Usage(
         1, 2, "provider", 0.5
     )
