@@ -90,9 +90,30 @@ def _encoding() -> _Encoder:
     return enc
 
 
-def count_tokens(text: str) -> int:
-    """Exact cl100k token count of `text`, offline."""
-    return len(_encoding().encode_ordinary(text))
+_CHUNK = 1 << 16
+
+
+def count_tokens(text: str, stop_above: int | None = None) -> int:
+    """Exact cl100k token count of `text`, offline.
+
+    With `stop_above`, a text over 1 MB is counted in 64 KB pieces cut at whitespace,
+    and counting stops once the count passes `stop_above`: the caller only needs to
+    know that it does not fit (a 10 MB prompt would take seconds to count in full).
+    """
+    enc = _encoding()
+    if stop_above is None or len(text) <= 16 * _CHUNK:
+        return len(enc.encode_ordinary(text))
+    total, start = 0, 0
+    while start < len(text):
+        end = min(start + _CHUNK, len(text))
+        if end < len(text):
+            cut = text.rfind(" ", start + _CHUNK // 2, end)
+            end = cut if cut > start else end
+        total += len(enc.encode_ordinary(text[start:end]))
+        if total > stop_above:
+            return total
+        start = end
+    return total
 
 
 def _blob(request: Request) -> tuple[str, int, bool]:
@@ -165,19 +186,24 @@ def extract(
     exact_above_bytes: int | None = None,
     detector_levels: Mapping[DetectorKind, Sensitivity] = DEFAULT_DETECTOR_LEVELS,
     profile: Callable[[str], tuple[float, ...]] | None = None,
+    stop_count_above: int | None = None,
 ) -> Features:
     """Features of a request. Pure: no clock, no network.
 
     `exact_above_bytes`: count tokens exactly when the byte bound exceeds it (the
     planner passes the tightest context window minus the output budget).
     `profile`: when given, `Features.profile` is `profile(last user turn's text)`.
+    `stop_count_above`: the exact count may stop once it passes this many tokens (the
+    widest context window: the prompt then fits nowhere, whatever its exact size).
     """
     text, images, uses_tools = _blob(request)
     raw = text.encode("utf-8", errors="surrogatepass")
     overhead = _PER_MESSAGE * len(request.messages) + 3 + IMAGE_TOKENS * images
     n_bytes = len(raw) + overhead
     exact = exact_above_bytes is not None and n_bytes > exact_above_bytes
-    tokens = (count_tokens(text) if exact else estimate_tokens(text, raw)) + overhead
+    tokens = (
+        count_tokens(text, stop_count_above) if exact else estimate_tokens(text, raw)
+    ) + overhead
 
     caps: set[Capability] = set()
     if uses_tools:

@@ -106,6 +106,7 @@ def plan(
         exact_above_bytes=None if tightest is None else tightest - max_out,
         detector_levels=settings.detector_levels,
         profile=profile if getattr(scorer, "needs_profile", False) else None,
+        stop_count_above=bound.widest_window,
     )
     target = request.quality_target or settings.quality_target
     return plan_features(

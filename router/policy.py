@@ -357,6 +357,11 @@ class BoundPolicy:
         """The smallest context window in the set (None when it is empty)."""
         return min((d.context_window for d in self.deployments), default=None)
 
+    @functools.cached_property
+    def widest_window(self) -> int | None:
+        """The largest context window in the set (None when it is empty)."""
+        return max((d.context_window for d in self.deployments), default=None)
+
     def denials(self, features: Features) -> list[list[str]]:
         """Every denial reason, per deployment (same order as `deployments`)."""
         out: list[list[str]] = [[] for _ in self.deployments]

@@ -287,3 +287,17 @@ def test_fast_estimate_is_within_a_factor_of_two_of_the_exact_count(text: str) -
     exact = count_tokens(text)
     estimate = estimate_tokens(text, text.encode("utf-8"))
     assert exact / 2 <= estimate <= exact * 2
+
+
+def test_counting_a_huge_prompt_stops_once_it_fits_nowhere() -> None:
+    """Above 1 MB with a stop, the count runs in pieces and stops past the stop: enough
+    to know the prompt fits no window, without tokenizing all of it."""
+    from router.features import count_tokens  # noqa: PLC0415
+
+    huge = "word " * 400_000  # 2 MB, 400,001 tokens
+    full = count_tokens(huge)
+    partial = count_tokens(huge, stop_above=50_000)
+    assert 50_000 < partial < full
+    assert count_tokens(huge, stop_above=10_000_000) == full  # never stopped: exact
+    small = "word " * 1000
+    assert count_tokens(small, stop_above=10) == count_tokens(small)  # small: exact
