@@ -214,15 +214,13 @@ class Books:
     ) -> Decision:
         """Write the request's ledger row; its ticket settles and releases its holds (in
         the ledger's own statement, or by one script on Redis)."""
-        if ticket.notes:
-            decision = dataclasses.replace(decision, shared_state=tuple(ticket.notes))
         store = self.store
         local = store is None or store.settles_with_record
         if store is not None and not local and ticket.held and ticket.token is not None:
             cost = decision.cost.micro_usd if decision.cost is not None else 0
             store.settle(ticket.tenant, ticket.token, ticket.counters, cost)
-            if ticket.notes:  # settling may have queued: the record says so
-                decision = dataclasses.replace(decision, shared_state=tuple(ticket.notes))
+        if ticket.notes:  # after settling, which may have queued: the record says so
+            decision = dataclasses.replace(decision, shared_state=tuple(ticket.notes))
         if self.ledger is None:
             return decision
         row = row_of(

@@ -39,7 +39,6 @@ Metric helpers are a research copy (marked below), written to the definitions in
 from __future__ import annotations
 
 import argparse
-import ast
 import bisect
 import csv
 import glob
@@ -57,6 +56,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from quality_data import unwrap  # scripts/ is on sys.path when run by path
 from sklearn.linear_model import LogisticRegression
 
 SEED = 0
@@ -99,18 +99,6 @@ class Data:
     answers: dict[int, list[str]] = field(default_factory=dict)  # RouterBench row -> letters
 
 
-def _unwrap(prompt: str) -> str:
-    """RouterBench stores the prompt as a Python list literal of strings."""
-    if prompt.startswith("[") and prompt.endswith("]"):
-        try:
-            parts = ast.literal_eval(prompt)
-        except (ValueError, SyntaxError):
-            return prompt
-        if isinstance(parts, list) and all(isinstance(p, str) for p in parts):
-            return "\n\n".join(parts)
-    return prompt
-
-
 def load(root: str) -> Data:
     text: list[str] = []
     source: list[str] = []
@@ -141,7 +129,7 @@ def load(root: str) -> Data:
                 if any(r[m] == "" or r[m + "|total_cost"] == "" for m in RB_MODELS):
                     continue
                 answers[len(text)] = [_answer(r[m + "|model_response"]) for m in RB_MODELS]
-                text.append(_unwrap(r["prompt"]))
+                text.append(unwrap(r["prompt"]))
                 source.append("rb")
                 group.append(r["eval_name"])
                 ys.append([float(r[m]) for m in RB_MODELS])

@@ -15,13 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from router.quality.calibrate import calibration_json, fit_sample, write_calibration
+from router.quality.cli import _fail, _Parser, _UsageError, data_error
 from router.quality.data import DataFormatError, concat_samples, read_labelled_csv
-from router.quality.trained import (
-    Calibration,
-    Head,
-    TrainedPredictor,
-    default_model,
-)
+from router.quality.trained import Calibration, TrainedPredictor, default_model
 from router.quality.tune import tune_target
 
 __all__ = ["main"]
@@ -38,15 +34,6 @@ models") or --keep-quality 0.95 ("keep 95% of the strong model's quality", stron
 best model of the sample unless --strong). The suggested quality_target is printed and
 stored in CAL.json; set it in [router] quality_target. Free models: --free M..., else
 those whose family has open weights."""
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:
-        raise _UsageError(message)
 
 
 def _share(text: str) -> float:
@@ -79,11 +66,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(message: str) -> int:
-    print(f"router: error: {message}", file=sys.stderr)
-    return 2
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -104,8 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         sample = concat_samples(samples)
     except DataFormatError as exc:
-        hint = "(pass missing='drop_row' to skip such rows)"
-        return _fail(str(exc).replace(hint, "(--skip-incomplete skips such rows)"))
+        return _fail(data_error(exc))
     except ValueError as exc:
         return _fail(f"{', '.join(map(str, args.data))}: the files do not match: {exc}")
     except OSError as exc:
@@ -134,15 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.max_paid_share is not None or args.keep_quality is not None:
         cal = Calibration(
             {
-                h.model: Head(
-                    h.ability,
-                    model.models[k][1]
-                    if (k := model.known(h.model)) and h.base == "trained"
-                    else None,
-                    h.kinds,
-                    "calibration",
-                    model.centers[k] if k and h.base == "trained" else model.center,
-                )
+                h.model: model.calibrated_head(h.model, h.base, h.ability, h.kinds, "calibration")
                 for h in heads
             },
             model.digest,

@@ -167,8 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         written = result.write(args.out)
     except DataFormatError as exc:
-        hint = "(pass missing='drop_row' to skip such rows)"
-        return _fail(str(exc).replace(hint, "(--skip-incomplete skips such rows)"))
+        return _fail(data_error(exc))
     except EvalInputError as exc:
         where = ", ".join(map(str, args.data)) if exc.argument == "data" else f"--{exc.argument}"
         if exc.message.startswith(where):  # the message names the files already
@@ -189,6 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(message: str) -> int:
     print(f"router: error: {message}", file=sys.stderr)
     return 2
+
+
+def data_error(exc: DataFormatError) -> str:
+    """The loader's message, its hint put in the CLI's words."""
+    hint = "(pass missing='drop_row' to skip such rows)"
+    return str(exc).replace(hint, "(--skip-incomplete skips such rows)")
 
 
 def summary(metrics: dict[str, Any]) -> str:

@@ -155,6 +155,16 @@ class TrainedModel:
         """The trained model this name means, if any (exact, then after the last "/")."""
         return name if name in self.models else self._by_bare.get(_bare(name))
 
+    def calibrated_head(
+        self, name: str, base: str, ability: float, kinds: tuple[float, ...], source: str
+    ) -> Head:
+        """A fitted head: on the trained model's own weights (`base` "trained", when it
+        knows `name`) or on the shared difficulty ("shared")."""
+        known = self.known(name) if base == "trained" else None
+        if known is None:
+            return Head(ability, None, kinds, source, self.center)
+        return Head(ability, self.models[known][1], kinds, source, self.centers[known])
+
     def head(self, name: str, prior: float | None, prior_source: str) -> Head:
         known = self.known(name)
         if prior is None and known is not None:
@@ -204,10 +214,9 @@ def load_calibration(path: str | Path, model: TrainedModel) -> Calibration:
             kinds = tuple(float(v) for v in h["kinds"])
             if len(kinds) not in (0, len(model.kind_dirs)):
                 raise CalibrationError(f"{where}: models.{name}.kinds has {len(kinds)} values")
-            base = model.known(name) if h["base"] == "trained" else None
-            weights = model.models[base][1] if base is not None else None
-            center = model.centers[base] if base is not None else model.center
-            heads[name] = Head(float(h["ability"]), weights, kinds, f"calibrated ({where})", center)
+            heads[name] = model.calibrated_head(
+                name, h["base"], float(h["ability"]), kinds, f"calibrated ({where})"
+            )
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, CalibrationError):
             raise
