@@ -171,21 +171,23 @@ def plan_features(
     candidates: tuple[Candidate, ...] = ()
     if eligible:
         qualities = scorer(features, eligible)
+        sources_of = getattr(scorer, "sources", None)
+        sources = (
+            sources_of(eligible)
+            if sources_of is not None and features.profile
+            else [""] * len(eligible)
+        )
         pt, mo = features.prompt_tokens, features.max_output_tokens
         # Hot path: cost as in `pricing.estimate_cost_usd`, inlined, and records built with
         # `_make` (a named tuple's keyword constructor costs ~10x more; see design notes).
         scored = [
-            Scored._make((d, float(q), pt * d.input_usd_per_token + mo * d.output_usd_per_token))
-            for d, q in zip(eligible, qualities, strict=True)
+            Scored._make(
+                (d, float(q), pt * d.input_usd_per_token + mo * d.output_usd_per_token, src)
+            )
+            for d, q, src in zip(eligible, qualities, sources, strict=True)
         ]
         objective = OBJECTIVES[settings.objective]
         candidates = tuple(objective(scored, Params(target, settings.quality_value_usd)))
-        source_of = getattr(scorer, "source_of", None)
-        if source_of is not None and features.profile:
-            by_name = {d.name: d for d in eligible}
-            candidates = tuple(
-                c._replace(quality_source=source_of(by_name[c.name])) for c in candidates
-            )
 
     return Decision(
         features=features,

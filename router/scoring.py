@@ -5,7 +5,7 @@ A scorer is any callable `(features, deployments) -> qualities` (one float in
 per-prompt predictor (`router.quality.trained`): each deployment's chance of answering
 this prompt well, from the prompt's profile. `prior_scorer` returns each deployment's
 documented prior whatever the prompt. A scorer with `needs_profile = True` gets
-`Features.profile` filled; one with `source_of(deployment)` names where each number
+`Features.profile` filled; one with `sources(deployments)` names where each number
 came from in the decision. An objective turns (deployment, quality, estimated cost) triples into the
 ordered candidates of the plan, each with a one-line reason for its place. Ties
 always break the same way: cost, then quality, then hosting (local before
@@ -75,6 +75,8 @@ class Scored(NamedTuple):
     deployment: Deployment
     quality: float
     cost: float
+    source: str = ""
+    """Where `quality` comes from (empty: the deployment's own `quality_source`)."""
 
     def tiebreak(self) -> tuple[float, float, int, str]:
         return (
@@ -95,7 +97,7 @@ def _place(s: Scored, meets_target: bool, why: str) -> Candidate:
             d.weights,
             s.cost,
             s.quality,
-            d.quality_source,
+            s.source or d.quality_source,
             meets_target,
             why,
         )

@@ -104,6 +104,8 @@ FEATURES: tuple[str, ...] = (
 )
 """The profile's entries, in order."""
 
+_DECIMALS = (4,) * len(FEATURES)  # every entry is rounded to 4 decimals
+
 BINARY = frozenset({"all_none_of_the", "fill_in_blank", *(f"asks_{w}" for w in _QUESTION_WORDS)})
 """Entries that are 0 or 1 (the others are counts and shares)."""
 
@@ -182,6 +184,6 @@ def profile(prompt: str) -> tuple[float, ...]:
         1.0 if "_" in seen else 0.0,
         (len(raw) - len(text)) / n_chars,
         math.log1p(sum(map(_REASONING.__contains__, hits)) * scale),
-        *(1.0 if w in seen else 0.0 for w in _QUESTION_WORDS),
+        *map(float, map(seen.__contains__, _QUESTION_WORDS)),
     )
-    return tuple(round(v, 4) for v in values)
+    return tuple(map(round, values, _DECIMALS))

@@ -305,8 +305,10 @@ class TrainedPredictor:
             return [d.quality for d in deployments]
         return self._score(self.heads_for(deployments), features.profile)
 
-    def source_of(self, deployment: Deployment) -> str:
-        return self.heads_for([deployment])[0].source
+    def sources(self, deployments: Sequence[Deployment]) -> list[str]:
+        """Where each deployment's number comes from ("trained (...)", "calibrated (...)",
+        "family prior + prompt difficulty", ...), for `Candidate.quality_source`."""
+        return [h.source for h in self.heads_for(deployments)]
 
     def __repr__(self) -> str:
         cal = f", calibration={self.calibration.source!r}" if self.calibration else ""
