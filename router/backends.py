@@ -36,6 +36,7 @@ _NO_KEY = "sk-no-key-needed"  # OpenAI-compatible local servers ignore the key b
 _LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 _HTTP_LOGGERS = (*_LITELLM_LOGGERS, "openai", "openai._base_client", "httpx", "httpcore")
 _REDACTED = "[REDACTED]"
+_log = logging.getLogger("router.backends")
 
 
 class _RedactKeys(logging.Filter):
@@ -183,6 +184,27 @@ def _dump(response: Any) -> dict[str, Any]:
     return out
 
 
+def _close(stream: Any) -> None:
+    """Close a litellm stream (its HTTP response with it); a failure to close is not the
+    call's outcome, so it is only logged."""
+    close = getattr(stream, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception as exc:  # closing must not replace the outcome
+            _log.debug("closing a stream failed: %s", type(exc).__name__)
+
+
+async def _aclose(stream: Any) -> None:
+    """`_close` for litellm's async stream (`aclose`)."""
+    aclose = getattr(stream, "aclose", None)
+    if callable(aclose):
+        try:
+            await aclose()
+        except Exception as exc:  # closing must not replace the outcome
+            _log.debug("closing a stream failed: %s", type(exc).__name__)
+
+
 def client_timeout(seconds_left: float) -> float:
     """The timeout litellm gets. litellm caches its HTTP client keyed by the timeout value,
     so a new float per call (the chain's deadline minus now) costs a new client and TCP
@@ -232,13 +254,17 @@ class LiteLLMBackend:
         kwargs = self._kwargs(deployment, params, timeout)
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
+        response: Any = None
         try:
-            for chunk in lm.completion(**kwargs):
+            response = lm.completion(**kwargs)
+            for chunk in response:
                 yield chunk.model_dump()
         except Exception as exc:  # every failure leaves as a typed router error
             error = map_error(exc, deployment.name)
         else:
             return
+        finally:  # also when the caller stops early: let go of the HTTP connection now
+            _close(response)
         raise error  # outside `except`: no __context__ holding the provider's raw error
 
     async def astream(
@@ -249,13 +275,17 @@ class LiteLLMBackend:
         kwargs = self._kwargs(deployment, params, timeout)
         kwargs["stream"] = True
         kwargs["stream_options"] = {"include_usage": True}
+        response: Any = None
         try:
-            async for chunk in await lm.acompletion(**kwargs):
+            response = await lm.acompletion(**kwargs)
+            async for chunk in response:
                 yield chunk.model_dump()
         except Exception as exc:  # every failure leaves as a typed router error
             error = map_error(exc, deployment.name)
         else:
             return
+        finally:  # also when the caller stops early: let go of the HTTP connection now
+            await _aclose(response)
         raise error  # outside `except`: no __context__ holding the provider's raw error
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from factories import pair_router
@@ -79,6 +80,51 @@ def test_stopping_early_closes_the_stream(servers: tuple[FaultServer, FaultServe
     s.close()
     assert s.text == "a"
     assert not s.finished
+
+
+LONG = stream(tuple(f"part {i} " for i in range(200)), delay=0.05)  # ~10 s if read to the end
+
+
+def _released(server: FaultServer, within: float = 3.0) -> bool:
+    """Whether the server holds no connection of ours within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if server.open_connections == 0:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_stopping_early_lets_go_of_the_connection(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    first, second = servers
+    first.script(LONG)
+    s = make_router(first, second).stream(HI)
+    next(iter(s))
+    assert first.open_connections == 1
+    s.close()
+    # The HTTP response is closed with the stream: the server's next write fails and its
+    # handler ends, seconds before the ~10 s the rest of the stream would take.
+    assert _released(first)
+
+
+def test_astream_stopping_early_lets_go_of_the_connection(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    first, second = servers
+    first.script(LONG)
+
+    async def run() -> bool:
+        s = await make_router(first, second).astream(HI)
+        async for _chunk in s:
+            break
+        opened = first.open_connections == 1
+        await s.aclose()
+        return opened
+
+    assert asyncio.run(run())
+    assert _released(first)
 
 
 def test_complete_refuses_stream_true(servers: tuple[FaultServer, FaultServer]) -> None:

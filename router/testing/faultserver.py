@@ -338,6 +338,12 @@ class FaultServer:
         with self._lock:
             return copy.deepcopy(self._requests)
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections the server holds open now (a closed stream lets go of its)."""
+        with self._lock:
+            return len(self._connections)
+
     def clear(self) -> None:
         """Drop the faults scripted but not consumed yet (the default stays)."""
         with self._lock:
