@@ -25,6 +25,7 @@ __all__ = [
     "RequestArgs",
     "call_params",
     "check_json",
+    "forwarded_text",
     "to_request",
 ]
 
@@ -116,6 +117,7 @@ def to_request(messages: Sequence[Mapping[str, Any] | Message], args: Mapping[st
                 "sensitivity": args.get("sensitivity", "public"),
                 "tags": tags,
                 "quality_target": args.get("quality_target"),
+                "forwarded_text": forwarded_text(args),
             }
         )
     except ValidationError as exc:
@@ -159,6 +161,25 @@ def _child(where: str, key: str) -> str:
         return f"{where}.{key}"
     shown = key if len(key) <= 40 else key[:40] + "..."
     return f"{where}[{shown!r}]"
+
+
+def forwarded_text(args: Mapping[str, Any]) -> str:
+    """The strings of the OpenAI parameters passed through to the provider (`user`,
+    `metadata`, `stop`, `prediction`, `web_search_options`, ...), one per line: the
+    detectors scan them like the messages, since they leave the machine with them.
+    (Call after `check_json`: the values are plain JSON, nested at most MAX_JSON_DEPTH.)"""
+    out: list[str] = []
+    stack: list[object] = [args[k] for k in sorted(args) if k in OPENAI_PARAMS]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return "\n".join(out)
 
 
 def check_json(value: object, field: str) -> None:

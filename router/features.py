@@ -223,7 +223,7 @@ def extract(
     if tokens > LONG_CONTEXT_TOKENS:
         caps.add("long_context")
 
-    found = detect(text)
+    found = detect(f"{text}\n{request.forwarded_text}" if request.forwarded_text else text)
     # A partial mapping (e.g. only {"email": "public"}) keeps the defaults for other kinds.
     detections = tuple(
         Detection(

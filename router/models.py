@@ -158,6 +158,9 @@ class Request(Frozen):
     sensitivity: Sensitivity = "public"
     tags: tuple[str, ...] = ()
     quality_target: float | None = Field(default=None, gt=0, le=1)
+    forwarded_text: str = ""
+    """The text of the OpenAI parameters passed through to the provider (`user`,
+    `metadata`, `stop`, `prediction`...): the detectors scan it; it is not prompt."""
 
     @field_validator("tenant")
     @classmethod

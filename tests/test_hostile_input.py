@@ -366,6 +366,35 @@ def test_sensitive_data_hidden_outside_the_content_is_still_detected(
     world.assert_nothing_happened()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param({"user": f"card {CARD}"}, id="user"),
+        pytest.param({"metadata": {"customer": f"card {CARD}"}}, id="metadata-value"),
+        pytest.param({"metadata": {f"card {CARD}": "x"}}, id="metadata-key"),
+        pytest.param({"stop": ["END", f"card {CARD}"]}, id="stop"),
+        pytest.param({"prediction": {"type": "content", "content": f"Refund card {CARD}."}},
+                     id="prediction"),
+    ],
+)  # fmt: skip
+def test_sensitive_data_in_forwarded_parameters_is_detected(
+    world: World, args: dict[str, Any]
+) -> None:
+    """These parameters go to the provider with the messages: they are scanned too."""
+    decision = world.router.plan([{"role": "user", "content": "hi there"}], **args)
+    assert decision.features.sensitivity == "confidential"
+    assert [c.name for c in decision.candidates] == ["local"]
+    world.assert_nothing_happened()
+
+
+def test_a_card_in_user_never_reaches_the_api(world: World) -> None:
+    world.local.script(ok("stayed local"))
+    result = world.router.complete([{"role": "user", "content": "hi"}], user=f"card {CARD}")
+    assert result.decision.served_by == "local"
+    assert world.api.requests == []
+    assert len(world.local.requests) == 1
+
+
 # -- fuzz: Router.plan over random JSON-ish structures ---------------------------------------
 
 _LEAF = st.one_of(
