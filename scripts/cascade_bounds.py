@@ -16,6 +16,11 @@ very rows being scored:
    file and by which tier answers agree with the first one's (the choice letter, or the
    code), and send each group to the model best for that group on these rows.
 
+4. `verifier of AUC a`: family 1 with an imperfect verifier: its score of the first
+   model's answer is (1 if right else 0) + Gaussian noise, the noise set so that the
+   score separates right from wrong answers with AUC a (a = Phi(1 / (sigma sqrt 2)));
+   the lowest-scored rows escalate first. Mean over 20 seeded draws.
+
 Family 3 is the most a cascade could draw from recorded answers and cross-model agreement
 when its thresholds are tuned on the scored rows themselves. Usage:
 
@@ -27,10 +32,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import random
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -138,6 +145,31 @@ def perfect_verifier(data: Sequence[Row], first: str) -> float | None:
     return c / n / strong_cost if q >= goal - 1e-12 else None
 
 
+def noisy_verifier(data: Sequence[Row], first: str, auc: float, draws: int = 20) -> float | None:
+    """Mean over `draws` seeded draws of the cost share at GPT-4's accuracy when rows
+    escalate by a noisy score of `first`'s answer (see family 4); None if a draw never
+    reaches it (it always does: escalating every row reaches GPT-4's accuracy or more)."""
+    sigma = 1.0 / (math.sqrt(2.0) * NormalDist().inv_cdf(auc))
+    n = len(data)
+    goal = math.fsum(r.quality[STRONG] for r in data)
+    strong_cost = math.fsum(r.cost[STRONG] for r in data) / n
+    shares = []
+    for seed in range(draws):
+        rng = random.Random(seed)
+        scored = sorted(data, key=lambda r: r.quality[first] + rng.gauss(0.0, sigma))
+        q = math.fsum(r.quality[first] for r in data)
+        c = math.fsum(r.cost[first] for r in data)
+        for r in scored:
+            if q >= goal - 1e-12:
+                break
+            q += r.quality[STRONG] - r.quality[first]
+            c += r.cost[STRONG]
+        if q < goal - 1e-12:
+            return None
+        shares.append(c / n / strong_cost)
+    return math.fsum(shares) / len(shares)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=quality_data.DEFAULT_ROOT)
@@ -156,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         n = len(data)
         print(f"== {name} rows: {n}; GPT-4 accuracy {sum(r.quality[STRONG] for r in data) / n:.3f}")
         print(f"  perfect verifier on {first}: {fmt(perfect_verifier(data, first))}")
+        noisy = ", ".join(
+            f"AUC {a:g}: {fmt(noisy_verifier(data, first, a))}" for a in (0.7, 0.8, 0.9, 0.95, 0.99)
+        )
+        print(f"  verifier of {first} with ({noisy})")
         by_task: dict[tuple[object, ...], list[Row]] = {}
         for r in data:
             by_task.setdefault((r.task,), []).append(r)

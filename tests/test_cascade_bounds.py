@@ -60,3 +60,18 @@ def test_all_wrong_first_model_pays_for_everything() -> None:
 def test_the_cheapest_model_at_the_goal_wins() -> None:
     rows = [cb.Row("arc", {G: 0.0, "a": 1.0, "b": 0.0}, r.cost, r.key) for r in ROWS[:2]]
     assert cb.best_grouped(rows, {("arc",): rows}, ()) == pytest.approx(0.05)  # b: 0 = G
+
+
+def test_a_near_perfect_verifier_matches_the_perfect_one() -> None:
+    # AUC ~1: the two wrong answers of a score lowest; escalating r2 or r3 first, one
+    # escalation reaches 3 right (r3 then r2 when r3 comes first: G is right on both).
+    assert cb.noisy_verifier(ROWS, "a", 0.999999) == pytest.approx(0.35)
+
+
+def test_a_weaker_verifier_costs_more() -> None:
+    rows = [_row(1, 1, 0)] * 30 + [_row(1, 0, 0)] * 10
+    strong = cb.noisy_verifier(rows, "a", 0.99)
+    weak = cb.noisy_verifier(rows, "a", 0.6)
+    assert strong is not None
+    assert weak is not None
+    assert 0.35 <= strong < weak <= 1.1
