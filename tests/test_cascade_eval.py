@@ -124,6 +124,15 @@ def test_evaluate_cascade_block_by_hand(tmp_path: Path) -> None:
     explicit = evaluate(sample, PriorPredictor(), mode="cascade", scorer=SCORER, free=[B], agree=0)
     assert explicit.metrics["cascade"]["tier"] == [B]
     assert explicit.metrics["cascade"]["tier_chosen"] == "given"
+    # Tier A + B: the scorer already escalates exactly the wrong kept answers (rows 1, 3).
+    assert c["perfect_verifier"]["cost_at_best_single_quality"] == 8.0
+    # Tier B alone: the scorer sees no agreement and rates every clear letter alike (all
+    # in or all out: $12 to reach 1.0); knowing that B is wrong only on row 3, rows 0-2
+    # keep B and row 3 escalates: (4 * $2 + $10) / 4 = $4.5.
+    b_only = explicit.metrics["cascade"]
+    assert b_only["cost_at_best_single_quality"]["cascade"] == 12.0
+    assert b_only["perfect_verifier"]["cost_at_best_single_quality"] == 4.5
+    assert b_only["perfect_verifier"]["cost_at_best_single_quality_share"] == 0.45
 
 
 def test_cascade_input_errors(tmp_path: Path) -> None:
@@ -150,6 +159,11 @@ def test_cli_cascade_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     captured = capsys.readouterr()
     assert "cascade: tier mistralai/mixtral-8x7b-chat, zero-one-ai/Yi-34B-Chat" in captured.out
     assert "router eval: verifying 100% (4/4 rows)" in captured.err
+    # Kept A, A, A, B; knowing rows 1 and 3 are wrong: rows 0 and 2 kept, $32 / 4 rows.
+    assert (
+        "with a perfect verifier the cascade would reach 1.000 at $8000.000/1k (80.0% of its cost)"
+        in captured.out
+    )
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     curve = metrics["cascade"]["curve"]
     assert curve[0] == [None, 13.0, 1.0, 1.0]  # escalate all: A + B + S on every row

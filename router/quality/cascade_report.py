@@ -10,6 +10,7 @@ the first `agree + 1` of them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
@@ -106,6 +107,10 @@ def cascade_metrics(
     goal = sample.mean_quality(best)
     at_goal = {k: cost_at_quality(c, goal) for k, c in named.items()}
     max_cost = max(non_decreasing_hull(c)[-1].cost for c in named.values())
+    # The ceiling of verification: the same tier and kept answers, scored by a verifier
+    # that knows which kept answers are right (the wrong ones escalate first).
+    knowing = dataclasses.replace(run, scores=list(run.free_quality))
+    ceiling = cost_at_quality([st.point for st in cascade_curve(knowing)], goal)
     reaching = [st for st in steps if st.point.quality >= goal - 1e-12]
     pick = (
         min(reaching, key=lambda st: st.point.cost)
@@ -132,6 +137,16 @@ def cascade_metrics(
         "cost_at_best_single_quality": at_goal,
         "cost_at_best_single_quality_share": {
             k: None if v is None else v / sample.mean_cost(best) for k, v in at_goal.items()
+        },
+        "perfect_verifier": {
+            "meaning": (
+                "the same tier and kept answers, escalated by a verifier that knows which "
+                "kept answers are right: the ceiling of better verification"
+            ),
+            "cost_at_best_single_quality": ceiling,
+            "cost_at_best_single_quality_share": (
+                None if ceiling is None else ceiling / sample.mean_cost(best)
+            ),
         },
         "operating_point": {
             "threshold": pick.threshold if math.isfinite(pick.threshold) else None,

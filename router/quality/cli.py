@@ -260,6 +260,13 @@ def _cascade_summary(c: dict[str, Any]) -> list[str]:
     for share, figures in c["quality_at_share_of_strong_cost"].items():
         row(f"quality at {share} of the strong's cost", figures, ".4f")
     row("AIQ", c["aiq"], ".4f")
+    ceiling = c["perfect_verifier"]
+    if ceiling["cost_at_best_single_quality"] is not None:
+        lines.append(
+            f"  with a perfect verifier the cascade would reach {best['quality']:.3f} at "
+            f"${ceiling['cost_at_best_single_quality'] * 1000:.3f}/1k "
+            f"({ceiling['cost_at_best_single_quality_share']:.1%} of its cost)"
+        )
     return lines
 
 
