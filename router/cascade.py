@@ -17,7 +17,9 @@ Stages, under one deadline (`timeout`):
    parameter (HTTP 400) is asked once more without it. The log-probabilities are removed
    from the answer the caller gets unless the caller asked for them.
 2. *Verify* (`router.verify`): the answer's score. Only when it passes and `samples > 0`
-   are that many extra answers drawn from the same deployment, and it is scored again.
+   are that many extra answers drawn (from the same deployment, or with
+   `samples_from = "tier"` from the plan's other free deployments), and it is scored
+   again with their agreement.
 3. *Keep or escalate*: at or above the threshold the free answer is served. Below it,
    the paid candidates are called (retries and fallback among them as usual). Without
    a paid candidate (a confidential request whose plan holds only local deployments)
@@ -194,8 +196,16 @@ class Cascade:
     def _sample_params(self, call: dict[str, Any]) -> dict[str, Any]:
         drop = {"logprobs", "top_logprobs", "n", "seed"}
         params = {k: v for k, v in call.items() if k not in drop}
-        params["temperature"] = self.settings.sample_temperature
+        if self.settings.samples_from == "same":
+            params["temperature"] = self.settings.sample_temperature
         return params
+
+    def _sample_sources(self, free: Sequence[Deployment], first: Deployment) -> list[Deployment]:
+        """Who draws each extra answer: `first` again, or the other free deployments of
+        the plan in order, round robin (`samples_from`)."""
+        others = [d for d in free if d is not first] if self.settings.samples_from == "tier" else []
+        pool = others or [first]
+        return [pool[i % len(pool)] for i in range(self.settings.samples)]
 
     def _judge(self, call: dict[str, Any], response: Response) -> Verdict:
         return verify(
@@ -205,6 +215,18 @@ class Cascade:
             prompt_text=_prompt_text(call) if self.scorer is not None else "",
             scorer=self.scorer,
         )
+
+    def _rescore(
+        self, call: dict[str, Any], response: Response
+    ) -> Callable[[Sequence[str]], float | None] | None:
+        """With `samples_from = "tier"` and a scorer that compares answers (the trained
+        `AnswerScorer.score(prompt, answer, others)`): its figure given the other free
+        models' answers, which is what it was trained on (held-out AUC 0.77 vs 0.64)."""
+        score = getattr(self.scorer, "score", None)
+        if self.settings.samples_from != "tier" or not callable(score):
+            return None
+        prompt, text = _prompt_text(call), response_text(response) or ""
+        return lambda others: float(score(prompt, text, others))
 
     def _wants_samples(self, verdict: Verdict) -> bool:
         return self.settings.samples > 0 and verdict.score >= self.settings.threshold
@@ -333,8 +355,10 @@ class Cascade:
         verdict = self._judge(call, response)
         samples: tuple[list[str], list[Attempt], int] = ([], [], 0)
         if self._wants_samples(verdict):
-            samples = self._sample(decision, first, call, deadline)
-            verdict = with_agreement(verdict, response, samples[0])
+            samples = self._sample(decision, self._sample_sources(free, first), call, deadline)
+            verdict = with_agreement(
+                verdict, response, samples[0], rescore=self._rescore(call, response)
+            )
         judged = self._judged(
             decision=decision,
             call=call,
@@ -404,13 +428,17 @@ class Cascade:
             return self.backend.complete(d, call, left)  # a server that refuses `logprobs`
 
     def _sample(
-        self, decision: Decision, d: Deployment, call: dict[str, Any], deadline: float
+        self,
+        decision: Decision,
+        sources: Sequence[Deployment],
+        call: dict[str, Any],
+        deadline: float,
     ) -> tuple[list[str], list[Attempt], int]:
         params = self._sample_params(call)
         texts: list[str] = []
         attempts: list[Attempt] = []
         cost = 0
-        for i in range(self.settings.samples):
+        for i, d in enumerate(sources):
             start = self.clock()
             if deadline - start <= 0:
                 break
@@ -452,8 +480,11 @@ class Cascade:
         verdict = self._judge(call, response)
         samples: tuple[list[str], list[Attempt], int] = ([], [], 0)
         if self._wants_samples(verdict):
-            samples = await self._asample(decision, first, call, deadline)
-            verdict = with_agreement(verdict, response, samples[0])
+            sources = self._sample_sources(free, first)
+            samples = await self._asample(decision, sources, call, deadline)
+            verdict = with_agreement(
+                verdict, response, samples[0], rescore=self._rescore(call, response)
+            )
         judged = self._judged(
             decision=decision,
             call=call,
@@ -511,13 +542,17 @@ class Cascade:
             return await self.backend.acomplete(d, call, left)
 
     async def _asample(
-        self, decision: Decision, d: Deployment, call: dict[str, Any], deadline: float
+        self,
+        decision: Decision,
+        sources: Sequence[Deployment],
+        call: dict[str, Any],
+        deadline: float,
     ) -> tuple[list[str], list[Attempt], int]:
         import asyncio  # noqa: PLC0415  (not at `import router`)
 
         params = self._sample_params(call)
 
-        async def one(i: int) -> tuple[Attempt, Response | None]:
+        async def one(i: int, d: Deployment) -> tuple[Attempt, Response | None]:
             start = self.clock()
             try:
                 response = await self.backend.acomplete(d, params, deadline - start)
@@ -527,10 +562,10 @@ class Cascade:
 
         if deadline - self.clock() <= 0:
             return [], [], 0
-        done = await asyncio.gather(*(one(i) for i in range(self.settings.samples)))
-        answers = [r for _, r in done if r is not None]
-        texts = [response_text(r) or "" for r in answers]
-        cost = sum(_price(response_usage(decision, r), d) for r in answers)
+        done = await asyncio.gather(*(one(i, d) for i, d in enumerate(sources)))
+        answered = [(r, d) for (_, r), d in zip(done, sources, strict=True) if r is not None]
+        texts = [response_text(r) or "" for r, _ in answered]
+        cost = sum(_price(response_usage(decision, r), d) for r, d in answered)
         return texts, [a for a, _ in done], cost
 
 

@@ -14,13 +14,16 @@ scorer is set) is left out:
   subset: type, required, properties, additionalProperties = false, items, enum, const).
 - `logprobs`: exp(mean token log-probability) — the geometric mean of the probabilities
   the model gave its own tokens (`choices[0].logprobs`, OpenAI's shape or llama.cpp's).
-- `agreement`: N extra samples from the same deployment; the mean similarity of each to
-  the answer. Similarity: 1 when the normalised texts are equal (JSON compared
-  canonically; otherwise lower case, punctuation dropped, whitespace collapsed); answers
-  of up to 8 words must match exactly, longer ones score the overlap of their word sets
-  (Jaccard), so a paraphrase of a long answer agrees in part.
+- `agreement`: N extra answers (from the same deployment, or from the plan's other free
+  deployments with `samples_from = "tier"`); the mean similarity of each to the answer.
+  Similarity: 1 when the normalised texts are equal (JSON compared canonically;
+  otherwise lower case, punctuation dropped, whitespace collapsed); answers of up to 8
+  words must match exactly, longer ones score the overlap of their word sets (Jaccard),
+  so a paraphrase of a long answer agrees in part.
 - `scorer`: a trained answer scorer's figure, `scorer(prompt_text, answer_text)`, clipped
-  to [0, 1]; None (no opinion) leaves the check out.
+  to [0, 1]; None (no opinion) leaves the check out. Once other free models' answers are
+  in (`samples_from = "tier"`), a scorer that compares answers scores again with them
+  (`with_agreement(..., rescore=...)`).
 
 **Rule:** the combined score is the *minimum* of the checks that apply (the weakest
 check decides: a refusal is a refusal however confident its tokens), and 1.0 when none
@@ -41,7 +44,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,9 +82,16 @@ class CascadeSettings(BaseModel):
     logprobs: bool = True
     """Ask deployments you host (local, self-hosted) for token log-probabilities."""
     samples: int = Field(default=0, ge=0, le=8)
-    """Extra answers drawn from the same free deployment to measure agreement."""
+    """Extra answers drawn to measure agreement (from where: `samples_from`)."""
+    samples_from: Literal["same", "tier"] = "same"
+    """"same": the extra answers come from the free deployment that answered, at
+    `sample_temperature`. "tier": from the plan's other free deployments, in plan order
+    (round robin), at the request's own settings: other models' answers, the agreement
+    `router eval --mode cascade` measures on recorded answers. With no other free
+    deployment in the plan, "tier" samples the same one."""
     sample_temperature: float = Field(default=0.7, ge=0, le=2)
-    """Temperature of the extra samples (at 0 they would all agree)."""
+    """Temperature of the extra samples from the same deployment (at 0 they would all
+    agree)."""
     answer_scorer: bool = False
     """Add the shipped trained answer scorer (`router.quality.answers`) as a check. Off by
     default: trained on benchmark answers, it rates a good chat answer ~0.4 (held-out AUC
@@ -362,16 +372,32 @@ def agreement(text: str, samples: Sequence[str]) -> float | None:
 
 
 def with_agreement(
-    verdict: Verdict, response: Mapping[str, Any], samples: Sequence[str]
+    verdict: Verdict,
+    response: Mapping[str, Any],
+    samples: Sequence[str],
+    *,
+    rescore: Callable[[Sequence[str]], float | None] | None = None,
 ) -> Verdict:
     """`verdict` with the agreement of `samples` added (the same as verifying again with
-    them, without running the other checks, or the answer scorer, twice)."""
+    them, without running the other checks twice). `rescore(samples)`, when given, is the
+    answer scorer's figure once it can compare the answer with the samples (other free
+    models' answers); it replaces the scorer's first figure. A rescore that raises is
+    noted and the first figure stays."""
     agreed = agreement(_text(response), samples)
     if agreed is None:
         return verdict
-    return Verdict(
-        min(verdict.score, agreed), (*verdict.checks, ("agreement", agreed)), verdict.notes
-    )
+    checks = [*verdict.checks, ("agreement", agreed)]
+    notes = list(verdict.notes)
+    if rescore is not None and any(name == "scorer" for name, _ in checks):
+        try:
+            figure = rescore(samples)
+        except Exception as exc:  # a broken scorer must not fail the request
+            notes.append(f"scorer: raised {type(exc).__name__} with the samples; kept")
+        else:
+            if figure is not None and not math.isnan(figure):
+                clipped = min(1.0, max(0.0, float(figure)))
+                checks = [(n, clipped if n == "scorer" else v) for n, v in checks]
+    return Verdict(min(v for _, v in checks), tuple(checks), tuple(notes))
 
 
 def verify(

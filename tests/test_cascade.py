@@ -22,6 +22,7 @@ from router.budgets import max_cost_micro
 from router.cascade import escalation_targets, hold_micro, in_free_tier
 from router.errors import AllDeploymentsFailed, InvalidRequest
 from router.executor import RetryPolicy
+from router.quality.answers import AnswerScorer
 from router.records import Attempt
 from router.testing import FaultServer, bad_request, ok, ok_with_logprobs, server_error
 
@@ -253,6 +254,105 @@ def test_samples_that_agree_keep_the_answer_and_samples_that_disagree_escalate(
     assert outcomes(doubted.decision)[-1] == ("api", "ok")
     assert len(local.requests) == 3
     assert len(api.requests) == 1
+
+
+def test_samples_from_the_tier_ask_the_other_free_models(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    """`samples_from = "tier"`: the extra answer comes from the plan's next free model, at
+    the request's own settings; agreement keeps the answer, disagreement escalates."""
+    local, api = servers
+    with FaultServer() as other:
+        second = {"name": "local-2", "model": "openai/m", "api_base": other.base_url,
+                  "context_window": 8192, "quality": 0.55,
+                  "capabilities": ["json", "json_schema"]}  # fmt: skip
+        r = router.Router(
+            deployments=[*entries(local, api), second],
+            quality_target=0.5,
+            retry=FAST,
+            mode="cascade",
+            cascade={"samples": 1, "samples_from": "tier", "logprobs": False},
+        )
+        assert [c.name for c in r.plan(HI).candidates] == ["local", "local-2", "api"]
+        local.script(ok("Paris"))
+        other.script(ok("paris."))
+        agreed = r.complete(HI, temperature=0.2)
+        assert agreed.decision.served_by == "local"
+        assert outcomes(agreed.decision) == [("local", "ok"), ("local-2", "sample")]
+        assert other.requests[0]["temperature"] == 0.2  # not sample_temperature
+        v = agreed.decision.verification
+        assert v is not None
+        assert (v.samples, dict(v.checks)["agreement"]) == (1, 1.0)
+        local.script(ok("Paris"))
+        other.script(ok("Lyon"))
+        api.script(ok("Paris."))
+        doubted = r.complete(HI)
+        assert doubted.decision.served_by == "api"
+        assert [len(local.requests), len(other.requests), len(api.requests)] == [2, 2, 1]
+
+        async def two_samples() -> router.Decision:
+            r2 = router.Router(
+                deployments=[*entries(local, api), second],
+                quality_target=0.5,
+                retry=FAST,
+                mode="cascade",
+                cascade={"samples": 2, "samples_from": "tier", "logprobs": False},
+            )
+            local.script(ok("Paris"))
+            other.script(ok("Paris"), ok("Paris!"))  # one other free model: asked twice
+            return (await r2.acomplete(HI)).decision
+
+        d = asyncio.run(two_samples())
+        assert d.served_by == "local"
+        assert outcomes(d) == [("local", "ok"), ("local-2", "sample"), ("local-2", "sample")]
+        assert len(other.requests) == 4
+
+
+def test_the_answer_scorer_compares_with_the_other_free_models(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    """With samples from the tier, the trained-style scorer scores the kept answer again
+    with the other free model's answer: agreeing letters raise it, disagreeing sink it."""
+    local, api = servers
+    scorer = AnswerScorer({"has_others": -2.0, "agree_choice": 4.0})  # alone: sigmoid(0)
+    mc = [{"role": "user", "content": "Which is larger?\nA) 2\nB) 3\nAnswer:"}]
+    with FaultServer() as other:
+        second = {"name": "local-2", "model": "openai/m", "api_base": other.base_url,
+                  "context_window": 8192, "quality": 0.55}  # fmt: skip
+        r = router.Router(
+            deployments=[*entries(local, api), second],
+            quality_target=0.5,
+            retry=FAST,
+            mode="cascade",
+            answer_scorer=scorer,
+            cascade={"samples": 1, "samples_from": "tier", "logprobs": False},
+        )
+        local.script(ok("B"), ok("B"))
+        other.script(ok("B"), ok("A"))
+        api.script(ok("B"))
+        kept = r.complete(mc).decision
+        v = kept.verification
+        assert v is not None
+        assert kept.served_by == "local"
+        assert dict(v.checks)["scorer"] == pytest.approx(1 / (1 + math.exp(-2)))
+        doubted = r.complete(mc).decision
+        w = doubted.verification
+        assert w is not None
+        assert dict(w.checks)["scorer"] == pytest.approx(1 / (1 + math.exp(2)))
+        assert doubted.served_by == "api"
+        # "same" samples are not other models' answers: the first figure stays.
+        same = router.Router(
+            deployments=entries(local, api),
+            quality_target=0.5,
+            retry=FAST,
+            mode="cascade",
+            answer_scorer=scorer,
+            cascade={"samples": 1, "logprobs": False},
+        )
+        local.script(ok("B"), ok("B"))
+        u = same.complete(mc).decision.verification
+        assert u is not None
+        assert dict(u.checks)["scorer"] == 0.5
 
 
 def test_a_refusal_is_not_sampled(servers: tuple[FaultServer, FaultServer]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -231,3 +232,51 @@ def test_the_combined_score_is_the_minimum_and_one_without_checks() -> None:
 def test_cascade_settings_are_validated(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         CascadeSettings.model_validate(bad)
+
+
+def test_with_agreement_rescores_the_answer_scorer_with_the_samples() -> None:
+    first = verify(answer("Paris"), settings=ALL, prompt_text="q?", scorer=lambda p, t: 0.5)
+    assert dict(first.checks)["scorer"] == 0.5
+    seen: list[Sequence[str]] = []
+
+    def rescore(others: Sequence[str]) -> float:
+        seen.append(others)
+        return 0.9
+
+    agreed = with_agreement(first, answer("Paris"), ["paris"], rescore=rescore)
+    assert seen == [["paris"]]
+    assert dict(agreed.checks) == {"empty": 1.0, "refusal": 1.0, "scorer": 0.9, "agreement": 1.0}
+    assert agreed.score == 0.9
+    # Out of range is clipped; None or NaN keep the first figure.
+    assert (
+        dict(with_agreement(first, answer("Paris"), ["x"], rescore=lambda o: 3.0).checks)["scorer"]
+        == 1.0
+    )
+    silent: list[float | None] = [None, math.nan]
+    for figure in silent:
+
+        def quiet(others: Sequence[str], figure: float | None = figure) -> float | None:
+            return figure
+
+        kept = with_agreement(first, answer("Paris"), ["Paris"], rescore=quiet)
+        assert dict(kept.checks)["scorer"] == 0.5
+
+
+def test_a_rescore_that_raises_keeps_the_first_figure_and_says_so() -> None:
+    first = verify(answer("Paris"), settings=ALL, prompt_text="q?", scorer=lambda p, t: 0.6)
+
+    def broken(others: Sequence[str]) -> float:
+        raise RuntimeError("boom")
+
+    out = with_agreement(first, answer("Paris"), ["Paris"], rescore=broken)
+    assert dict(out.checks)["scorer"] == 0.6
+    assert out.score == 0.6
+    assert out.notes == ("scorer: raised RuntimeError with the samples; kept",)
+
+
+def test_no_rescore_without_a_scorer_check() -> None:
+    calls: list[int] = []
+    first = verify(answer("Paris"), settings=ALL)
+    out = with_agreement(first, answer("Paris"), ["Paris"], rescore=lambda o: calls.append(1))
+    assert calls == []
+    assert "scorer" not in dict(out.checks)
