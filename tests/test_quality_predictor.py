@@ -109,6 +109,38 @@ def test_unseen_models_keep_their_prior_order_and_feel_difficulty() -> None:
     assert hard_small / hard_big < easy_small / easy_big
 
 
+UNSEEN_KINDS = [  # kinds the shared data lacks: a word problem, a chat turn, a hard question
+    "A store sells pencils at 3 for $0.75 and pens at 2 for $1.10. Maria buys 18 pencils "
+    "and some pens and pays $9.35 in all. How many pens did she buy? Show your reasoning.",
+    "Rewrite your previous answer so that every sentence starts with the letter A.",
+    "My PySpark job joins a 2 TB fact table with a 50 GB dimension table on a skewed key "
+    "and the executors run out of memory in the shuffle. Explain why and give a fix.",
+]
+
+
+def test_unseen_kinds_keep_the_trained_models_apart_without_extremes() -> None:
+    models = ["gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat", "mistralai/mistral-7b-chat"]
+    for row in TrainedPredictor(default_model()).predict(UNSEEN_KINDS, models):
+        assert row[0] > row[1] > row[2]
+        assert all(0.05 < q < 0.95 for q in row)  # far from training: no confident extremes
+
+
+def test_a_conversation_is_judged_by_its_last_user_turn() -> None:
+    r = router.Router(local_and_api(), quality_target=0.8)
+    alone = r.plan([{"role": "user", "content": EASY}])
+    after = r.plan(
+        [
+            {"role": "user", "content": HARD},
+            {"role": "assistant", "content": "At 7pm."},
+            {"role": "user", "content": EASY},
+        ]
+    )
+    assert after.features.profile == alone.features.profile
+    assert [(c.name, c.quality) for c in after.candidates] == [
+        (c.name, c.quality) for c in alone.candidates
+    ]
+
+
 def test_trust_shrinks_the_prompt_part_far_from_training() -> None:
     model = default_model()
     head = model.head("never-seen", 0.6, "prior")
