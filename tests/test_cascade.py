@@ -256,6 +256,24 @@ def test_samples_that_agree_keep_the_answer_and_samples_that_disagree_escalate(
     assert len(api.requests) == 1
 
 
+def tier_router(
+    local: FaultServer, api: FaultServer, other: FaultServer, samples: int, **options: Any
+) -> router.Router:
+    """Two free local models (the plan asks `local`, then `local-2` on `other`) and the API;
+    agreement samples drawn from the tier."""
+    second = {"name": "local-2", "model": "openai/m", "api_base": other.base_url,
+              "context_window": 8192, "quality": 0.55,
+              "capabilities": ["json", "json_schema"]}  # fmt: skip
+    return router.Router(
+        deployments=[*entries(local, api), second],
+        quality_target=0.5,
+        retry=FAST,
+        mode="cascade",
+        cascade={"samples": samples, "samples_from": "tier", "logprobs": False},
+        **options,
+    )
+
+
 def test_samples_from_the_tier_ask_the_other_free_models(
     servers: tuple[FaultServer, FaultServer],
 ) -> None:
@@ -263,16 +281,7 @@ def test_samples_from_the_tier_ask_the_other_free_models(
     the request's own settings; agreement keeps the answer, disagreement escalates."""
     local, api = servers
     with FaultServer() as other:
-        second = {"name": "local-2", "model": "openai/m", "api_base": other.base_url,
-                  "context_window": 8192, "quality": 0.55,
-                  "capabilities": ["json", "json_schema"]}  # fmt: skip
-        r = router.Router(
-            deployments=[*entries(local, api), second],
-            quality_target=0.5,
-            retry=FAST,
-            mode="cascade",
-            cascade={"samples": 1, "samples_from": "tier", "logprobs": False},
-        )
+        r = tier_router(local, api, other, 1)
         assert [c.name for c in r.plan(HI).candidates] == ["local", "local-2", "api"]
         local.script(ok("Paris"))
         other.script(ok("paris."))
@@ -291,13 +300,7 @@ def test_samples_from_the_tier_ask_the_other_free_models(
         assert [len(local.requests), len(other.requests), len(api.requests)] == [2, 2, 1]
 
         async def two_samples() -> router.Decision:
-            r2 = router.Router(
-                deployments=[*entries(local, api), second],
-                quality_target=0.5,
-                retry=FAST,
-                mode="cascade",
-                cascade={"samples": 2, "samples_from": "tier", "logprobs": False},
-            )
+            r2 = tier_router(local, api, other, 2)
             local.script(ok("Paris"))
             other.script(ok("Paris"), ok("Paris!"))  # one other free model: asked twice
             return (await r2.acomplete(HI)).decision
@@ -317,16 +320,7 @@ def test_the_answer_scorer_compares_with_the_other_free_models(
     scorer = AnswerScorer({"has_others": -2.0, "agree_choice": 4.0})  # alone: sigmoid(0)
     mc = [{"role": "user", "content": "Which is larger?\nA) 2\nB) 3\nAnswer:"}]
     with FaultServer() as other:
-        second = {"name": "local-2", "model": "openai/m", "api_base": other.base_url,
-                  "context_window": 8192, "quality": 0.55}  # fmt: skip
-        r = router.Router(
-            deployments=[*entries(local, api), second],
-            quality_target=0.5,
-            retry=FAST,
-            mode="cascade",
-            answer_scorer=scorer,
-            cascade={"samples": 1, "samples_from": "tier", "logprobs": False},
-        )
+        r = tier_router(local, api, other, 1, answer_scorer=scorer)
         local.script(ok("B"), ok("B"))
         other.script(ok("B"), ok("A"))
         api.script(ok("B"))
