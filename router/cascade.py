@@ -226,7 +226,7 @@ class Cascade:
         if self.settings.samples_from != "tier" or not callable(score):
             return None
         prompt, text = _prompt_text(call), response_text(response) or ""
-        return lambda others: float(score(prompt, text, others))
+        return lambda others: score(prompt, text, others)
 
     def _wants_samples(self, verdict: Verdict) -> bool:
         return self.settings.samples > 0 and verdict.score >= self.settings.threshold

@@ -389,15 +389,24 @@ def with_agreement(
     checks = [*verdict.checks, ("agreement", agreed)]
     notes = list(verdict.notes)
     if rescore is not None and any(name == "scorer" for name, _ in checks):
-        try:
-            figure = rescore(samples)
-        except Exception as exc:  # a broken scorer must not fail the request
-            notes.append(f"scorer: raised {type(exc).__name__} with the samples; kept")
-        else:
-            if figure is not None and not math.isnan(figure):
-                clipped = min(1.0, max(0.0, float(figure)))
-                checks = [(n, clipped if n == "scorer" else v) for n, v in checks]
+        figure, failure = _scorer_figure(lambda: rescore(samples))
+        if failure:
+            notes.append(f"scorer: {failure} with the samples; kept")
+        elif figure is not None:
+            checks = [(n, figure if n == "scorer" else v) for n, v in checks]
     return Verdict(min(v for _, v in checks), tuple(checks), tuple(notes))
+
+
+def _scorer_figure(call: Callable[[], float | None]) -> tuple[float | None, str]:
+    """(an answer scorer's figure clipped to [0, 1], or None for no opinion; what went
+    wrong, or ""). A broken scorer must not fail the request: its exception becomes text."""
+    try:
+        figure = call()
+    except Exception as exc:  # a broken scorer must not fail the request
+        return None, f"raised {type(exc).__name__}"
+    if figure is None or math.isnan(figure):
+        return None, ""
+    return min(1.0, max(0.0, float(figure))), ""
 
 
 def verify(
@@ -438,12 +447,10 @@ def verify(
     if agreed is not None:
         add("agreement", agreed, "")
     if scorer is not None:
-        try:
-            figure = scorer(prompt_text, text)
-        except Exception as exc:  # a broken scorer must not fail the request
-            notes.append(f"scorer: raised {type(exc).__name__}; left out")
-        else:
-            if figure is not None and not math.isnan(figure):
-                add("scorer", min(1.0, max(0.0, float(figure))), "")
+        figure, failure = _scorer_figure(lambda: scorer(prompt_text, text))
+        if failure:
+            notes.append(f"scorer: {failure}; left out")
+        elif figure is not None:
+            add("scorer", figure, "")
     score = min((s for _, s in checks), default=1.0)
     return Verdict(score, tuple(checks), tuple(notes))

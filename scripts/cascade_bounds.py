@@ -127,17 +127,15 @@ def best_grouped(
     return points[-1][0] / strong_cost if points and points[-1][1] >= goal - 1e-12 else None
 
 
-def perfect_verifier(data: Sequence[Row], first: str) -> float | None:
-    """Ask `first`, escalate its wrong answers where GPT-4 is right, cheapest-GPT-4 first."""
+def escalate(data: Sequence[Row], first: str, order: Sequence[Row]) -> float | None:
+    """Ask `first` on every row, then escalate rows to GPT-4 in `order` until GPT-4's
+    accuracy is reached: the cost as a share of GPT-4's, None if it never is."""
     n = len(data)
     goal = math.fsum(r.quality[STRONG] for r in data)
     strong_cost = math.fsum(r.cost[STRONG] for r in data) / n
     q = math.fsum(r.quality[first] for r in data)
     c = math.fsum(r.cost[first] for r in data)
-    gains = sorted(
-        (r for r in data if r.quality[STRONG] > r.quality[first]), key=lambda r: r.cost[STRONG]
-    )
-    for r in gains:
+    for r in order:
         if q >= goal - 1e-12:
             break
         q += r.quality[STRONG] - r.quality[first]
@@ -145,28 +143,28 @@ def perfect_verifier(data: Sequence[Row], first: str) -> float | None:
     return c / n / strong_cost if q >= goal - 1e-12 else None
 
 
+def perfect_verifier(data: Sequence[Row], first: str) -> float | None:
+    """Ask `first`, escalate its wrong answers where GPT-4 is right, cheapest-GPT-4 first."""
+    gains = sorted(
+        (r for r in data if r.quality[STRONG] > r.quality[first]), key=lambda r: r.cost[STRONG]
+    )
+    return escalate(data, first, gains)
+
+
 def noisy_verifier(data: Sequence[Row], first: str, auc: float, draws: int = 20) -> float | None:
     """Mean over `draws` seeded draws of the cost share at GPT-4's accuracy when rows
     escalate by a noisy score of `first`'s answer (see family 4); None if a draw never
     reaches it (it always does: escalating every row reaches GPT-4's accuracy or more)."""
     sigma = 1.0 / (math.sqrt(2.0) * NormalDist().inv_cdf(auc))
-    n = len(data)
-    goal = math.fsum(r.quality[STRONG] for r in data)
-    strong_cost = math.fsum(r.cost[STRONG] for r in data) / n
     shares = []
     for seed in range(draws):
         rng = random.Random(seed)
-        scored = sorted(data, key=lambda r: r.quality[first] + rng.gauss(0.0, sigma))
-        q = math.fsum(r.quality[first] for r in data)
-        c = math.fsum(r.cost[first] for r in data)
-        for r in scored:
-            if q >= goal - 1e-12:
-                break
-            q += r.quality[STRONG] - r.quality[first]
-            c += r.cost[STRONG]
-        if q < goal - 1e-12:
+        share = escalate(
+            data, first, sorted(data, key=lambda r: r.quality[first] + rng.gauss(0.0, sigma))
+        )
+        if share is None:
             return None
-        shares.append(c / n / strong_cost)
+        shares.append(share)
     return math.fsum(shares) / len(shares)
 
 
