@@ -28,6 +28,7 @@ from router.executor import RetryPolicy, aexecute, execute
 from router.ledger import Ledger
 from router.models import Deployment, Message, Request
 from router.packs import load_policy
+from router.params import check_timeout
 from router.planner import Mode, Settings, plan
 from router.policy import Policy, RuleFn
 from router.pricing import cost_at
@@ -98,7 +99,9 @@ class Router:
             raise ConfigError(_SOURCE, "deployments", "give at least one deployment")
         if isinstance(policy, Policy):
             if rules:
-                policy = Policy.of(policy.name, [*policy.rules, *rules])
+                policy = Policy.of(
+                    policy.name, [*policy.rules, *rules], unscannable=policy.unscannable
+                )
             self.policy = policy
         else:
             self.policy = load_policy(policy, extra_rules=rules, source=_SOURCE)
@@ -263,7 +266,11 @@ class Router:
         (`decision.verification` says what it did; see `router.cascade`).
         Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
         """
-        mode = self._mode(mode)
+        mode, timeout = self._mode(mode), check_timeout(timeout)
+        if cache is not None and not isinstance(cache, bool):
+            raise InvalidRequest(
+                "cache", "write True, False or None (None: cache deterministic requests)"
+            )
         ticket, call, candidates = self._serving.prepare(
             messages, args, timeout, hold=self._hold(mode)
         )
@@ -299,7 +306,11 @@ class Router:
         **args: Unpack[RequestArgs],
     ) -> Result:
         """`complete` as a coroutine: litellm's async client, asyncio sleeps, no threads."""
-        mode = self._mode(mode)
+        mode, timeout = self._mode(mode), check_timeout(timeout)
+        if cache is not None and not isinstance(cache, bool):
+            raise InvalidRequest(
+                "cache", "write True, False or None (None: cache deterministic requests)"
+            )
         ticket, call, candidates = self._serving.prepare(
             messages, args, timeout, hold=self._hold(mode)
         )
@@ -342,7 +353,7 @@ class Router:
         replayed as chunks, or the paid deployment it escalates to streams live. The
         first chunk thus waits for the whole free answer; `mode="route"` streams at once.
         """
-        mode = self._mode(mode)
+        mode, timeout = self._mode(mode), check_timeout(timeout)
         ticket, call, candidates = self._serving.prepare(
             messages, args, timeout, hold=self._hold(mode)
         )
@@ -383,7 +394,7 @@ class Router:
     ) -> AsyncStream:
         """`stream` as a coroutine: await it, then `async for` over the chunks (in cascade
         mode, the free answer is verified before its first chunk, as in `stream`)."""
-        mode = self._mode(mode)
+        mode, timeout = self._mode(mode), check_timeout(timeout)
         ticket, call, candidates = self._serving.prepare(
             messages, args, timeout, hold=self._hold(mode)
         )

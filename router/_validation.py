@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from router.errors import ConfigError
 
-__all__ = ["MAX_TOML_DEPTH", "fields_of", "raise_config_error", "read_toml", "too_deep"]
+__all__ = [
+    "MAX_TOML_DEPTH",
+    "clean_loc",
+    "fields_of",
+    "raise_config_error",
+    "read_toml",
+    "too_deep",
+]
 
 MAX_TOML_DEPTH = 32
 """Nesting of tables and arrays a config or policy file may have (real ones need ~4)."""
@@ -72,12 +80,10 @@ def _explain(err: Mapping[str, Any], known: Sequence[str]) -> str:
     return msg
 
 
-def raise_config_error(
-    source: str, exc: ValidationError, prefix: str, known: Sequence[str], tag: object = None
-) -> NoReturn:
-    err = exc.errors()[0]
-    # Drop pydantic's internal loc parts: validator names, dict-key markers, and the
-    # discriminator tag of a rule (`rules[0].deny.hostin` -> `rules[0].hostin`).
+def clean_loc(err: ErrorDetails, tag: object = None) -> list[int | str]:
+    """The error's path as the user wrote it: pydantic's internal parts dropped --
+    validator names, dict-key markers, and the discriminator tag of a rule
+    (`rules[0].deny.hostin` -> `rules[0].hostin`)."""
     loc = [
         p
         for p in err["loc"]
@@ -85,6 +91,14 @@ def raise_config_error(
     ]
     if tag is not None and loc and loc[0] == tag:
         loc = loc[1:]
+    return loc
+
+
+def raise_config_error(
+    source: str, exc: ValidationError, prefix: str, known: Sequence[str], tag: object = None
+) -> NoReturn:
+    err = exc.errors()[0]
+    loc = clean_loc(err, tag)
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         loc = [*loc, "kind"]
     raise ConfigError(source, _key(loc, prefix), _explain(err, known)) from None

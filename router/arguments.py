@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from router.errors import InvalidRequest
 from router.models import Message, Request, Sensitivity
+from router.params import check_params, shown_name
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -25,7 +26,6 @@ __all__ = [
     "RequestArgs",
     "call_params",
     "check_json",
-    "forwarded_text",
     "to_request",
 ]
 
@@ -85,19 +85,19 @@ OPENAI_PARAMS = frozenset(OpenAIParams.__annotations__)
 
 _ROUTER_ARGS = frozenset(RequestArgs.__annotations__) - OPENAI_PARAMS
 _KNOWN = OPENAI_PARAMS | _ROUTER_ARGS
+_PASSED = OPENAI_PARAMS - {"stream", "max_tokens", "max_completion_tokens"}
+"""Passed through as given (`stream` is the backend's; the output bound is the router's)."""
 
 
 def to_request(messages: Sequence[Mapping[str, Any] | Message], args: Mapping[str, Any]) -> Request:
     """Validate OpenAI-style arguments into a Request, or raise InvalidRequest naming the
-    argument and what to write instead."""
+    argument and what to write instead (never echoing a value: see `router.params`)."""
     unknown = sorted(set(args) - _KNOWN)
     if unknown:
-        close = difflib.get_close_matches(unknown[0], _KNOWN, n=1)
+        name = shown_name(unknown[0])
+        close = difflib.get_close_matches(name, _KNOWN, n=1) if name else []
         hint = f"did you mean {close[0]!r}?" if close else "not an OpenAI chat parameter"
-        raise InvalidRequest(unknown[0], f"unknown parameter; {hint}")
-    max_tokens = args.get("max_tokens")
-    if max_tokens is None:
-        max_tokens = args.get("max_completion_tokens")  # OpenAI's newer name, same budget
+        raise InvalidRequest(name or "an argument", f"unknown parameter; {hint}")
     tags = args.get("tags", ())
     if isinstance(tags, str):
         raise InvalidRequest("tags", "give a list of strings, e.g. tags=['support']")
@@ -106,18 +106,24 @@ def to_request(messages: Sequence[Mapping[str, Any] | Message], args: Mapping[st
     check_json(messages, "messages")
     for name, value in args.items():
         check_json(value, name)
+    check_params(args)
+    # One output bound: the larger of the two names, sent under the caller's newer one.
+    bounds = [args.get(k) for k in ("max_tokens", "max_completion_tokens")]
+    given = [b for b in bounds if b is not None]
     try:
         return Request.model_validate(
             {
                 "messages": messages,
                 "tools": args.get("tools"),
                 "response_format": args.get("response_format"),
-                "max_tokens": max_tokens,
+                "max_tokens": max(given) if given else None,
+                "output_field": "max_completion_tokens" if bounds[1] is not None else "max_tokens",
+                "choices": args.get("n") or 1,
                 "tenant": args.get("tenant", "default"),
                 "sensitivity": args.get("sensitivity", "public"),
                 "tags": tags,
                 "quality_target": args.get("quality_target"),
-                "forwarded_text": forwarded_text(args),
+                "params": {k: v for k, v in args.items() if k in _PASSED and v is not None},
             }
         )
     except ValidationError as exc:
@@ -154,32 +160,29 @@ def _hint(err: Mapping[str, Any], field: str) -> str:
     return msg
 
 
-def _child(where: str, key: str) -> str:
-    """`where.key`, or `where['k\\x00ey']` for a key that is not a plain name (escaped and
-    cut short, so an error message stays one printable line)."""
-    if key.isascii() and key.isidentifier():
-        return f"{where}.{key}"
-    shown = key if len(key) <= 40 else key[:40] + "..."
-    return f"{where}[{shown!r}]"
+_Path = tuple[Any, Any]
+"""Where a value sits, built cheaply and rendered only for an error: (parent path or None,
+step), a step being a name, a list index, or a dict key as (key, position, is-the-key)."""
 
 
-def forwarded_text(args: Mapping[str, Any]) -> str:
-    """The strings of the OpenAI parameters passed through to the provider (`user`,
-    `metadata`, `stop`, `prediction`, `web_search_options`, ...), one per line: the
-    detectors scan them like the messages, since they leave the machine with them.
-    (Call after `check_json`: the values are plain JSON, nested at most MAX_JSON_DEPTH.)"""
-    out: list[str] = []
-    stack: list[object] = [args[k] for k in sorted(args) if k in OPENAI_PARAMS]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            out.append(item)
-        elif isinstance(item, Mapping):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return "\n".join(out)
+def _where(path: _Path) -> str:
+    """`messages[0].content[1].text`; a key that is not safe to print (see
+    `router.params.shown_name`) shows as its position, `metadata[key 3]`: an error never
+    echoes a caller's key, which may hold what the detectors look for."""
+    steps: list[str] = []
+    node: _Path | None = path
+    while node is not None:
+        parent, step = node
+        if isinstance(step, str):
+            steps.append(step)
+        elif isinstance(step, int):
+            steps.append(f"[{step}]")
+        else:
+            key, position, itself = step
+            name = None if itself else shown_name(key)
+            steps.append(f".{name}" if name is not None else f"[key {position}]")
+        node = parent
+    return "".join(reversed(steps))
 
 
 def check_json(value: object, field: str) -> None:
@@ -188,9 +191,9 @@ def check_json(value: object, field: str) -> None:
     numbers, booleans and None, nested at most MAX_JSON_DEPTH levels. Iterative, so a
     structure nested 100,000 levels deep (or one that contains itself) is refused
     instead of exhausting the stack."""
-    stack: list[tuple[object, int, str]] = [(value, 0, field)]
+    stack: list[tuple[object, int, _Path]] = [(value, 0, (None, field))]
     while stack:
-        item, depth, where = stack.pop()
+        item, depth, path = stack.pop()
         if item is None or isinstance(item, bool | int):
             continue
         if isinstance(item, str):
@@ -199,7 +202,7 @@ def check_json(value: object, field: str) -> None:
                     item.encode("utf-8")
                 except UnicodeEncodeError as exc:
                     raise InvalidRequest(
-                        where,
+                        _where(path),
                         f"holds a lone surrogate (U+{ord(item[exc.start]):04X}) at character "
                         f"{exc.start}, which is not valid Unicode; decode bytes with "
                         "errors='replace' (or remove the surrogate) before sending",
@@ -207,14 +210,15 @@ def check_json(value: object, field: str) -> None:
             continue
         if isinstance(item, float):
             if not math.isfinite(item):
-                raise InvalidRequest(where, f"{item} is not a JSON number; give a finite number")
+                raise InvalidRequest(_where(path), "is NaN or infinite; give a finite number")
             continue
         if isinstance(item, bytes | bytearray | memoryview):
             raise InvalidRequest(
-                where,
+                _where(path),
                 "is bytes, not text; decode it first, e.g. data.decode('utf-8', errors='replace')",
             )
         if depth >= MAX_JSON_DEPTH:
+            where = _where(path)
             shown = where if len(where) <= 80 else where[:60] + "..."
             raise InvalidRequest(
                 shown, f"nested more than {MAX_JSON_DEPTH} levels deep; flatten it"
@@ -222,35 +226,37 @@ def check_json(value: object, field: str) -> None:
         if isinstance(item, BaseModel):  # a Message given as a value: its fields and extras
             item = dict(item)
         if isinstance(item, Mapping):
-            for k, v in item.items():
+            for i, (k, v) in enumerate(item.items()):
                 if not isinstance(k, str):
                     raise InvalidRequest(
-                        where, f"has a key of type {type(k).__name__}; JSON keys are strings"
+                        _where(path),
+                        f"has a key of type {type(k).__name__}; JSON keys are strings",
                     )
-                stack.append((k, depth + 1, f"{where} (a key)"))
-                stack.append((v, depth + 1, _child(where, k)))
+                stack.append((k, depth + 1, (path, (k, i, True))))
+                stack.append((v, depth + 1, (path, (k, i, False))))
         elif isinstance(item, list | tuple):
-            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(item))
+            stack.extend((v, depth + 1, (path, i)) for i, v in enumerate(item))
         else:
             raise InvalidRequest(
-                where,
+                _where(path),
                 f"is a {type(item).__name__}; give JSON values (str, number, bool, None, "
                 "list or dict)",
             )
 
 
-def call_params(request: Request, args: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters litellm gets: the validated messages, tools, response format and
-    output budget, and the OpenAI parameters as given. Never `stream` (the backend sets
-    it) and never the router's own arguments."""
+def call_params(request: Request) -> dict[str, Any]:
+    """The parameters litellm gets, built from the validated Request alone, so that what
+    is sent is what was scanned: the messages, tools, response format, the OpenAI
+    parameters as given, and the output bound under one name. Never `stream` (the
+    backend sets it) and never the router's own arguments."""
     call: dict[str, Any] = {
         "messages": [m.model_dump(exclude_none=True) for m in request.messages],
-        **{k: v for k, v in args.items() if k in OPENAI_PARAMS and k != "stream"},
+        **request.params,
     }
     if request.tools is not None:
-        call["tools"] = [dict(t) for t in args.get("tools") or ()]
+        call["tools"] = [dict(t) for t in request.tools]
     if request.response_format is not None:
-        call["response_format"] = dict(args.get("response_format") or {})
+        call["response_format"] = dict(request.response_format)
     if request.max_tokens is not None:
-        call["max_tokens"] = request.max_tokens
+        call[request.output_field] = request.max_tokens
     return call

@@ -169,6 +169,10 @@ def map_error(exc: BaseException, deployment: str) -> ProviderError:
             return router_type(deployment, detail, status=status, retry_after=_retry_after(exc))
     if status is not None and status >= 500:
         return ProviderUnavailable(deployment, "server error", status=status)
+    if isinstance(exc, TypeError | OverflowError):
+        # raised while building the call, before anything was sent: the request's shape,
+        # not the deployment's health (a breaker must not open on a caller's value)
+        return BadRequest(deployment, f"could not build the request ({type(exc).__name__})")
     return ProviderUnavailable(deployment, f"unexpected {type(exc).__name__}", status=status)
 
 

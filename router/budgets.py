@@ -7,10 +7,12 @@ step by step as it fills (default: at 50% used x0.8, at 75% x0.5, at 90% x0 = an
 free deployment will do), and stops paid deployments like a hard one at 100%.
 
 The maximum cost is an upper bound, not the estimate the objective uses: the prompt
-counted as its UTF-8 bytes plus message overhead (byte-level tokenizers never make
-more tokens than bytes) and the whole output budget, which the router then passes to
-the provider as `max_tokens`. Reserving that bound before the call and settling the
-actual cost after keeps spend within the limit, also under concurrency.
+counted as its UTF-8 bytes plus message overhead and media (byte-level tokenizers never
+make more tokens than bytes; images, audio and files by `router.scan`'s bounds) and the
+whole output budget times `n`, which the router then passes to the provider as
+`max_tokens` (or `max_completion_tokens`, whichever name the caller used). Reserving
+that bound before the call and settling the actual cost after keeps spend within the
+limit, also under concurrency.
 
 >>> b = Budget(tenant="acme", period="day", usd=10.0, mode="soft")
 >>> b.window(1_764_400_000.0), b.limit_micro
@@ -125,10 +127,11 @@ def applicable(budgets: Sequence[Budget], tenant: str, tags: Sequence[str]) -> l
 
 def max_cost_micro(features: Features, deployment: Deployment) -> int:
     """The most this request can cost on `deployment` (rounded up): the prompt at its
-    byte bound (message overhead included) and the whole output budget."""
+    byte bound (message overhead and media included) and the whole output budget of every
+    one of the `n` answers."""
     usd = (
         features.prompt_bytes * deployment.input_usd_per_token
-        + features.max_output_tokens * deployment.output_usd_per_token
+        + features.max_output_total * deployment.output_usd_per_token
     )
     micro = usd * MICRO
     return int(micro) + (micro > int(micro))

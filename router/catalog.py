@@ -182,9 +182,21 @@ def family_of(model: str) -> Family | None:
     return None
 
 
-def _infer_hosting(spec: DeploymentSpec, facts: ModelFacts | None) -> Hosting | None:
+def _infer_hosting(
+    spec: DeploymentSpec, facts: ModelFacts | None, family: Family | None
+) -> Hosting | None:
+    """Where a deployment runs when its entry does not say (`hosting` unset).
+
+    Closed weights are an API whatever the address: nobody but the vendor runs them, so
+    `http://127.0.0.1:4000` in front of `gpt-4o` is a proxy (LiteLLM, a corporate
+    gateway), not a local model, and confidential data sent there leaves your machines.
+    Otherwise a loopback `api_base` is local, a known model without one is an API, and
+    anything else is unknown (the caller asks the user to write `hosting`)."""
     if spec.hosting is not None:
         return spec.hosting
+    weights = spec.weights or (family.weights if family else None)
+    if weights == "closed":
+        return "api"
     if spec.api_base is not None:
         host = urlparse(spec.api_base).hostname or ""
         return "local" if host in _LOOPBACK else None
@@ -199,7 +211,7 @@ def resolve(spec: DeploymentSpec, source: str, key: str) -> Deployment:
     facts = lookup(spec.model)
     family = family_of(spec.model)
 
-    hosting = _infer_hosting(spec, facts)
+    hosting = _infer_hosting(spec, facts, family)
     if hosting is None:
         raise ConfigError(
             source,

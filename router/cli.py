@@ -23,7 +23,7 @@ from router.config import load_config
 from router.demo import DEMO_CONFIG, SAMPLES
 from router.errors import NoEligibleDeployment, RouterError
 from router.local import LocalServer
-from router.models import SENSITIVITY_LEVELS
+from router.models import SENSITIVITY_LEVELS, Deployment
 from router.packs import load_policy
 from router.quality import calibrate_cli
 from router.quality import cli as quality_cli
@@ -171,7 +171,23 @@ def _check(args: argparse.Namespace) -> int:
             f"in {usd(d.input_usd_per_token * 1e6)}/M  out {usd(d.output_usd_per_token * 1e6)}/M"
             f"  q={d.quality:.2f} ({d.quality_source})"
         )
+    for line in _closed_weights_warnings(cfg.deployments, cfg.source):
+        print(f"router: warning: {line}", file=sys.stderr)
     return 0
+
+
+def _closed_weights_warnings(deployments: Sequence[Deployment], source: str) -> list[str]:
+    """One line per deployment of closed weights declared local or self-hosted: the
+    policy then lets confidential requests reach it, which is only right if the weights
+    really run on your machines (under licence), not behind a proxy to the vendor."""
+    return [
+        f"{source}: deployments[{i}]: {d.name!r} has closed weights ({d.model}) but "
+        f'hosting = "{d.hosting}", so confidential requests may be sent to it; '
+        "that is right only if you run these weights yourself under licence (then ignore "
+        'this line); if it is a vendor\'s API behind a proxy or gateway, write hosting = "api"'
+        for i, d in enumerate(deployments)
+        if d.weights == "closed" and d.hosting != "api"
+    ]
 
 
 def _looks_like_pack(path: Path) -> bool:

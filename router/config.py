@@ -5,6 +5,7 @@ Config file::
 
     [router]
     policy = "free-first"          # a shipped pack name, or a path relative to this file
+    policy_vars = { }              # override the pack's [vars]; an unknown name is an error
     objective = "free-first"       # free-first | cheapest | best | utility
     mode = "route"                 # route | cascade (free answer first, verified; see [cascade])
     quality_target = 0.9

@@ -91,9 +91,16 @@ class NoEligibleDeployment(RouterError):
         self.decision = decision
         parts = [f"{r.name}: {'; '.join(r.reasons)}" for r in decision.rejected]
         detail = " | ".join(parts) if parts else "no deployments are configured"
+        f = decision.features
+        why = [
+            *(["declared"] if f.declared_sensitivity == f.sensitivity != "public" else []),
+            *(d.kind for d in f.detections if d.level == f.sensitivity),
+            *(f"unscannable {u.kind}" for u in f.unscannable if u.level == f.sensitivity),
+        ]
+        because = f" from {', '.join(why)}" if why and f.sensitivity != "public" else ""
         super().__init__(
             f"no eligible deployment under policy {decision.policy!r} "
-            f"(sensitivity {decision.features.sensitivity}): {detail}"
+            f"(sensitivity {f.sensitivity}{because}): {detail}"
         )
 
 

@@ -15,25 +15,27 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import json
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol, get_args
 
 from router.catalog import LONG_CONTEXT_TOKENS
 from router.detectors import detect
 from router.errors import InvalidRequest
 from router.models import (
     CAPABILITIES,
+    UNSCANNABLE_KINDS,
     Capability,
     Detection,
     DetectorKind,
     Features,
     Request,
     Sensitivity,
+    Unscannable,
     sensitivity_rank,
 )
+from router.scan import IMAGE_TOKENS, scan
 
 __all__ = [
     "DEFAULT_DETECTOR_LEVELS",
@@ -56,16 +58,11 @@ DEFAULT_DETECTOR_LEVELS: Mapping[DetectorKind, Sensitivity] = {
 }
 """The sensitivity each finding raises a request to. Override per kind in the config."""
 
-IMAGE_TOKENS = 765
-"""Tokens counted per image part (OpenAI's cost of a 512x512 high-detail tile set)."""
-
 TOKENIZER_MARGIN = 1.10
 """Other models' tokenizers may need up to ~10% more tokens than cl100k."""
 
 _PER_MESSAGE = 4
-_IMAGE_TYPES = {"image_url", "input_image", "image"}
-_BINARY_TYPES = {"input_audio", "audio", "file", "input_file"}
-"""Parts whose other fields hold encoded media: not text a detector could read."""
+_KINDS: tuple[DetectorKind, ...] = get_args(DetectorKind)
 _JSON_FORMATS: dict[str, Capability | None] = {
     "text": None,
     "json_object": "json",
@@ -116,47 +113,6 @@ def count_tokens(text: str, stop_above: int | None = None) -> int:
     return total
 
 
-def _blob(request: Request) -> tuple[str, int, bool]:
-    """All text a model would read, joined; the number of images; whether tools are used."""
-    parts: list[str] = []
-    images = 0
-    uses_tools = bool(request.tools)
-    for msg in request.messages:
-        parts.append(msg.role)
-        if msg.name is not None:  # sent to the provider too: the detectors must see it
-            parts.append(msg.name)
-        content = msg.content
-        if isinstance(content, str):
-            parts.append(content)
-        elif content is not None:
-            for part in content:
-                kind = part["type"]
-                if kind in _IMAGE_TYPES:
-                    images += 1
-                    continue
-                if isinstance(part.get("text"), str):
-                    parts.append(part["text"])
-                rest = {k: v for k, v in part.items() if k not in ("type", "text")}
-                if rest and kind not in _BINARY_TYPES:
-                    parts.append(_dumps(rest))
-        if msg.model_extra:  # extra provider fields pass through: scan them as well
-            parts.append(_dumps(msg.model_extra))
-        if msg.tool_calls:
-            uses_tools = True
-            parts.append(_dumps(msg.tool_calls))
-        if msg.role == "tool":
-            uses_tools = True
-    if request.tools:
-        parts.append(_dumps(request.tools))
-    if request.response_format:
-        parts.append(_dumps(request.response_format))
-    return "\n".join(parts), images, uses_tools
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-
-
 _NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
 
 
@@ -187,6 +143,7 @@ def extract(
     detector_levels: Mapping[DetectorKind, Sensitivity] = DEFAULT_DETECTOR_LEVELS,
     profile: Callable[[str], tuple[float, ...]] | None = None,
     stop_count_above: int | None = None,
+    unscannable_level: Sensitivity = "confidential",
 ) -> Features:
     """Features of a request. Pure: no clock, no network.
 
@@ -195,10 +152,13 @@ def extract(
     `profile`: when given, `Features.profile` is `profile(last user turn's text)`.
     `stop_count_above`: the exact count may stop once it passes this many tokens (the
     widest context window: the prompt then fits nowhere, whatever its exact size).
+    `unscannable_level`: the sensitivity that content no detector can read (images, audio,
+    binary files) raises the request to: the policy pack's `unscannable`.
     """
-    text, images, uses_tools = _blob(request)
+    view = scan(request)
+    text = view.text
     raw = text.encode("utf-8", errors="surrogatepass")
-    overhead = _PER_MESSAGE * len(request.messages) + 3 + IMAGE_TOKENS * images
+    overhead = _PER_MESSAGE * len(request.messages) + 3 + view.media_tokens
     n_bytes = len(raw) + overhead
     exact = exact_above_bytes is not None and n_bytes > exact_above_bytes
     tokens = (
@@ -206,16 +166,16 @@ def extract(
     ) + overhead
 
     caps: set[Capability] = set()
-    if uses_tools:
+    if view.uses_tools:
         caps.add("tools")
-    if images:
+    if view.images:
         caps.add("vision")
     if request.response_format is not None:
         kind = request.response_format.get("type")
         if kind not in _JSON_FORMATS:
             raise InvalidRequest(
                 "response_format.type",
-                f"{kind!r} is not supported; write one of {', '.join(_JSON_FORMATS)}",
+                f"is not supported; write one of {', '.join(map(repr, _JSON_FORMATS))}",
             )
         need = _JSON_FORMATS[kind]
         if need is not None:
@@ -223,20 +183,38 @@ def extract(
     if tokens > LONG_CONTEXT_TOKENS:
         caps.add("long_context")
 
-    found = detect(f"{text}\n{request.forwarded_text}" if request.forwarded_text else text)
+    found = detect(f"{text}\n{view.extra}" if view.extra else text)
+    if view.alternate:
+        for kind, count in detect(view.alternate).items():
+            found[kind] = max(found.get(kind, 0), count)
     # A partial mapping (e.g. only {"email": "public"}) keeps the defaults for other kinds.
-    detections = tuple(
-        Detection(
-            kind=kind,
-            count=count,
-            level=detector_levels.get(kind, DEFAULT_DETECTOR_LEVELS[kind]),
+    detections = (
+        tuple(
+            Detection(
+                kind=kind,
+                count=found[kind],
+                level=detector_levels.get(kind, DEFAULT_DETECTOR_LEVELS[kind]),
+            )
+            for kind in _KINDS
+            if kind in found
         )
-        for kind, count in found.items()
+        if found
+        else ()
+    )
+    unscannable = (
+        tuple(
+            Unscannable(kind=kind, count=view.unscannable[kind], level=unscannable_level)
+            for kind in UNSCANNABLE_KINDS
+            if kind in view.unscannable
+        )
+        if view.unscannable
+        else ()
     )
     sensitivity = request.sensitivity
-    for d in detections:
-        if sensitivity_rank(d.level) > sensitivity_rank(sensitivity):
-            sensitivity = d.level
+    if detections or unscannable:
+        for level in (*(d.level for d in detections), *(u.level for u in unscannable)):
+            if sensitivity_rank(level) > sensitivity_rank(sensitivity):
+                sensitivity = level
 
     if request.max_tokens is not None:
         max_out, budget_source = request.max_tokens, "request"
@@ -254,6 +232,8 @@ def extract(
         declared_sensitivity=request.sensitivity,
         sensitivity=sensitivity,
         detections=detections,
+        unscannable=unscannable,
+        choices=request.choices,
         tenant=request.tenant,
         tags=request.tags,
         message_count=len(request.messages),

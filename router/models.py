@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 __all__ = [
     "CAPABILITIES",
     "SENSITIVITY_LEVELS",
+    "UNSCANNABLE_KINDS",
     "Capability",
     "CostModel",
     "Deployment",
@@ -24,6 +25,8 @@ __all__ = [
     "Message",
     "Request",
     "Sensitivity",
+    "Unscannable",
+    "UnscannableKind",
     "Weights",
     "sensitivity_rank",
 ]
@@ -37,6 +40,11 @@ SENSITIVITY_LEVELS: tuple[Sensitivity, ...] = ("public", "internal", "confidenti
 DetectorKind = Literal[
     "email", "phone", "payment_card", "iban", "national_id", "api_key", "private_key"
 ]
+UnscannableKind = Literal["image", "audio", "file", "part"]
+"""Content the detectors cannot read: an image, audio, a binary file (a PDF, an office
+document), or a content part of a type the router does not know."""
+
+UNSCANNABLE_KINDS: tuple[UnscannableKind, ...] = ("image", "audio", "file", "part")
 
 _RANK: dict[str, int] = {level: i for i, level in enumerate(SENSITIVITY_LEVELS)}
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -144,6 +152,15 @@ class Message(BaseModel):
                         f"content part {i} is of type 'text' but its 'text' is not a string; "
                         'write {"type": "text", "text": "..."}'
                     )
+                file = part.get("file")
+                holder = file if isinstance(file, dict) else part
+                if "file_id" in holder and "file_data" not in holder:
+                    raise ValueError(
+                        f"content part {i} refers to a file stored at the provider (file_id), "
+                        "which the router can neither scan nor count; send its content as "
+                        '{"type": "file", "file": {"filename": "...", "file_data": '
+                        '"data:...;base64,..."}}'
+                    )
         return value
 
 
@@ -158,9 +175,15 @@ class Request(Frozen):
     sensitivity: Sensitivity = "public"
     tags: tuple[str, ...] = ()
     quality_target: float | None = Field(default=None, gt=0, le=1)
-    forwarded_text: str = ""
-    """The text of the OpenAI parameters passed through to the provider (`user`,
-    `metadata`, `stop`, `prediction`...): the detectors scan it; it is not prompt."""
+    choices: int = Field(default=1, ge=1)
+    """`n`: how many answers the provider generates (and bills) for one call."""
+    output_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    """The name the output bound is sent under: the caller's (`max_completion_tokens` when
+    it was given, which also bounds reasoning tokens), one field only."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """The other OpenAI parameters, passed through to the provider as given (`user`,
+    `metadata`, `stop`, `seed`...): the detectors scan every key and value of them, since
+    they leave the machine with the prompt; they are not prompt."""
 
     @field_validator("tenant")
     @classmethod
@@ -221,6 +244,15 @@ class Detection(Frozen):
     level: Sensitivity
 
 
+class Unscannable(Frozen):
+    """Parts of one kind the detectors could not read, and the sensitivity floor they set
+    (the policy pack's `unscannable` level). Never their content."""
+
+    kind: UnscannableKind
+    count: int = Field(gt=0)
+    level: Sensitivity
+
+
 class Features(Frozen):
     """What the planner knows about a request. Holds no prompt text, only its hash."""
 
@@ -235,9 +267,19 @@ class Features(Frozen):
     declared_sensitivity: Sensitivity
     sensitivity: Sensitivity
     detections: tuple[Detection, ...] = ()
+    unscannable: tuple[Unscannable, ...] = ()
+    """Content no detector could read (images, audio, binary files): each kind raised the
+    sensitivity to at least its `level`."""
+    choices: int = 1
+    """`n`: answers generated per call; the output budget is per answer."""
     tenant: str = "default"
     tags: tuple[str, ...] = ()
     message_count: int = 1
     profile: tuple[float, ...] = ()
     """The last user turn's profile (`router.quality.profile`: 43 counts and shares, no
     text), when the scorer reads one; empty otherwise."""
+
+    @property
+    def max_output_total(self) -> int:
+        """The output budget over all `choices`: the most output a provider may bill."""
+        return self.max_output_tokens * self.choices

@@ -5,6 +5,7 @@ Pack::
     name = "my-pack"
     include = ["confidential-local"]        # a shipped pack, or a .toml in this folder or
                                             # below: no absolute paths, no "..", no symlink out
+    unscannable = "confidential"            # the sensitivity of content no detector can read
     [vars]
     allowed_regions = ["eu-*"]
     [[rules]]
@@ -13,20 +14,35 @@ Pack::
     region = "${allowed_regions}"
 
 Included rules come first; variables resolve with the config's `policy_vars` over
-the including pack's `[vars]` over the included packs'.
+the including pack's `[vars]` over the included packs'. A `policy_vars` name that no
+pack in the chain declares under `[vars]` or uses as `"${name}"` is a ConfigError (a
+misspelt name would otherwise leave the pack's default in force), and a value from
+`policy_vars` that does not fit its rule is reported against the config's key.
+
+`unscannable` (one of public, internal, confidential, restricted) is the floor put on a
+request's sensitivity when it carries content the detectors cannot read: images, audio,
+binary files. It merges like a variable: the including pack's value wins over its
+includes' (a later include over an earlier one). When no pack in the chain states it the
+policy fails closed: `"confidential"`, so with a `local_only` rule at confidential such
+requests stay on your own machines. A pack of your own that includes a shipped one and
+says `unscannable = "internal"` (or `"public"`) lets them reach APIs: do that only when
+what your users attach is never confidential.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from router._validation import fields_of, raise_config_error, read_toml
+from router._policy_vars import Use, check_names, override_error, references, substitute
+from router._validation import clean_loc, fields_of, raise_config_error, read_toml
 from router.errors import ConfigError
+from router.models import Sensitivity
 from router.policy import Allow, Deny, LocalOnly, MaxCost, Policy, Require, Rule, RuleFn
 
 __all__ = ["PackFile", "builtin_policies", "load_policy", "policy_dir"]
@@ -38,6 +54,7 @@ class PackFile(BaseModel):
     name: str = Field(min_length=1)
     description: str = ""
     include: tuple[str, ...] = ()
+    unscannable: Sensitivity | None = None
     vars: dict[str, Any] = Field(default_factory=dict)
     rules: tuple[dict[str, Any], ...] = ()
 
@@ -80,10 +97,18 @@ def _pack_path(ref: str, base: Path, source: str, key: str) -> Path:
     return candidate
 
 
-def _collect(
-    path: Path, chain: tuple[Path, ...]
-) -> tuple[str, list[tuple[str, str, dict[str, Any]]], dict[str, Any]]:
-    """(pack name, [(label, file, raw rule)], vars) with includes expanded first."""
+@dataclass(frozen=True)
+class _Chain:
+    """A pack with its includes expanded: rules in order, vars and `unscannable` merged."""
+
+    name: str
+    rules: tuple[tuple[str, str, dict[str, Any]], ...]
+    """(label, "file: rules[i]", raw rule) per rule."""
+    vars: dict[str, Any]
+    unscannable: Sensitivity | None
+
+
+def _collect(path: Path, chain: tuple[Path, ...]) -> _Chain:
     src = str(path)
     pack_raw = read_toml(path)
     try:
@@ -92,6 +117,7 @@ def _collect(
         raise_config_error(src, exc, "", fields_of(PackFile))
     rules: list[tuple[str, str, dict[str, Any]]] = []
     merged_vars: dict[str, Any] = {}
+    unscannable: Sensitivity | None = None
     for i, ref in enumerate(pack.include):
         target = _include_path(ref, path, src, f"include[{i}]")
         if target in chain or target == path:
@@ -99,14 +125,15 @@ def _collect(
             raise ConfigError(src, f"include[{i}]", f"include cycle: {loop}; remove one include")
         if not target.is_file():
             raise ConfigError(src, f"include[{i}]", f"{ref!r} not found (looked for {target})")
-        _, inc_rules, inc_vars = _collect(target, (*chain, path))
-        rules += inc_rules
-        merged_vars.update(inc_vars)
+        inc = _collect(target, (*chain, path))
+        rules += inc.rules
+        merged_vars.update(inc.vars)
+        unscannable = inc.unscannable or unscannable
     merged_vars.update(pack.vars)
     for i, rule in enumerate(pack.rules):
         kind = rule.get("kind", "rule")
         rules.append((f"{pack.name}#{i + 1} {kind}", f"{src}: rules[{i}]", rule))
-    return pack.name, rules, merged_vars
+    return _Chain(pack.name, tuple(rules), merged_vars, pack.unscannable or unscannable)
 
 
 def _include_path(ref: str, pack: Path, source: str, key: str) -> Path:
@@ -137,24 +164,6 @@ def _include_path(ref: str, pack: Path, source: str, key: str) -> Path:
     return target
 
 
-def _substitute(value: Any, env: Mapping[str, Any], where: str, key: str) -> Any:
-    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
-        name = value[2:-1]
-        if name not in env:
-            raise ConfigError(
-                where,
-                key,
-                f"undefined variable {name!r}; define it under [vars] in the pack "
-                "or in [router.policy_vars] of the config",
-            )
-        return env[name]
-    if isinstance(value, dict):
-        return {k: _substitute(v, env, where, f"{key}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, env, where, f"{key}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
 def load_policy(
     ref: str | Path,
     *,
@@ -176,21 +185,30 @@ def load_policy(
             f"policy pack {ref!r} not found (looked for {path}); write a shipped name "
             f"({', '.join(builtin_policies())}) or a path relative to the config file",
         )
-    name, raw_rules, pack_vars = _collect(path.resolve(), ())
-    env = {**pack_vars, **(overrides or {})}
+    chain = _collect(path.resolve(), ())
+    overrides = overrides or {}
+    known = set(chain.vars).union(*(references(raw) for _, _, raw in chain.rules))
+    check_names(overrides, known, chain.name, source)
+    env = {**chain.vars, **overrides}
     rules: list[tuple[str, RuleFn]] = []
-    for label, where, raw in raw_rules:
+    for label, where, raw in chain.rules:
         file, _, key = where.partition(": ")
-        resolved = _substitute(raw, env, file, key)
+        uses: list[Use] = []
+        resolved = substitute(raw, env, file, key, uses=uses)
         try:
             rules.append((label, _rule_adapter().validate_python(resolved)))
         except ValidationError as exc:
             kind = resolved.get("kind")
-            known = _rule_fields(kind)
-            raise_config_error(file, exc, key, known, tag=kind)
+            loc = tuple(clean_loc(exc.errors()[0], kind))
+            blame = override_error(
+                loc, exc.errors()[0], uses=uses, overrides=overrides, label=label, source=source
+            )
+            if blame is not None:
+                raise blame from None
+            raise_config_error(file, exc, key, _rule_fields(kind), tag=kind)
     for i, fn in enumerate(extra_rules, 1):
         rules.append((f"custom#{i} {getattr(fn, '__name__', 'rule')}", fn))
-    return Policy.of(name, rules, vars=env)
+    return Policy.of(chain.name, rules, vars=env, unscannable=chain.unscannable or "confidential")
 
 
 def _rule_fields(kind: object) -> list[str]:

@@ -107,6 +107,7 @@ def plan(
         detector_levels=settings.detector_levels,
         profile=profile if getattr(scorer, "needs_profile", False) else None,
         stop_count_above=bound.widest_window,
+        unscannable_level=bound.policy.unscannable,
     )
     target = request.quality_target or settings.quality_target
     return plan_features(
@@ -177,7 +178,7 @@ def plan_features(
             if sources_of is not None and features.profile
             else [""] * len(eligible)
         )
-        pt, mo = features.prompt_tokens, features.max_output_tokens
+        pt, mo = features.prompt_tokens, features.max_output_total
         # Hot path: cost as in `pricing.estimate_cost_usd`, inlined, and records built with
         # `_make` (a named tuple's keyword constructor costs ~10x more; see design notes).
         scored = [

@@ -288,17 +288,26 @@ class Policy:
 
     >>> from router.policy import Policy, Deny
     >>> p = Policy.of("no-cn", [Deny(origin=("CN",))])
-    >>> p.name, len(p.fingerprint)
-    ('no-cn', 16)
+    >>> p.name, len(p.fingerprint), p.unscannable
+    ('no-cn', 16, 'confidential')
     """
 
     name: str
     rules: tuple[tuple[str, RuleFn], ...]
     fingerprint: str = field(default="")
+    unscannable: Sensitivity = "confidential"
+    """The sensitivity floor of a request carrying content the detectors cannot read
+    (images, audio, binary files). Fails closed: confidential unless a pack says otherwise
+    (`unscannable = "..."`, see `router.packs`)."""
 
     @classmethod
     def of(
-        cls, name: str, rules: Sequence[RuleFn | tuple[str, RuleFn]], vars: Any = None
+        cls,
+        name: str,
+        rules: Sequence[RuleFn | tuple[str, RuleFn]],
+        vars: Any = None,
+        *,
+        unscannable: Sensitivity = "confidential",
     ) -> Policy:
         labelled: list[tuple[str, RuleFn]] = []
         for i, item in enumerate(rules, 1):
@@ -308,12 +317,19 @@ class Policy:
                 kind = getattr(item, "kind", None) or getattr(item, "__name__", "rule")
                 labelled.append((f"{name}#{i} {kind}", item))
         blob = json.dumps(
-            {"name": name, "rules": [_rule_identity(r) for _, r in labelled], "vars": vars},
+            {
+                "name": name,
+                "rules": [_rule_identity(r) for _, r in labelled],
+                "vars": vars,
+                "unscannable": unscannable,
+            },
             sort_keys=True,
             default=str,
         )
         fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:16]
-        return cls(name=name, rules=tuple(labelled), fingerprint=fingerprint)
+        return cls(
+            name=name, rules=tuple(labelled), fingerprint=fingerprint, unscannable=unscannable
+        )
 
     def denials(self, features: Features, deployment: Deployment) -> tuple[str, ...]:
         """Every reason any rule gives to deny `deployment` for this request."""

@@ -9,10 +9,10 @@ __all__ = ["cost_at", "estimate_cost_usd"]
 
 def cost_at(features: Features, input_usd_per_token: float, output_usd_per_token: float) -> float:
     """The most this request can cost at these prices: the prompt plus the whole output
-    budget (`max_tokens`, or the configured default)."""
+    budget of each of its `n` answers (`max_tokens`, or the configured default)."""
     return (
         features.prompt_tokens * input_usd_per_token
-        + features.max_output_tokens * output_usd_per_token
+        + features.max_output_total * output_usd_per_token
     )
 
 

@@ -42,11 +42,16 @@ def explain_text(decision: Decision, baseline_usd: float | None = None) -> str:
     f = decision.features
     tokens = f"{f.prompt_tokens:,} tokens" + ("" if f.prompt_tokens_exact else " (estimate)")
     found = ", ".join(f"{d.kind} x{d.count}" for d in f.detections) or "nothing"
+    if f.unscannable:
+        unread = ", ".join(f"{u.kind} x{u.count}" for u in f.unscannable)
+        found += f"; unscannable {unread}: at least {f.unscannable[0].level}"
+    output = f"output budget {f.max_output_tokens:,} ({f.output_budget_source})"
+    if f.choices > 1:
+        output += f" x {f.choices} answers (n)"
     lines = [
         f"policy {decision.policy} ({decision.policy_fingerprint}), objective "
         f"{decision.objective}, quality target {decision.quality_target:g}",
-        f"request: {tokens}, output budget {f.max_output_tokens:,} ({f.output_budget_source}), "
-        f"capabilities: {', '.join(f.capabilities) or 'none'}",
+        f"request: {tokens}, {output}, capabilities: {', '.join(f.capabilities) or 'none'}",
         f"sensitivity: {f.sensitivity} (declared {f.declared_sensitivity}; detected {found}), "
         f"tenant {f.tenant}" + (f", tags {', '.join(f.tags)}" if f.tags else ""),
         "",

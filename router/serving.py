@@ -141,7 +141,7 @@ class Serving:
         ticket = self.books.open(
             req, lambda states: self.decide(req, states), timeout=timeout, hold_amount=hold
         )
-        call = call_params(req, args)
+        call = call_params(req)
         if ticket.held:  # money is held for this output budget: the provider must keep to it
-            call["max_tokens"] = ticket.decision.features.max_output_tokens
+            call[req.output_field] = ticket.decision.features.max_output_tokens
         return ticket, call, [self.by_name[c.name] for c in ticket.decision.candidates]

@@ -209,9 +209,8 @@ def test_resolve_infers_hosting(fields: dict[str, Any], hosting: str) -> None:
     [
         {"model": "openai/x", "context_window": 4096},
         {"model": "openai/x", "api_base": "http://gpu-1.internal:8000/v1", "context_window": 1},
-        {"model": "gpt-4o", "api_base": "https://proxy.example.com/v1"},
     ],
-    ids=["unknown-no-api-base", "unknown-remote-api-base", "known-behind-remote-proxy"],
+    ids=["unknown-no-api-base", "unknown-remote-api-base"],
 )
 def test_resolve_without_hosting_asks_for_it(fields: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as info:

@@ -168,6 +168,58 @@ def test_check_every_shipped_policy(capsys: pytest.CaptureFixture[str], path: Pa
     assert "rules:" in out
 
 
+CLOSED_OWN = """
+[[deployments]]
+name = "proxy"
+model = "gpt-4o"
+api_base = "http://127.0.0.1:4000"
+
+[[deployments]]
+name = "licensed-gpt"
+model = "openai/gpt-4o"
+api_base = "http://10.0.0.5:8000/v1"
+hosting = "self-hosted"
+
+[[deployments]]
+name = "said-local"
+model = "openai/my-model"
+api_base = "http://127.0.0.1:8080/v1"
+hosting = "local"
+weights = "closed"
+context_window = 8192
+"""
+
+
+def test_check_warns_for_closed_weights_declared_own(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(CLOSED_OWN, encoding="utf-8")
+    assert main(["check", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("ok: 3 deployments")
+    assert [line.split()[:2] for line in out.splitlines()[1:]] == [
+        ["proxy", "api"],  # closed weights on loopback, hosting not written: an API
+        ["licensed-gpt", "self-hosted"],
+        ["said-local", "local"],
+    ]
+    warnings = err.splitlines()
+    assert [w.split(": ")[3] for w in warnings] == ["deployments[1]", "deployments[2]"]
+    for line, (name, hosting) in zip(
+        warnings, [("licensed-gpt", "self-hosted"), ("said-local", "local")], strict=True
+    ):
+        assert line.startswith(f"router: warning: {path}: ")
+        assert f"{name!r} has closed weights" in line
+        assert f'hosting = "{hosting}", so confidential requests may be sent to it' in line
+        assert "run these weights yourself under licence" in line
+        assert line.endswith('write hosting = "api"')
+
+
+def test_check_of_the_demo_config_warns_of_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(DEMO_CONFIG)]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_policies_folder_is_not_empty() -> None:
     assert {p.stem for p in POLICIES} >= {"free-first", "confidential-local"}
 
@@ -188,6 +240,15 @@ USER_ERRORS: list[tuple[str, dict[str, str], list[str], str]] = [
     ("max-tokens-zero", {}, ["explain", "--max-tokens", "0", "hi"], "--max-tokens"),
     ("max-tokens-not-int", {}, ["explain", "--max-tokens", "lots", "hi"], "not a positive number"),
     ("no-command", {}, [], "required: command"),
+    ("misspelt-policy-var", {"c.toml": '[router]\npolicy = "public-sector"\n'
+     'policy_vars = {barred_orgins = ["CN"]}\n' + ONLY_API}, ["check", "{dir}/c.toml"],
+     "c.toml: router.policy_vars.barred_orgins: unknown variable: no pack in policy "
+     "'public-sector' declares or uses it, so it would change nothing; "
+     "did you mean 'barred_origins'?"),
+    ("policy-var-wrong-type", {"c.toml": '[router]\npolicy = "public-sector"\n'
+     'policy_vars = {barred_origins = "CN"}\n' + ONLY_API}, ["check", "{dir}/c.toml"],
+     'c.toml: router.policy_vars.barred_origins: must be a list: rule '
+     "'public-sector#3 deny' uses it as origin; write a list, e.g. barred_origins = [\"CN\"]"),
 ]  # fmt: skip
 
 

@@ -157,7 +157,8 @@ def test_unknown_response_format_type_is_invalid_request(
         _features(_req(_user(PLAIN), response_format=response_format))
     assert info.value.field == "response_format.type"
     assert str(info.value).startswith("response_format.type: ")
-    assert "text, json_object, json_schema" in str(info.value)
+    assert "'text', 'json_object', 'json_schema'" in str(info.value)
+    assert repr(response_format["type"]) not in str(info.value)  # never echoes the value
 
 
 def _sized(n_chars: int, exact: bool) -> Features:

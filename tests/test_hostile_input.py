@@ -203,7 +203,7 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, Any], str, str]] = [
     ("sensitivity-unknown", hi(MARKER), {"sensitivity": "none"}, "sensitivity", "'public'"),
     ("max-tokens-string", hi(MARKER), {"max_tokens": "100"}, "max_tokens", "max_tokens=512"),
     ("max-tokens-bool", hi(MARKER), {"max_tokens": True}, "max_tokens", "max_tokens=512"),
-    ("max-tokens-negative", hi(MARKER), {"max_tokens": -1}, "max_tokens", "greater than 0"),
+    ("max-tokens-negative", hi(MARKER), {"max_tokens": -1}, "max_tokens", "from 1 to"),
     ("response-format-yaml", hi(MARKER), {"response_format": {"type": "yaml"}},
      "response_format.type", "json_schema"),
     ("unknown-argument", hi(MARKER), {"sensitivty": "public"}, "sensitivty",

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -39,6 +39,7 @@ __all__ = [
     "hang",
     "malformed_json",
     "ok",
+    "ok_billed",
     "ok_with_logprobs",
     "rate_limited",
     "reset",
@@ -82,6 +83,7 @@ class Fault:
     disconnect_after: int | None = None
     delay: float = 0.0
     logprobs: tuple[float, ...] | None = None
+    usage_from: Callable[[dict[str, Any]], tuple[int, int]] | None = None
 
 
 def _error_body(
@@ -94,6 +96,15 @@ def _error_body(
 def ok(text: str = "hello", *, prompt_tokens: int = 7, completion_tokens: int = 3) -> Fault:
     """200 with a chat completion of `text`; streamed as two chunks when the request streams."""
     return Fault("ok", text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+def ok_billed(
+    usage_from: Callable[[dict[str, Any]], tuple[int, int]], text: str = "hello"
+) -> Fault:
+    """`ok(text)` whose usage is `usage_from(request_body) -> (prompt, completion tokens)`:
+    a provider that bills from what the request carried (e.g. the whole `max_tokens` for
+    each of `n` answers)."""
+    return Fault("ok", text=text, usage_from=usage_from)
 
 
 def ok_with_logprobs(
@@ -459,10 +470,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_bytes(fault.status, fault.body, fault.headers)
             return
         model = str(request.get("model") or "fault")
+        prompt, completion = (
+            fault.usage_from(request)
+            if fault.usage_from is not None
+            else (fault.prompt_tokens, fault.completion_tokens)
+        )
         usage = {
-            "prompt_tokens": fault.prompt_tokens,
-            "completion_tokens": fault.completion_tokens,
-            "total_tokens": fault.prompt_tokens + fault.completion_tokens,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
         }
         if request.get("stream") is True:
             chunks = fault.chunks
@@ -480,7 +496,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if fault.logprobs is not None and request.get("logprobs") is True:
             choice["logprobs"] = {"content": _logprob_tokens(fault.text, fault.logprobs)}
-        completion = {
+        body: dict[str, Any] = {
             "id": _completion_id(),
             "object": "chat.completion",
             "created": int(time.time()),
@@ -488,7 +504,7 @@ class _Handler(BaseHTTPRequestHandler):
             "choices": [choice],
             "usage": usage,
         }
-        self._send_json(200, completion)
+        self._send_json(200, body)
 
     # -- writing ---------------------------------------------------------------
 
