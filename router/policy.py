@@ -242,7 +242,7 @@ class MaxCost(_RuleBase):
         self, features: Features, deployments: Sequence[Deployment]
     ) -> list[tuple[int, str]]:
         # The same arithmetic as `check`, in one pass: this rule runs on every request.
-        pt, mo, cap = features.prompt_tokens, features.max_output_tokens, self.usd
+        pt, mo, cap = features.prompt_tokens, features.max_output_total, self.usd
         return [
             (i, self.explain(f"estimated cost ${cost:.6f} exceeds max_cost ${cap:.6f}"))
             for i, d in enumerate(deployments)

@@ -59,7 +59,7 @@ _PAYLOAD_KEYS: Final = frozenset({"url", "data", "file_data", "image_url", "inpu
 """The keys that hold a media part's payload (OpenAI's and Anthropic's shapes)."""
 _PDF_PAGE_RE: Final = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 _DIGIT_RUN_RE: Final = re.compile(r"[0-9]{12,}")
-_SENTENCE_END: Final = frozenset(".!?;:)\"'")
+_SENTENCE_END: Final = frozenset(".!?;)]}")
 _ID_CHARS: Final = 256  # identifiers and short values: where glued digits are looked for
 
 
@@ -294,10 +294,14 @@ def _strings(
 
 
 def _unglued(value: str, out: list[str]) -> None:
-    """Long digit runs glued into an identifier (`cust_4111111111111111`), on their own:
-    the detectors rightly skip digits glued to words in prose (hashes, ids), but in a
-    name, an id or a key such a run is the value itself."""
-    if len(value) > 12 and (runs := _DIGIT_RUN_RE.findall(value)) and runs != [value]:
+    """An identifier's parts on their own (`cust_4111111111111111`, `statement_AB123456C.txt`,
+    `id4111111111111111`): the detectors rightly skip values glued to words in prose
+    (hashes, ids), but in a name, an id, a key or a short value such a part is the value."""
+    if len(value) < 9:
+        return
+    if "_" in value or "." in value:
+        out.append(value.replace("_", " ").replace(".", " "))
+    if (runs := _DIGIT_RUN_RE.findall(value)) and runs != [value]:
         out.append(" ".join(runs))
 
 
@@ -309,29 +313,33 @@ def _seams(pieces: list[str]) -> list[str]:
     out = []
     for i in range(1, len(pieces)):
         a, b = pieces[i - 1], pieces[i]
-        if a[-1:] in _SENTENCE_END and not a[-2:-1].isdigit():
-            continue  # the usual piece of prose: nothing goes on across its end
+        first = b[:1]
+        if (
+            a[-1:] in _SENTENCE_END
+            and not a[-2:-1].isdigit()
+            and (first.isspace() or first.isupper())
+        ):
+            continue  # prose: a sentence ends, the next starts; nothing goes on across
         end, start = len(a), 0
         while end and a[end - 1].isspace():
             end -= 1
         while start < len(b) and b[start].isspace():
             start += 1
-        if _open(a[max(end - 2, 0) : end]) and _open(b[start : start + 1]):
+        head = b[start : start + 1]
+        if head and (_open(a[max(end - 2, 0) : end]) or (start == 0 and not head.isupper())):
             tail, head = a[-SEAM_CHARS:], b[:SEAM_CHARS]
             out.append(f"{tail}{head}\n{tail} {head}")
     return out
 
 
 def _open(end: str) -> bool:
-    """Could a value go on across this end (the last two characters of a piece, or the
-    first one)? A letter, digit, `@` or separator inside a value (`4111-`, `4111.`): yes;
-    sentence punctuation after a word: no."""
+    """Could a value go on across this end (the last two characters of a piece)?
+    Everything but nothing at all and sentence punctuation after a word: `4111-`,
+    `jane@`, `password = "hun`, `AccountKey=` all go on; `jane.` and `pa)` go on only into
+    a piece glued to them that does not start a sentence (checked by the caller)."""
     if not end:
         return False
-    last = end[-1]
-    if last.isalnum() or last in "-_/+=@":
-        return True
-    return last in ".," and len(end) > 1 and end[-2].isdigit()
+    return end[-1] not in _SENTENCE_END or (len(end) > 1 and end[-2].isdigit())
 
 
 def _dumps(value: Any) -> str:

@@ -10,6 +10,7 @@ public request), so a test states only what it is about::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -26,7 +27,16 @@ from router.models import (
 )
 from router.testing import FaultServer
 
-__all__ = ["deployment", "features", "fleet", "messages", "pair_router", "request"]
+__all__ = [
+    "CallMode",
+    "call",
+    "deployment",
+    "features",
+    "fleet",
+    "messages",
+    "pair_router",
+    "request",
+]
 
 
 def deployment(
@@ -182,3 +192,25 @@ def pair_router(
         retry=retry or RetryPolicy(),
         **router_options,
     )  # fmt: skip
+
+
+CallMode = Literal["complete", "acomplete", "stream", "astream"]
+
+
+def call(r: Router, mode: CallMode, messages: Sequence[Any], args: Mapping[str, Any]) -> None:
+    """Serve one request through one of the four entry points, reading streams to the end."""
+    if mode == "complete":
+        r.complete(messages, **args)
+    elif mode == "stream":
+        for _ in r.stream(messages, **args):
+            pass
+    else:
+
+        async def once() -> None:
+            if mode == "acomplete":
+                await r.acomplete(messages, **args)
+            else:
+                async for _ in await r.astream(messages, **args):
+                    pass
+
+        asyncio.run(once())

@@ -10,13 +10,13 @@ against it for any combination of parameters and parts, in every call mode.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
+from factories import CallMode, call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +28,6 @@ from router.testing import FaultServer, ok_billed
 
 KEY_ENV = "ROUTER_TEST_BUDGET_BOUNDS_KEY"
 IN_PER_MTOK, OUT_PER_MTOK = 2.5, 10.0
-Mode = Literal["complete", "acomplete", "stream", "astream"]
 
 
 def _payload_bytes(value: str) -> int:
@@ -188,32 +187,14 @@ PROPERTY = settings(
 def test_a_hard_budget_holds_for_any_parameters_and_parts(
     api: FaultServer,
     tmp_path_factory: pytest.TempPathFactory,
-    mode: Mode,
+    mode: CallMode,
     batch: list[tuple[list[dict[str, Any]], dict[str, Any]]],
     usd: float,
 ) -> None:
     r = _router(api, tmp_path_factory.mktemp("b"), usd=usd)
     for messages, args in batch:
         try:
-            _call(r, mode, messages, args)
+            call(r, mode, messages, args)
         except NoEligibleDeployment:
             continue  # the budget (or the window) said no: nothing was sent
     assert _spent_micro(r) <= round(usd * 1_000_000)
-
-
-def _call(r: Router, mode: Mode, messages: list[dict[str, Any]], args: dict[str, Any]) -> None:
-    if mode == "complete":
-        r.complete(messages, **args)
-    elif mode == "stream":
-        for _ in r.stream(messages, **args):
-            pass
-    else:
-
-        async def once() -> None:
-            if mode == "acomplete":
-                await r.acomplete(messages, **args)
-            else:
-                async for _ in await r.astream(messages, **args):
-                    pass
-
-        asyncio.run(once())

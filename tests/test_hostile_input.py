@@ -480,6 +480,13 @@ _ARGS = st.fixed_dictionaries(
         "temperature": _JSONISH,
         "metadata": _JSONISH,
         "tool_choice": _JSONISH,
+        # every other pass-through parameter, with values of any type (issue 13)
+        **dict.fromkeys((
+            "top_p", "n", "stop", "seed", "presence_penalty", "frequency_penalty",
+            "logit_bias", "logprobs", "top_logprobs", "parallel_tool_calls", "user",
+            "stream_options", "max_completion_tokens", "reasoning_effort", "modalities",
+            "prediction", "service_tier", "store", "audio", "web_search_options",
+        ), _JSONISH),
     },
 )  # fmt: skip
 

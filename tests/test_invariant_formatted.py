@@ -14,7 +14,6 @@ API server's request log: it must stay empty.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from factories import call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -219,24 +219,6 @@ def _router(local: FaultServer, api: FaultServer, mode: Mode, cache_dir: Path | 
     )  # fmt: skip
 
 
-def _run(r: Router, mode: Mode, messages: list[dict[str, Any]], args: dict[str, Any]) -> None:
-    if mode in ("complete", "cascade"):
-        r.complete(messages, **args)
-    elif mode == "stream":
-        for _ in r.stream(messages, **args):
-            pass
-    else:
-
-        async def once() -> None:
-            if mode == "acomplete":
-                await r.acomplete(messages, **args)
-            else:
-                async for _ in await r.astream(messages, **args):
-                    pass
-
-        asyncio.run(once())
-
-
 PROPERTY = settings(
     max_examples=40,
     deadline=None,
@@ -272,7 +254,7 @@ def test_no_api_receives_a_sensitive_value_however_written_and_wherever_placed(
     if fallback:
         local.script(server_error(503))  # the first local deployment fails: fall back
     try:
-        _run(r, mode, messages, args)
+        call(r, "complete" if mode == "cascade" else mode, messages, args)
     except AllDeploymentsFailed:
         pass  # every local deployment failed: failing is allowed, leaking is not
     finally:
