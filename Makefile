@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test lint typecheck pytest demo bench train-quality clean
+.PHONY: setup test lint typecheck pytest fuzz demo bench train-quality clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ pytest: setup
 
 test: lint typecheck pytest
 	@echo "==> all checks passed"
+
+fuzz: setup
+	@echo "==> property tests with new random examples (make test draws fixed ones)"
+	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest $(shell grep -l "from hypothesis" tests/*.py)
 
 demo: setup
 	@echo "==> the decision, dry run: the sample workload over the built-in deployment set"

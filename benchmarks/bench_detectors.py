@@ -1,15 +1,31 @@
 """Latency of `router.detectors.detect` on ~4 KB prompts, next to phonenumbers' own matcher.
 
 Run: .venv/bin/python benchmarks/bench_detectors.py
+
+Instructions per `detect` call, for callgrind (repeatable where the clock is noisy), on the
+~5 KB prompt `benchmarks/instr_decision.py` plans (`--pii` adds its e-mail and card):
+
+    for n in 20 420; do PYTHONHASHSEED=0 valgrind --tool=callgrind \\
+        --callgrind-out-file=/dev/null .venv/bin/python benchmarks/bench_detectors.py \\
+        --instr $n [--pii] 2>&1 | grep refs; done
+
+Subtract the two totals and divide by 400.
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import phonenumbers
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _prompts
 
 from router.detectors import detect, warm_up
 
@@ -115,7 +131,25 @@ def _summary(samples: list[int]) -> tuple[float, float]:
     return statistics.median(ordered) / 1000, p99 / 1000
 
 
+def instructions(calls: int, *, pii: bool) -> None:
+    """Call `detect` `calls` times on the decision benchmark's prompt (see the docstring)."""
+    warm_up()
+    user = _prompts.REPORT + (_prompts.PII_NOTE if pii else "")
+    text = "\n".join(["system", _prompts.SYSTEM, "user", user])
+    expected = {"email": 1, "payment_card": 1} if pii else {}
+    assert detect(text) == expected, detect(text)
+    for _ in range(calls):
+        detect(text)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instr", type=int, metavar="N", help="only call detect N times")
+    parser.add_argument("--pii", action="store_true", help="with --instr: the prompt with PII")
+    args = parser.parse_args()
+    if args.instr is not None:
+        instructions(args.instr, pii=args.pii)
+        return
     plain, with_pii = _prompt(""), _prompt(PII)
     warm_up()
     assert detect(plain) == {}, detect(plain)

@@ -1,13 +1,24 @@
-"""Shared fixtures: two fault servers on 127.0.0.1 (serving tests) and a real redis-server."""
+"""Shared fixtures: two fault servers on 127.0.0.1 (serving tests) and a real redis-server.
+
+Hypothesis runs derandomized by default, so `make test` and CI draw the same examples on
+every run and a red run is reproducible; `make fuzz` (HYPOTHESIS_PROFILE=fuzz) draws new
+random examples each time, to search for what the fixed ones miss.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from router.testing import FaultServer
 from router.testing.redis_server import RedisServer
+
+settings.register_profile("default", derandomize=True, database=None)
+settings.register_profile("fuzz", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

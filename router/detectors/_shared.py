@@ -29,6 +29,15 @@ _SSN_RE: Final = re.compile(
 )
 _NON_DIGITS: Final = str.maketrans("", "", " .-()/+")
 
+# A placeholder standing for a secret: ${VAR}, $(cmd), $VAR / %VAR% (capitals, or lower-case
+# letters and underscores, as variable names are written), %s, <name>, {name}, {{ name }},
+# [name]. A value that is wholly one of these holds no secret ("$DBrPxr57Q44" does).
+_VAR: Final = r"(?:[A-Z_][A-Z0-9_]*|[a-z_]+)"
+TEMPLATE_RE: Final = re.compile(
+    rf"\$\{{[^}}]*\}}|\$\([^)]*\)|\${_VAR}|%{_VAR}%|%[sd]"
+    r"|<[^>]*>|\{\{[^}]*\}\}|\{[^}]*\}|\[[^\]]*\]"
+)
+
 
 class _Findings:
     """Counts per kind plus the spans already claimed, so one string is counted once.

@@ -1,4 +1,12 @@
-"""Phone numbers inside a digit cluster: ``+CC ...``, NANP, and national numbers with a trunk 0."""
+"""Phone numbers inside a digit cluster: ``+CC ...``, NANP, and national numbers with a trunk 0.
+
+Groups may be separated by a blank, two blanks, a dot, a dash or a slash ("0151/2345678"),
+the area code may stand in parentheses ("(022) 45485", "(506)-297-6111"), and a national
+number may be written without separators ("0612345678") when it stands alone: no digit, letter
+or other group glued to it, not a sequence, not after "ISBN". Every candidate must be a valid
+number (phonenumbers) of the country its form names: NANP, or one of the countries whose
+numbers start with a trunk 0.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +22,32 @@ from router.detectors._shared import (
 )
 from router.detectors.validators import _is_valid_phone, _valid_national
 
+# one separator between the groups of a phone number: a blank, a dot, a dash, a slash
+# (German "0151/2345678") or two blanks
+_PSEP: Final = r"(?:[ ./-]| {2})"
 _NANP_RE: Final = re.compile(
-    _NUM_START + r"(?:\([2-9][0-9]{2}\)[ ]?[2-9][0-9]{2}[ .-][0-9]{4}"
-    r"|[2-9][0-9]{2}(?P<s>[ .-])[2-9][0-9]{2}(?P=s)[0-9]{4}(?!(?P=s)[0-9]))(?![0-9])",
+    _NUM_START + rf"(?:\([2-9][0-9]{{2}}\){_PSEP}?[2-9][0-9]{{2}}{_PSEP}?[0-9]{{4}}"
+    r"|[2-9][0-9]{2}(?P<s>[ .-]| {2})[2-9][0-9]{2}(?P=s)[0-9]{4}(?!(?P=s)[0-9]))(?![0-9])",
     re.ASCII,
 )
 _TRUNK_RE: Final = re.compile(
-    _NUM_START + _IN_GROUPS + r"(?:\(0[1-9][0-9]{0,4}\)[ ]?[0-9]{2,5}(?:[ -][0-9]{2,5}){0,3}"
-    r"|0[1-9][0-9]{0,4}(?P<s>[ .-])[0-9]{2,8}(?:(?P=s)[0-9]{2,5}){0,4})(?![0-9])",
+    _NUM_START
+    + _IN_GROUPS
+    # "(022) 45485", "(02)-1225-2656": the trunk and area code in parentheses
+    + rf"(?:(?P<paren>\(0[1-9][0-9]{{0,4}}\)){_PSEP}?[0-9]{{2,10}}"
+    rf"(?:(?P<p>{_PSEP})[0-9]{{2,5}}(?:(?P=p)[0-9]{{2,5}}){{0,2}})?"
+    # "01 234567890", "06 12 34 56 78", "0151/2345678"
+    rf"|0[1-9][0-9]{{0,4}}(?P<s>{_PSEP})[0-9]{{2,10}}(?:(?P=s)[0-9]{{2,5}}){{0,4}}"
+    # "0612345678": unseparated, the whole cluster (checked in `_phones`)
+    r"|(?P<compact>0[1-9][0-9]{7,10}))(?![0-9])",
     re.ASCII,
 )
 # Where a number written with a leading trunk 0 most likely comes from, tried in order.
 _TRUNK_COUNTRIES: Final = (44, 49, 33, 31, 32, 43, 41, 61, 353, 39)
 _ZIP4_RE: Final = re.compile(r"[0-9]{5}-[0-9]{4}")
-# Dotted national numbers are French (01.23.45.67.89); other dotted runs are ids and decimals.
-_DOTTED_RE: Final = re.compile(r"0[1-9](?:\.[0-9]{2}){4}")
+_QUAD_RE: Final = re.compile(r"[0-9]{3}(?:\.[0-9]{3}){3}")  # a zero-padded IPv4 address
+# digit strings that are sequences, not numbers someone was given
+_SEQUENCES: Final = "01234567890123456789 98765432109876543210"
 
 
 def _phones(text: str, cs: int, ce: int, found: _Findings) -> None:
@@ -46,13 +65,26 @@ def _phones(text: str, cs: int, ce: int, found: _Findings) -> None:
             found.add("phone", start, m.end())
     if "0" in value:
         for m in _TRUNK_RE.finditer(text, cs, ce):
-            number = m.group()
-            if _SSN_RE.fullmatch(number) or _ZIP4_RE.fullmatch(number):
-                continue  # failed SSNs and US ZIP+4 codes (02110-1301) are not phones either
-            if "." in number and not _DOTTED_RE.fullmatch(number):
-                continue
-            if found.free(m.start(), m.end()) and _valid_national(number, _TRUNK_COUNTRIES):
+            if _trunk_number(text, m, cs, ce) and found.free(m.start(), m.end()):
                 found.add("phone", m.start(), m.end())
+
+
+def _trunk_number(text: str, m: re.Match[str], cs: int, ce: int) -> bool:
+    """Is the national number `m` (a trunk 0 first) a valid number of a trunk country?"""
+    number = m.group()
+    if _SSN_RE.fullmatch(number) or _ZIP4_RE.fullmatch(number) or _QUAD_RE.fullmatch(number):
+        return False  # failed SSNs, US ZIP+4 codes (02110-1301), IP addresses
+    if m.group("compact") is not None:
+        # unseparated: only a number standing alone, not a sequence
+        cs += text[cs] == "("
+        ce -= text[ce - 1] == ")"
+        if m.span() != (cs, ce) or number in _SEQUENCES:
+            return False
+        if "isbn" in text[max(0, cs - 12) : cs].lower():
+            return False  # an ISBN-10 of an English-language book starts with 0
+    # "(022) 45485": with its area code in parentheses, an Irish number has 8 digits
+    shortest = 8 if m.group("paren") is not None else 9
+    return _valid_national(number, _TRUNK_COUNTRIES, shortest=shortest)
 
 
 def _nanp_start(text: str, m: re.Match[str]) -> int:
@@ -76,12 +108,12 @@ def _international_phone(value: str, plus: int) -> int:
     """
     import phonenumbers  # noqa: PLC0415
 
-    tail = value[plus + 1 :]
-    if tail.count(".") == 1 and tail.replace(".", "").isdigit():
-        return 0  # "+35236450.6" is a signed decimal
     end = value.find("+", plus + 1)
     if end == -1:
         end = len(value)
+    tail = value[plus + 1 : end]  # up to the next "+" only: a cluster may hold thousands
+    if tail.count(".") == 1 and tail.replace(".", "").isdigit():
+        return 0  # "+35236450.6" is a signed decimal
     for _ in range(4):
         # "(0)" is the trunk prefix some write inside international numbers
         digits = value[plus:end].replace("(0)", "").translate(_NON_DIGITS)

@@ -11,18 +11,22 @@ from router.detectors._shared import _NON_DIGITS
 # --- phone numbers (phonenumbers, imported on first use) ----------------------------------
 
 
-def _valid_national(value: str, countries: tuple[int, ...]) -> bool:
+def _valid_national(value: str, countries: tuple[int, ...], *, shortest: int = 9) -> bool:
     digits = value.translate(_NON_DIGITS)
     if countries == (1,):
         return _is_valid_phone(1, digits[-10:])
-    if not 9 <= len(digits) <= 12:
+    if not shortest <= len(digits) <= 12:
         return False
     # Italian numbers keep their leading zero; everywhere else it is the trunk prefix
     return any(_is_valid_phone(cc, digits if cc == 39 else digits[1:]) for cc in countries)
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_valid_phone(cc: int, national: str) -> bool:
-    """phonenumbers' own validity check, on a number built directly (skipping its parser)."""
+    """phonenumbers' own validity check, on a number built directly (skipping its parser).
+
+    Cached: it costs 10-40 us (a NANP number is tried against each NANP region), and a list
+    or a hostile repetition asks about the same numbers again."""
     import phonenumbers  # noqa: PLC0415
 
     if not national.isdigit() or len(national) > 17:
@@ -38,16 +42,8 @@ def _is_valid_phone(cc: int, national: str) -> bool:
 # --- validators (python-stdnum, imported on first use) ------------------------------------
 
 
-def _valid_card(value: str) -> bool:
-    from stdnum import luhn  # noqa: PLC0415
-
-    digits = value.translate(_NON_DIGITS)
-    if len(digits) == len(value) and len(digits) not in (15, 16):
-        return False  # unseparated 13/17-19 digit runs are mostly seeds, ids and timestamps
-    return _plausible_iin(digits) and bool(luhn.is_valid(digits))
-
-
 def _plausible_iin(d: str) -> bool:
+    """Does the number's issuer prefix (IIN) issue cards of this length?"""
     n, p2, p3, p4 = len(d), int(d[:2]), int(d[:3]), int(d[:4])
     if d[0] == "4":  # Visa (13-digit cards are long gone)
         return n in (16, 19)
@@ -75,7 +71,6 @@ def _stdnum_valid(module: str, value: str) -> bool:
     return bool(_stdnum(module).is_valid(value))
 
 
-_valid_iban = functools.partial(_stdnum_valid, "iban")
 _valid_ssn = functools.partial(_stdnum_valid, "us.ssn")
 _valid_nir = functools.partial(_stdnum_valid, "fr.nir")
 _valid_idnr = functools.partial(_stdnum_valid, "de.idnr")
@@ -96,4 +91,5 @@ _LABELLED_VALIDATORS: Final = {
     "aadhaar": _valid_aadhaar,
     "idnr": _valid_idnr,
     "nir": _valid_nir,
+    "dni": _valid_dni,
 }
