@@ -237,7 +237,19 @@ class Ledger:
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database
+        # is locked" at once (no busy wait) when processes open the file at the same moment:
+        # try again until the busy timeout passes.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    conn.close()
+                    raise
+                time.sleep(0.005)
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across a killed process
         return conn
 
