@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
@@ -44,7 +44,7 @@ UnscannableKind = Literal["image", "audio", "file", "part"]
 """Content the detectors cannot read: an image, audio, a binary file (a PDF, an office
 document), or a content part of a type the router does not know."""
 
-UNSCANNABLE_KINDS: tuple[UnscannableKind, ...] = ("image", "audio", "file", "part")
+UNSCANNABLE_KINDS: tuple[UnscannableKind, ...] = get_args(UnscannableKind)
 
 _RANK: dict[str, int] = {level: i for i, level in enumerate(SENSITIVITY_LEVELS)}
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")

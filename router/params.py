@@ -72,9 +72,9 @@ def _integer(low: int, high: int, example: str) -> _Check:
     return check
 
 
-def _boolean(name: str) -> _Check:
+def _of_type(kind: type | tuple[type, ...], what: str, example: str) -> _Check:
     def check(value: object) -> str | None:
-        return None if isinstance(value, bool) else f"give True or False, e.g. {name}=True"
+        return None if isinstance(value, kind) else f"give {what}, e.g. {example}"
 
     return check
 
@@ -84,20 +84,6 @@ def _choice(*options: str) -> _Check:
         if isinstance(value, str) and value in options:
             return None
         return f"write one of {', '.join(repr(o) for o in options)}"
-
-    return check
-
-
-def _string(example: str) -> _Check:
-    def check(value: object) -> str | None:
-        return None if isinstance(value, str) else f"give a string, e.g. {example}"
-
-    return check
-
-
-def _mapping(example: str) -> _Check:
-    def check(value: object) -> str | None:
-        return None if isinstance(value, Mapping) else f"give a dict, e.g. {example}"
 
     return check
 
@@ -182,13 +168,13 @@ _CHECKS: Final[Mapping[str, _Check]] = {
     "presence_penalty": _number(-2, 2, "presence_penalty=0.5"),
     "frequency_penalty": _number(-2, 2, "frequency_penalty=0.5"),
     "logit_bias": _logit_bias,
-    "logprobs": _boolean("logprobs"),
+    "logprobs": _of_type(bool, "True or False", "logprobs=True"),
     "top_logprobs": _integer(0, 20, "top_logprobs=5"),
     "tool_choice": _tool_choice,
-    "parallel_tool_calls": _boolean("parallel_tool_calls"),
-    "user": _string("user='user-1234'"),
+    "parallel_tool_calls": _of_type(bool, "True or False", "parallel_tool_calls=True"),
+    "user": _of_type(str, "a string", "user='user-1234'"),
     "metadata": _metadata,
-    "stream": _boolean("stream"),
+    "stream": _of_type(bool, "True or False", "stream=True"),
     "stream_options": _stream_options,
     "max_completion_tokens": _integer(1, 10_000_000, "max_completion_tokens=512"),
     "max_tokens": _integer(1, 10_000_000, "max_tokens=512"),
@@ -196,9 +182,11 @@ _CHECKS: Final[Mapping[str, _Check]] = {
     "modalities": _modalities,
     "prediction": _prediction,
     "service_tier": _choice("auto", "default", "flex", "priority", "scale"),
-    "store": _boolean("store"),
-    "audio": _mapping("audio={'voice': 'alloy', 'format': 'wav'}"),
-    "web_search_options": _mapping("web_search_options={'search_context_size': 'low'}"),
+    "store": _of_type(bool, "True or False", "store=True"),
+    "audio": _of_type(Mapping, "a dict", "audio={'voice': 'alloy', 'format': 'wav'}"),
+    "web_search_options": _of_type(
+        Mapping, "a dict", "web_search_options={'search_context_size': 'low'}"
+    ),
 }
 
 

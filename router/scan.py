@@ -1,11 +1,12 @@
 """What leaves the machine with a request, as the detectors and the token bounds see it.
 
 Invariant 0: every byte that is forwarded to a provider is scanned, or the request's
-sensitivity is raised as if it were not safe. So this walks the Request generically --
-every field of every message (declared or extra: `name`, `tool_call_id`, `tool_calls`,
-anything a caller adds), every key of every content part, every pass-through parameter
-of any type (a number such as `seed` is scanned as its digits) -- rather than a list of
-fields that a new provider field could slip past. Pure: no I/O.
+sensitivity is raised as if it were not safe. So this walks the same Request that
+`router.arguments.call_params` turns into the provider call: every field of every message
+(the declared ones by name, `MESSAGE_FIELDS`, which a test keeps equal to `Message`'s
+fields; every extra one a caller adds, generically), every key of every content part, and
+every pass-through parameter of any type (a number such as `seed` is scanned as its
+digits). Pure: no I/O.
 
 Parts are read by their type:
 - `text` (and `refusal`): text the model reads;

@@ -124,23 +124,27 @@ def _usable(fmts: Sequence[Format], ok: Callable[[Sample], bool]) -> list[Format
     return [f for f in fmts if ok(_probe(f))]
 
 
+def _draws(
+    fmts: Sequence[Format], applies: Callable[[Sample], bool], cell: str, per_cell: int
+) -> Iterator[tuple[Sample, random.Random]]:
+    """`per_cell` samples of the formats a transform or position applies to, in turn, with
+    the cell's own seeded generator (which the caller goes on drawing from)."""
+    usable = _usable(fmts, applies)
+    rng = random.Random(cell)
+    rng.shuffle(usable)
+    for i in range(per_cell if usable else 0):
+        yield usable[i % len(usable)].make(rng), rng
+
+
 def cases(kind: DetectorKind, seed: int, per_cell: int) -> Iterator[Case]:
     """The kind's cases: every applicable transform, then every applicable position."""
     fmts = FORMATS[kind]
     for t in TRANSFORMS:
-        usable = _usable(fmts, t.applies)
-        rng = random.Random(f"{seed}/{kind}/{t.name}")
-        rng.shuffle(usable)
-        for i in range(per_cell if usable else 0):
-            sample = usable[i % len(usable)].make(rng)
+        for sample, rng in _draws(fmts, t.applies, f"{seed}/{kind}/{t.name}", per_cell):
             text = frame(sample, t.render(sample, rng), rng)
             yield Case(kind, "transform", t.name, sample, ([{"role": "user", "content": text}], {}))
     for p in POSITIONS:
-        usable = _usable(fmts, p.applies)
-        rng = random.Random(f"{seed}/{kind}/{p.name}")
-        rng.shuffle(usable)
-        for i in range(per_cell if usable else 0):
-            sample = usable[i % len(usable)].make(rng)
+        for sample, rng in _draws(fmts, p.applies, f"{seed}/{kind}/{p.name}", per_cell):
             yield Case(kind, "position", p.name, sample, p.build(sample, rng))
 
 

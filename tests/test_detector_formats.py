@@ -320,3 +320,14 @@ def test_national_ids_in_other_cases_and_separators(text: str) -> None:
 def test_national_ids_survive_normalisation(text: str, space: str, script: str, dash: str) -> None:
     printed = in_script(text.replace(" ", space).replace("-", dash), script)
     assert detect(printed) == {"national_id": 1}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("0123456789", min_size=1, max_size=19))
+def test_the_card_checksum_is_stdnums_luhn(digits: str) -> None:
+    """cards._luhn is a faster copy of python-stdnum's Luhn check: they must agree."""
+    from stdnum import luhn  # noqa: PLC0415
+
+    from router.detectors.cards import _luhn  # noqa: PLC0415
+
+    assert _luhn(digits) == luhn.is_valid(digits)

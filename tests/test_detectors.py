@@ -291,6 +291,21 @@ FRAGMENTS = [
     "@",
     "-",
     "0",
+    # real-world formatting and the issue-13 formats (Unicode spaces, escapes, secrets)
+    "4111\u00a01111\u00a01111\u00a01111",
+    "de89-3704-0044-0532-0130-00",
+    GITHUB,
+    "postgres://app:S3cr3t!x@db/app",
+    'password = "p@ss!w0rd#2024"',
+    "-----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+    "\u200b",
+    "\u00a0",
+    "\n",
+    "=",
+    ":",
+    "\\u0034",
+    "%20",
+    "&#52;",
 ]
 texts = st.lists(st.one_of(st.text(max_size=40), st.sampled_from(FRAGMENTS)), max_size=8).map(
     "".join

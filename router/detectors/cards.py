@@ -154,6 +154,9 @@ def _valid_digits(digits: str, *, separated: bool) -> bool:
 
 
 def _luhn(digits: str) -> bool:
+    """stdnum.luhn.is_valid for a string of digits, without its compaction and checks:
+    on random 4-digit groups (the slowest card input) it costs 1.61 s/MB against 1.28 s/MB
+    for this loop (tests/test_detector_formats.py checks the two agree)."""
     total = 0
     for k, ch in enumerate(reversed(digits)):
         d = ord(ch) - 48
