@@ -108,16 +108,16 @@ def to_request(messages: Sequence[Mapping[str, Any] | Message], args: Mapping[st
         check_json(value, name)
     check_params(args)
     # One output bound: the larger of the two names, sent under the caller's newer one.
-    bounds = [args.get(k) for k in ("max_tokens", "max_completion_tokens")]
-    given = [b for b in bounds if b is not None]
+    old, new = args.get("max_tokens"), args.get("max_completion_tokens")
+    bound = new if old is None else old if new is None else max(old, new)
     try:
         return Request.model_validate(
             {
                 "messages": messages,
                 "tools": args.get("tools"),
                 "response_format": args.get("response_format"),
-                "max_tokens": max(given) if given else None,
-                "output_field": "max_completion_tokens" if bounds[1] is not None else "max_tokens",
+                "max_tokens": bound,
+                "output_field": "max_tokens" if new is None else "max_completion_tokens",
                 "choices": args.get("n") or 1,
                 "tenant": args.get("tenant", "default"),
                 "sensitivity": args.get("sensitivity", "public"),

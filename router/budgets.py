@@ -127,12 +127,11 @@ def applicable(budgets: Sequence[Budget], tenant: str, tags: Sequence[str]) -> l
 
 def max_cost_micro(features: Features, deployment: Deployment) -> int:
     """The most this request can cost on `deployment` (rounded up): the prompt at its
-    byte bound (message overhead and media included) and the whole output budget of every
-    one of the `n` answers."""
+    byte bound (message overhead and media included, and the images at this deployment's
+    own rule) and the whole output budget of every one of the `n` answers."""
     usd = (
-        features.prompt_bytes * deployment.input_usd_per_token
-        + features.max_output_total * deployment.output_usd_per_token
-    )
+        features.prompt_bytes + deployment.image_surplus(features)
+    ) * deployment.input_usd_per_token + features.max_output_total * deployment.output_usd_per_token
     micro = usd * MICRO
     return int(micro) + (micro > int(micro))
 

@@ -15,7 +15,7 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from fnmatch import translate
+from fnmatch import fnmatchcase, translate
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.errors import ConfigError, UnknownModelError
-from router.models import Capability, CostModel, Deployment, Hosting, Weights
+from router.models import IMAGE_TOKENS, Capability, CostModel, Deployment, Hosting, Weights
 
 __all__ = [
     "LONG_CONTEXT_TOKENS",
@@ -31,6 +31,7 @@ __all__ = [
     "Family",
     "ModelFacts",
     "family_of",
+    "image_tokens_of",
     "lookup",
     "price_map_path",
     "resolve",
@@ -45,6 +46,19 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 _DATA = Path(__file__).parent / "data"
 
 SpecCapability = Literal["tools", "vision", "json", "json_schema"]
+
+# Models whose image rule counts more than the general bound (`router.models.IMAGE_TOKENS`),
+# matched on the lower-cased base name, first match wins. OpenAI: gpt-4o-mini's tiles
+# (2,833 + 8 tiles x 5,667), the patch models at their multiplier (1,536 patches x 2.46 for
+# the nano models, x 1.72 for o4-mini). Gemini: 768-pixel tiles of 258 tokens on an image
+# scaled to fit 3,072 pixels (16 tiles).
+_IMAGE_TOKENS_BY_MODEL: tuple[tuple[str, int], ...] = (
+    ("gpt-4o-mini*", 48_169),
+    ("gpt-4.1-nano*", 3_779),
+    ("gpt-5-nano*", 3_779),
+    ("o4-mini*", 2_642),
+    ("gemini*", 4_128),
+)
 
 
 class DeploymentSpec(BaseModel):
@@ -69,6 +83,7 @@ class DeploymentSpec(BaseModel):
     output_cost_per_mtok: float | None = Field(default=None, ge=0)
     cost_model: CostModel | None = None
     quality: float | None = Field(default=None, ge=0, le=1)
+    image_tokens: int | None = Field(default=None, gt=0)
 
 
 class ModelFacts(BaseModel):
@@ -276,7 +291,17 @@ def resolve(spec: DeploymentSpec, source: str, key: str) -> Deployment:
         price_source=price_source,
         quality=quality,
         quality_source=quality_source,
+        image_tokens=spec.image_tokens or image_tokens_of(spec.model),
     )
+
+
+def image_tokens_of(model: str) -> int:
+    """The most one image can count as input tokens on `model` (see the table above)."""
+    base = model.rsplit("/", 1)[-1].lower()
+    for pattern, tokens in _IMAGE_TOKENS_BY_MODEL:
+        if fnmatchcase(base, pattern):
+            return tokens
+    return IMAGE_TOKENS
 
 
 def _prices(

@@ -128,7 +128,8 @@ def estimate_tokens(text: str, raw: bytes) -> int:
 
 
 def prompt_tokens_max(features: Features) -> int:
-    """Tokens the prompt may take on any model: what the context-window check uses."""
+    """Tokens the prompt may take on any model: what the context-window check uses (plus
+    `Deployment.image_surplus` on a model whose image rule counts more)."""
     if not features.prompt_tokens_exact:
         return features.prompt_bytes
     with_margin = math.ceil(features.prompt_tokens * TOKENIZER_MARGIN)
@@ -234,6 +235,7 @@ def extract(
         detections=detections,
         unscannable=unscannable,
         choices=request.choices,
+        images=view.images,
         tenant=request.tenant,
         tags=request.tags,
         message_count=len(request.messages),

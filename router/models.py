@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 __all__ = [
     "CAPABILITIES",
+    "IMAGE_TOKENS",
     "SENSITIVITY_LEVELS",
     "UNSCANNABLE_KINDS",
     "Capability",
@@ -45,6 +46,12 @@ UnscannableKind = Literal["image", "audio", "file", "part"]
 document), or a content part of a type the router does not know."""
 
 UNSCANNABLE_KINDS: tuple[UnscannableKind, ...] = get_args(UnscannableKind)
+
+IMAGE_TOKENS = 2_500
+"""Tokens one image is counted at in a request's prompt figures: the most it costs under
+OpenAI's tile rule (gpt-4o: 1,445), its patch rule at the usual multiplier (gpt-4.1-mini:
+2,488) and Anthropic's 1.15-megapixel rule (~1,600). Models whose rule counts more carry
+their own bound (`Deployment.image_tokens`), added on top per deployment."""
 
 _RANK: dict[str, int] = {level: i for i, level in enumerate(SENSITIVITY_LEVELS)}
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -112,6 +119,16 @@ class Deployment(Frozen):
     price_source: str = "catalog"
     quality: float = Field(ge=0, le=1)
     quality_source: str = "deployment"
+    image_tokens: int = Field(default=IMAGE_TOKENS, gt=0)
+    """The most one image can count as input tokens here (the catalog knows the models whose
+    rule exceeds `IMAGE_TOKENS`: gpt-4o-mini, the nano and o4-mini patch models, Gemini)."""
+
+    def image_surplus(self, features: Features) -> int:
+        """Tokens this deployment may count for the request's images beyond what the
+        request's prompt figures already hold (`IMAGE_TOKENS` each); 0 for most models."""
+        if not features.images or self.image_tokens <= IMAGE_TOKENS:
+            return 0
+        return features.images * (self.image_tokens - IMAGE_TOKENS)
 
     @property
     def is_free(self) -> bool:
@@ -272,6 +289,9 @@ class Features(Frozen):
     sensitivity to at least its `level`."""
     choices: int = 1
     """`n`: answers generated per call; the output budget is per answer."""
+    images: int = 0
+    """Image parts, each counted at `IMAGE_TOKENS` in the prompt figures (a deployment whose
+    rule counts more adds `Deployment.image_surplus`)."""
     tenant: str = "default"
     tags: tuple[str, ...] = ()
     message_count: int = 1

@@ -49,9 +49,8 @@ class Settings(BaseModel):
 
 def fact_reasons(features: Features, deployment: Deployment) -> list[str]:
     """Why `deployment` cannot technically serve this request (empty when it can)."""
-    return _fact_reasons(
-        features, deployment, prompt_tokens_max(features) + features.max_output_tokens
-    )
+    need = prompt_tokens_max(features) + deployment.image_surplus(features)
+    return _fact_reasons(features, deployment, need + features.max_output_tokens)
 
 
 def _fact_reasons(features: Features, deployment: Deployment, need: int) -> list[str]:
@@ -59,7 +58,7 @@ def _fact_reasons(features: Features, deployment: Deployment, need: int) -> list
     if need > deployment.context_window:
         about = "" if features.prompt_tokens_exact else "up to "
         reasons.append(
-            f"prompt ({about}{prompt_tokens_max(features):,} tokens) + output budget "
+            f"prompt ({about}{need - features.max_output_tokens:,} tokens) + output budget "
             f"({features.max_output_tokens:,}) exceeds context window "
             f"{deployment.context_window:,}"
         )
@@ -142,6 +141,7 @@ def plan_features(
     denied_by = bound.denials(features)
 
     need = prompt_tokens_max(features) + features.max_output_tokens
+    images = features.images  # a model whose image rule counts more adds its surplus
     uses = frozenset(c for c in features.capabilities if c != "long_context")
     by_request = features.output_budget_source == "request"
     eligible: list[Deployment] = []
@@ -149,8 +149,9 @@ def plan_features(
     for d, denied in zip(deployments, denied_by, strict=True):
         # The conditions of `_fact_reasons`, without building messages for the common case
         # (tests/test_invariants.py checks the two agree on random requests).
+        need_here = need + d.image_surplus(features) if images else need
         able = (
-            need <= d.context_window
+            need_here <= d.context_window
             and (not uses or uses <= d.capabilities)
             and not (by_request and d.max_output_tokens and max_out > d.max_output_tokens)
         )
@@ -165,7 +166,7 @@ def plan_features(
             short = min(budgets, key=lambda s: s.left_micro)
             rejected.append(Rejection._make((d.name, "budget", (_over_budget(short, most),))))
             continue
-        facts = () if able else tuple(_fact_reasons(features, d, need))
+        facts = () if able else tuple(_fact_reasons(features, d, need_here))
         stage: Literal["facts", "policy"] = "policy" if denied else "facts"
         rejected.append(Rejection._make((d.name, stage, (*facts, *denied))))
 
@@ -183,7 +184,13 @@ def plan_features(
         # `_make` (a named tuple's keyword constructor costs ~10x more; see design notes).
         scored = [
             Scored._make(
-                (d, float(q), pt * d.input_usd_per_token + mo * d.output_usd_per_token, src)
+                (
+                    d,
+                    float(q),
+                    (pt + d.image_surplus(features) if images else pt) * d.input_usd_per_token
+                    + mo * d.output_usd_per_token,
+                    src,
+                )
             )
             for d, q, src in zip(eligible, qualities, sources, strict=True)
         ]

@@ -243,10 +243,15 @@ class MaxCost(_RuleBase):
     ) -> list[tuple[int, str]]:
         # The same arithmetic as `check`, in one pass: this rule runs on every request.
         pt, mo, cap = features.prompt_tokens, features.max_output_total, self.usd
+        images = features.images  # a model whose image rule counts more adds its surplus
         return [
             (i, self.explain(f"estimated cost ${cost:.6f} exceeds max_cost ${cap:.6f}"))
             for i, d in enumerate(deployments)
-            if (cost := pt * d.input_usd_per_token + mo * d.output_usd_per_token) > cap
+            if (
+                cost := (pt + d.image_surplus(features) if images else pt) * d.input_usd_per_token
+                + mo * d.output_usd_per_token
+            )
+            > cap
         ]
 
 

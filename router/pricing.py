@@ -17,5 +17,9 @@ def cost_at(features: Features, input_usd_per_token: float, output_usd_per_token
 
 
 def estimate_cost_usd(features: Features, deployment: Deployment) -> float:
-    """The estimated maximum cost of this request on `deployment`."""
-    return cost_at(features, deployment.input_usd_per_token, deployment.output_usd_per_token)
+    """The estimated maximum cost of this request on `deployment` (its images at its own
+    image rule)."""
+    return (
+        cost_at(features, deployment.input_usd_per_token, deployment.output_usd_per_token)
+        + deployment.image_surplus(features) * deployment.input_usd_per_token
+    )

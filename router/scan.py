@@ -32,14 +32,10 @@ from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 from urllib.parse import unquote_to_bytes
 
-from router.models import Request, UnscannableKind
+from router.models import IMAGE_TOKENS, Request, UnscannableKind
 
 __all__ = ["IMAGE_TOKENS", "MESSAGE_FIELDS", "SEAM_CHARS", "Scan", "scan"]
 
-IMAGE_TOKENS: Final = 2_500
-"""Tokens counted per image in the prompt bound: the most one image costs under OpenAI's
-tile (gpt-4o: 1,445) and patch rules (gpt-4.1-mini: 2,488) and Anthropic's 1.15-megapixel
-rule (~1,600). See SECURITY.md for the providers that count more."""
 MESSAGE_FIELDS: Final = frozenset({"role", "content", "name", "tool_call_id", "tool_calls"})
 """The declared fields of `router.models.Message` that `scan` reads by name."""
 SEAM_CHARS: Final = 256

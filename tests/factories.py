@@ -17,6 +17,7 @@ from typing import Any, Literal
 from router import Router
 from router.executor import RetryPolicy
 from router.models import (
+    IMAGE_TOKENS,
     Capability,
     Deployment,
     Features,
@@ -55,6 +56,7 @@ def deployment(
     input_usd_per_token: float = 0.0,
     output_usd_per_token: float = 0.0,
     quality: float = 0.7,
+    image_tokens: int = IMAGE_TOKENS,
 ) -> Deployment:
     """A fully known Deployment; free, local and open unless told otherwise."""
     return Deployment(
@@ -72,6 +74,7 @@ def deployment(
         input_usd_per_token=input_usd_per_token,
         output_usd_per_token=output_usd_per_token,
         quality=quality,
+        image_tokens=image_tokens,
     )
 
 

@@ -21,9 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router import Router
+from router.budgets import max_cost_micro
+from router.catalog import image_tokens_of
 from router.errors import NoEligibleDeployment
 from router.executor import RetryPolicy
-from router.scan import IMAGE_TOKENS
+from router.models import IMAGE_TOKENS
 from router.testing import FaultServer, ok_billed
 
 KEY_ENV = "ROUTER_TEST_BUDGET_BOUNDS_KEY"
@@ -37,7 +39,8 @@ def _payload_bytes(value: str) -> int:
 
 def worst_case_bill(body: dict[str, Any]) -> tuple[int, int]:
     """What a provider billing at the bounds of this request would charge: one token per
-    byte read, IMAGE_TOKENS per image, the full output bound for each of `n` answers."""
+    byte read, the most the model's image rule counts per image, the full output bound for
+    each of `n` answers."""
     prompt = 3
     for message in body["messages"]:
         prompt += 4 + len(message["role"])
@@ -50,7 +53,7 @@ def worst_case_bill(body: dict[str, Any]) -> tuple[int, int]:
             if kind == "text":
                 prompt += len(part["text"].encode())
             elif kind == "image_url":
-                prompt += IMAGE_TOKENS
+                prompt += image_tokens_of(body["model"])  # the model's own image rule
             elif kind == "input_audio":
                 prompt += _payload_bytes(part["input_audio"]["data"])
             elif kind == "file":
@@ -67,17 +70,26 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultServer]:
         yield server
 
 
-def _router(api: FaultServer, tmp_path: Path, usd: float, window: int = 1_000_000) -> Router:
+def _router(
+    api: FaultServer,
+    tmp_path: Path,
+    usd: float,
+    window: int = 1_000_000,
+    model: str = "openai/big",
+) -> Router:
+    """One paid API on the fault server: `openai/big` at $2.5/$10 per Mtok, or a catalog
+    model at its catalog prices (gpt-4o-mini: its image rule counts 48,169 tokens)."""
     pack = tmp_path / "open.toml"
     pack.write_text('name = "open"\nunscannable = "public"\n')  # let media reach the API
+    entry: dict[str, Any] = {
+        "name": "api", "model": model, "api_base": api.base_url, "hosting": "api",
+        "weights": "closed", "context_window": window, "api_key_env": KEY_ENV,
+        "capabilities": ["vision", "tools", "json"],
+    }  # fmt: skip
+    if model == "openai/big":
+        entry |= {"input_cost_per_mtok": IN_PER_MTOK, "output_cost_per_mtok": OUT_PER_MTOK}
     return Router(
-        deployments=[
-            {"name": "api", "model": "openai/big", "api_base": api.base_url,
-             "hosting": "api", "weights": "closed", "context_window": window,
-             "api_key_env": KEY_ENV, "input_cost_per_mtok": IN_PER_MTOK,
-             "output_cost_per_mtok": OUT_PER_MTOK,
-             "capabilities": ["vision", "tools", "json"]},
-        ],
+        deployments=[entry],
         policy=pack,
         ledger=tmp_path / "ledger.sqlite",
         budgets=[{"tenant": "*", "period": "day", "usd": usd, "mode": "hard"}],
@@ -183,18 +195,46 @@ PROPERTY = settings(
 
 @pytest.mark.parametrize("mode", ["complete", "acomplete", "stream", "astream"])
 @PROPERTY
-@given(batch=st.lists(calls(), min_size=3, max_size=8), usd=st.sampled_from([0.002, 0.02]))
+@given(
+    batch=st.lists(calls(), min_size=3, max_size=8),
+    where=st.tuples(st.sampled_from([0.002, 0.02]), st.sampled_from(["openai/big", "gpt-4o-mini"])),
+)
 def test_a_hard_budget_holds_for_any_parameters_and_parts(
     api: FaultServer,
     tmp_path_factory: pytest.TempPathFactory,
     mode: CallMode,
     batch: list[tuple[list[dict[str, Any]], dict[str, Any]]],
-    usd: float,
+    where: tuple[float, str],
 ) -> None:
-    r = _router(api, tmp_path_factory.mktemp("b"), usd=usd)
+    """`where`: the day's hard budget in USD and the API's model."""
+    usd, model = where
+    r = _router(api, tmp_path_factory.mktemp("b"), usd=usd, model=model)
     for messages, args in batch:
         try:
             call(r, mode, messages, args)
         except NoEligibleDeployment:
             continue  # the budget (or the window) said no: nothing was sent
     assert _spent_micro(r) <= round(usd * 1_000_000)
+
+
+def test_images_are_held_and_fitted_at_the_models_own_rule(
+    api: FaultServer, tmp_path: Path
+) -> None:
+    """gpt-4o-mini counts an image at up to 48,169 tokens (its tiles at 33x gpt-4o's rate):
+    held at 2,500 tokens, a hard budget would be overspent ~19x by each image."""
+    photo = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+    messages = [{"role": "user", "content": [{"type": "text", "text": "what is it?"}, photo]}]
+    r = _router(api, tmp_path, usd=1.0, model="gpt-4o-mini", window=128_000)
+    d = r.plan(messages, max_tokens=10)
+    api_deployment = r.deployments[0]
+    assert api_deployment.image_tokens == 48_169
+    assert d.features.images == 1
+    assert api_deployment.image_surplus(d.features) == 48_169 - IMAGE_TOKENS
+    mini_usd = (d.features.prompt_tokens + 48_169 - IMAGE_TOKENS) * 0.15e-6 + 10 * 0.6e-6
+    assert d.candidates[0].est_cost_usd == pytest.approx(mini_usd)
+    with pytest.raises(NoEligibleDeployment, match="context window"):
+        r.plan(messages + [messages[0]] * 2, max_tokens=10)  # three images: 144,507 tokens
+    result = r.complete(messages, max_tokens=10)
+    billed = result.decision.usage.prompt_tokens if result.decision.usage else 0
+    assert billed >= 48_169
+    assert _spent_micro(r) <= max_cost_micro(d.features, api_deployment)

@@ -1,6 +1,7 @@
-"""Where a deployment runs when its entry does not say: closed weights are an API
-whatever the address (a LiteLLM proxy or a corporate gateway on 127.0.0.1 or 10.x
-still sends the data to the vendor); open or unknown models on loopback are local."""
+"""What the catalog infers that a deployment's entry does not say. Where it runs: closed
+weights are an API whatever the address (a LiteLLM proxy or a corporate gateway on
+127.0.0.1 or 10.x still sends the data to the vendor); open or unknown models on loopback
+are local. And how many tokens one image can count there (gpt-4o-mini, Gemini...)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,33 @@ def test_confidential_request_is_not_planned_onto_a_proxied_closed_model() -> No
     decision = r.plan(messages, sensitivity="confidential")
     assert [c.name for c in decision.candidates] == ["local"]
     assert [x.name for x in decision.rejected] == ["proxy-gpt-4o"]
+
+
+@pytest.mark.parametrize(
+    ("model", "tokens"),
+    [
+        ("gpt-4o-mini", 48_169),
+        ("openai/gpt-4o-mini-2024-07-18", 48_169),
+        ("gpt-4.1-nano", 3_779),
+        ("o4-mini", 2_642),
+        ("gemini/gemini-2.5-pro", 4_128),
+        ("gpt-4o", 2_500),
+        ("claude-sonnet-4-5", 2_500),
+        ("openai/qwen2.5-7b-instruct", 2_500),
+    ],
+)
+# --- the most one image counts, by the model's image rule ---------------------------------
+
+
+def test_a_models_image_rule_sets_its_image_tokens(model: str, tokens: int) -> None:
+    spec = DeploymentSpec(
+        name="d", model=model, hosting="api", weights="closed", context_window=8192,
+        input_cost_per_mtok=1, output_cost_per_mtok=1,
+    )  # fmt: skip
+    assert resolve(spec, SOURCE, KEY).image_tokens == tokens
+
+
+def test_a_deployment_states_its_own_image_tokens() -> None:
+    spec = DeploymentSpec(name="d", model="openai/vlm", hosting="local", context_window=8192,
+                          image_tokens=576)  # fmt: skip
+    assert resolve(spec, SOURCE, KEY).image_tokens == 576

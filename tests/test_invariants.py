@@ -104,6 +104,8 @@ def deployment_sets(draw: st.DrawFn) -> tuple[Deployment, ...]:
             input_usd_per_token=draw(price),
             output_usd_per_token=draw(price),
             quality=draw(st.floats(0, 1)),
+            # gpt-4o-mini's and Gemini's image rules count more than the general bound
+            image_tokens=draw(st.sampled_from([2_500, 2_500, 48_169, 4_128, 1_000])),
         )
         for name in names
     ]
