@@ -25,6 +25,7 @@ from router.errors import (
     ProviderTimeout,
 )
 from router.executor import RetryPolicy, aexecute, execute
+from router.feedback import profile_digest, record_feedback
 from router.ledger import Ledger
 from router.models import Deployment, Message, Request
 from router.packs import load_policy
@@ -151,6 +152,7 @@ class Router:
             store_prompts=store_prompts,
             shared=self.shared.budgets if self.shared else None,
             state_settings=self.state_settings,
+            quality_model=profile_digest(self.scorer),
         )
         self._serving = Serving(
             books=self.books,
@@ -219,10 +221,14 @@ class Router:
         req = to_request(messages, args)
         return self._decide(req, self.books.states(req, self.books.clock()))
 
-    def _decide(self, req: Request, budgets: Sequence[BudgetState] = ()) -> Decision:
+    def _decide(
+        self, req: Request, budgets: Sequence[BudgetState] = (), request_id: str | None = None
+    ) -> Decision:
         decision = plan(
             req, self.deployments, self._bound, self.settings, self.scorer, budgets=budgets
         )
+        if request_id is not None:
+            decision = dataclasses.replace(decision, request_id=request_id)
         if not decision.candidates:
             raise NoEligibleDeployment(decision)
         return decision
@@ -237,6 +243,22 @@ class Router:
     def _hold(self, mode: Mode) -> Callable[[Decision], int] | None:
         """What a request holds on its budgets: more than one paid call in a cascade."""
         return self._cascade.hold if mode == "cascade" else None
+
+    def feedback(self, request_id: str, score: bool | float) -> None:
+        """Record how good a served answer was, for `python -m router calibrate --ledger`.
+
+        `request_id` is `result.decision.request_id` (a stream's `decision.request_id`,
+        once it has ended); `score` is True / False (thumbs up / down) or a number from 0
+        (bad) to 1 (good). It is appended to the ledger as a feedback row about the
+        deployment that served the answer; the request's record is not rewritten.
+        Raises ConfigError without a ledger, InvalidRequest for another score or an id
+        the ledger does not hold (or a request that got no answer).
+        """
+        if self.ledger is None:
+            raise ConfigError(
+                _SOURCE, "ledger", "feedback is kept in the ledger: also pass ledger='PATH'"
+            )
+        record_feedback(self.ledger, request_id, score, ts=self.books.clock())
 
     def health(self) -> dict[str, BreakerState]:
         """Each deployment's breaker: closed, open (with seconds until a probe) or half-open."""

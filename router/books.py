@@ -19,6 +19,7 @@ from typing import NamedTuple
 from router.accounting import account
 from router.budgets import Budget, BudgetState, applicable, max_cost_micro
 from router.errors import NoEligibleDeployment
+from router.feedback import verdicts
 from router.ledger import Ledger, LedgerBudgets, Outcome, row_of
 from router.models import Deployment, Request
 from router.records import Decision, Usage
@@ -65,6 +66,7 @@ class Books:
         clock: Callable[[], float] = time.time,
         shared: BudgetStore | None = None,
         state_settings: StateSettings | None = None,
+        quality_model: str | None = None,
     ) -> None:
         self.store: BudgetStore | None = shared or (
             LedgerBudgets(ledger, clock) if ledger is not None else None
@@ -77,6 +79,8 @@ class Books:
         self.by_name = by_name
         self.store_prompts = store_prompts
         self.clock = clock
+        self.quality_model = quality_model
+        """The digest recorded with each profile (`router.feedback.profile_digest`)."""
 
     def states(self, request: Request, now: float) -> list[BudgetState]:
         """The budgets `request` counts against, with what is used of each now."""
@@ -234,8 +238,10 @@ class Books:
             prompt=ticket.prompt,
             ticket=ticket.token if local else None,
             counters=ticket.counters if local else (),
+            model=served.model if served else None,
+            quality_model=self.quality_model,
         )
-        self.ledger.write(row)
+        self.ledger.write(row, verdicts(decision, self.by_name, ts=ticket.ts))
         return decision
 
     def _prompt(self, request: Request) -> str | None:

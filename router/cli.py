@@ -115,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--ledger", type=Path, required=True, help="the ledger file to replay")
     rp.add_argument("--config", type=Path, required=True, help="the config to try")
     rp.add_argument("--json", action="store_true", help="print JSON instead of text")
+    rp.add_argument(
+        "--calibration",
+        type=Path,
+        metavar="CAL.json",
+        help="also compare the trained predictor with and without this calibration",
+    )
 
     de = sub.add_parser("demo", help="route the built-in sample workload and print a table")
     de.add_argument("--config", type=Path, help="config file (default: the built-in demo set)")
@@ -281,7 +287,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    return replay.run(args.ledger, args.config, as_json=args.json)
+    return replay.run(args.ledger, args.config, as_json=args.json, calibration=args.calibration)
 
 
 _COMMANDS = {

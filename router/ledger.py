@@ -8,15 +8,21 @@ written in the same transaction, so the ledger and the budgets always agree.
 
 What is stored: time, tenant, tags, sensitivity, policy fingerprint, the whole
 decision (features with token counts and the prompt's hash, candidates, rejections,
-attempts, served-by, cache hit, usage, cost, baseline, budget notes). Prompt text
-only when the Router was built with `store_prompts=True`.
+attempts, served-by, cache hit, usage, cost, baseline, budget notes), the request id,
+the model that answered, and what a refit of the quality predictor needs: the last user
+turn's profile (numbers only, rounded to 4 decimals in its own column) and the digest of
+the quality model it was computed for. Prompt text only when the Router was built with
+`store_prompts=True`. The `feedback` table holds scores of answers (`Router.feedback`,
+the cascade's verdicts): ids, names and numbers.
 
 A file that is not a router ledger (or is corrupt) raises `LedgerError` and is
-never written to.
+never written to. A schema-1 ledger is upgraded in place when opened (new columns and
+the feedback table, in one transaction); its old records have those columns empty.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -29,11 +35,20 @@ from typing import Any, Literal, NamedTuple
 from router.errors import LedgerError
 from router.records import Decision
 
-__all__ = ["APPLICATION_ID", "Ledger", "LedgerBudgets", "Outcome", "Row", "row_of"]
+__all__ = [
+    "APPLICATION_ID",
+    "FeedbackRow",
+    "Ledger",
+    "LedgerBudgets",
+    "Outcome",
+    "Row",
+    "row_of",
+]
 
 APPLICATION_ID = 0x52544C31  # "RTL1" in the SQLite header: marks a router ledger
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _TABLES = frozenset({"records", "spend", "reservations"})
+_TABLES_SINCE = {2: frozenset({"feedback"})}
 
 Outcome = Literal["ok", "interrupted", "error", "unservable"]
 
@@ -63,7 +78,8 @@ CREATE TABLE IF NOT EXISTS records (
     decision TEXT NOT NULL,
     prompt TEXT,
     ticket TEXT,
-    counters TEXT
+    counters TEXT,
+    {v2_columns}
 );
 CREATE TABLE IF NOT EXISTS spend (
     budget TEXT NOT NULL,
@@ -88,7 +104,37 @@ BEGIN
         FROM json_each(NEW.counters) WHERE NEW.cost_micro > 0
         ON CONFLICT (budget, window) DO UPDATE SET spent_micro = spent_micro + excluded.spent_micro;
 END;
+{v2_tables}
 """
+
+# Schema 2: what a refit of the quality predictor needs, and feedback on answers.
+_V2_COLUMNS = (
+    ("request_id", "TEXT"),
+    ("model", "TEXT"),
+    ("profile", "TEXT"),
+    ("quality_model", "TEXT"),
+)
+_V2_TABLES = """
+CREATE INDEX IF NOT EXISTS records_request ON records (request_id);
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    request_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    deployment TEXT NOT NULL,
+    model TEXT NOT NULL,
+    score REAL NOT NULL,
+    scorer REAL
+);
+"""
+_SCHEMA = _SCHEMA.format(
+    v2_columns=",\n    ".join(f"{name} {kind}" for name, kind in _V2_COLUMNS), v2_tables=_V2_TABLES
+)
+_MIGRATIONS = {
+    1: "".join(f"ALTER TABLE records ADD COLUMN {name} {kind};\n" for name, kind in _V2_COLUMNS)
+    + _V2_TABLES,
+}
+"""Schema version -> the script that brings a ledger of that version to the next one."""
 
 # What is used of each wanted counter: settled spend plus live reservations.
 _USED = """
@@ -107,7 +153,7 @@ COLUMNS = (
     "ts", "day", "tenant", "tags", "sensitivity", "policy_fingerprint", "outcome", "error",
     "served_by", "hosting", "weights", "cache_hit", "attempts", "fallbacks", "latency_ms",
     "prompt_tokens", "completion_tokens", "cost_micro", "baseline_micro", "budget_changed",
-    "decision", "prompt", "ticket", "counters",
+    "decision", "prompt", "ticket", "counters", *(name for name, _ in _V2_COLUMNS),
 )  # fmt: skip
 _INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -141,6 +187,36 @@ class Row(NamedTuple):
     """The request's budget ticket: its reservations are released when this row lands."""
     counters: str | None = None
     """JSON [[budget, window], ...]: the counters the cost is added to."""
+    request_id: str | None = None
+    """`Decision.request_id`: what `Router.feedback` names the request by."""
+    model: str | None = None
+    """The model string of the deployment that answered (`served_by`)."""
+    profile: str | None = None
+    """JSON list of the last user turn's profile, rounded to 4 decimals (no text)."""
+    quality_model: str | None = None
+    """The digest of the quality model the profile was computed for."""
+
+
+class FeedbackRow(NamedTuple):
+    """A score of one answer (the `feedback` table): from the application
+    (`Router.feedback`, source "user") or from the cascade's verifier ("cascade")."""
+
+    ts: float
+    request_id: str
+    source: Literal["user", "cascade"]
+    deployment: str
+    model: str
+    score: float
+    """1.0 good ... 0.0 bad (a cascade verdict: 1.0 kept, 0.0 doubted)."""
+    scorer: float | None = None
+    """The cascade's answer-scorer figure, when that check ran."""
+
+
+_FEEDBACK_COLUMNS = FeedbackRow._fields
+_INSERT_FEEDBACK = (
+    f"INSERT INTO feedback ({', '.join(_FEEDBACK_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_FEEDBACK_COLUMNS))})"
+)
 
 
 def row_of(
@@ -155,9 +231,13 @@ def row_of(
     prompt: str | None = None,
     ticket: str | None = None,
     counters: Sequence[tuple[str, str]] = (),
+    model: str | None = None,
+    quality_model: str | None = None,
 ) -> Row:
-    """The ledger row for a finished request. Pure."""
+    """The ledger row for a finished request. Pure. `model`: the answering deployment's;
+    `quality_model`: the digest the features' profile was computed for."""
     usage, cost = decision.usage, decision.cost
+    profile = decision.features.profile
     return Row(
         ts=ts,
         day=time.strftime("%Y-%m-%d", time.gmtime(ts)),
@@ -185,6 +265,10 @@ def row_of(
         prompt=prompt,
         ticket=ticket,
         counters=json.dumps(counters) if counters else None,
+        request_id=decision.request_id,
+        model=model,
+        profile=json.dumps([round(v, 4) for v in profile]) if profile else None,
+        quality_model=quality_model if profile else None,
     )
 
 
@@ -283,7 +367,7 @@ class Ledger:
         if app_id == APPLICATION_ID:
             # Checked on the read-only probe, before our own connection switches the
             # journal mode: a ledger this router cannot read is left byte for byte.
-            if version != SCHEMA_VERSION:
+            if version != SCHEMA_VERSION and version not in _MIGRATIONS:
                 newer = version > SCHEMA_VERSION
                 raise LedgerError(
                     where,
@@ -295,13 +379,16 @@ class Ledger:
                     )
                     + ", nothing was changed",
                 )
-            missing = sorted(_TABLES - tables)
+            required = _TABLES.union(*(t for v, t in _TABLES_SINCE.items() if v <= version))
+            missing = sorted(required - tables)
             if missing:
                 raise LedgerError(
                     where,
                     f"a damaged router ledger (missing table {', '.join(missing)}); restore "
                     "it from a backup or give a new path, nothing was changed",
                 )
+            if version != SCHEMA_VERSION:
+                self._migrate()
             return
         if app_id != 0 or tables:
             raise LedgerError(
@@ -316,14 +403,37 @@ class Ledger:
     def _create(self) -> None:
         """Create the schema in one transaction, so another process opening the file at the
         same moment sees either nothing or a whole ledger (never the marks without tables)."""
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 for statement in _statements(_SCHEMA):
                     conn.execute(statement)
+
+    def _migrate(self) -> None:
+        """Bring an older ledger to this schema, one version at a time, in one transaction
+        (a process that opened it at the same moment finds the work done)."""
+        try:
+            with self._transaction() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                while version in _MIGRATIONS:
+                    for statement in _statements(_MIGRATIONS[version]):
+                        conn.execute(statement)
+                    version += 1
+                conn.execute(f"PRAGMA user_version={version}")
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(
+                str(self.path),
+                f"this ledger needs an upgrade to schema {SCHEMA_VERSION} and it failed "
+                f"({exc}); make the file writable or give a new path, nothing was changed",
+            ) from None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -372,10 +482,27 @@ class Ledger:
 
     # -- records ---------------------------------------------------------------------
 
-    def write(self, row: Row) -> None:
-        """Append one record. When it carries a ticket, the same statement adds its cost to
-        its budget counters and releases its reservations: all or nothing."""
-        self._conn.execute(_INSERT, row)
+    def write(self, row: Row, feedback: Sequence[FeedbackRow] = ()) -> None:
+        """Append one record (and the feedback on its answers, in the same transaction).
+        When it carries a ticket, the same statement adds its cost to its budget counters
+        and releases its reservations: all or nothing."""
+        if not feedback:
+            self._conn.execute(_INSERT, row)
+            return
+        with self._transaction() as conn:
+            conn.execute(_INSERT, row)
+            conn.executemany(_INSERT_FEEDBACK, feedback)
+
+    def add_feedback(self, row: FeedbackRow) -> None:
+        """Append one feedback row (the request's record is never rewritten)."""
+        self._conn.execute(_INSERT_FEEDBACK, row)
+
+    def answer_of(self, request_id: str) -> tuple[str | None, str | None] | None:
+        """(served_by, model) of the request's record, or None when no record has this id."""
+        found = self._conn.execute(
+            "SELECT served_by, model FROM records WHERE request_id = ? LIMIT 1", (request_id,)
+        ).fetchone()
+        return None if found is None else (found[0], found[1])
 
     def count(self) -> int:
         """How many records the ledger holds."""

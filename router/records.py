@@ -173,6 +173,9 @@ class Decision:
     shared_state: tuple[str, ...] = ()
     """How unreachable shared state (Redis) changed this request: "shared state
     unavailable: budgets failed closed", "... response cache bypassed", ..."""
+    request_id: str | None = None
+    """Names the request in the ledger (24 hex digits), for `Router.feedback`; None for a
+    dry run (`Router.plan`)."""
 
     @property
     def chosen(self) -> Candidate | None:
@@ -209,6 +212,7 @@ class Decision:
             "budget_notes": list(self.budget_notes),
             "verification": self.verification.to_dict() if self.verification else None,
             "shared_state": list(self.shared_state),
+            "request_id": self.request_id,
         }
 
     def summary(self) -> dict[str, Any]:

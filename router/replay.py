@@ -13,6 +13,13 @@ What is estimated, and how:
   zero at the start of the ledger;
 - features are as recorded: detectors and the output budget of the old config; the
   quality target is the new config's (a per-request override is not recorded).
+
+Qualities are the deployments' priors (`prior_scorer`). With a calibration file
+(`--calibration CAL.json`, from `python -m router calibrate`) each request is also
+planned by the trained predictor from its recorded profile, with the config's own
+calibration and with the new one, and the two are compared: spend, each deployment's
+share of the requests, and how many requests change deployment. A request whose profile
+was recorded under another quality model (or none) is planned on priors in both.
 """
 
 from __future__ import annotations
@@ -32,12 +39,12 @@ from router.budgets import Budget, BudgetState, applicable
 from router.config import Config, baseline_prices, load_config
 from router.errors import LedgerError
 from router.ledger import Ledger, Row
-from router.models import Features
+from router.models import Deployment, Features
 from router.planner import plan_features
-from router.records import MICRO, Usage
-from router.scoring import prior_scorer
+from router.records import MICRO, Decision, Usage
+from router.scoring import Scorer, default_scorer, prior_scorer
 
-__all__ = ["ReplayReport", "render_text", "replay", "run"]
+__all__ = ["CalibrationReplay", "ReplayReport", "render_text", "replay", "run"]
 
 UNSERVABLE = "(unservable)"
 
@@ -54,6 +61,7 @@ class ReplayReport:
     moved: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(recorded served_by or "(none)", new first choice or "(unservable)") -> count."""
     unservable_reasons: Counter[str] = field(default_factory=Counter)
+    calibration: CalibrationReplay | None = None
 
     @property
     def changed(self) -> int:
@@ -83,6 +91,36 @@ class ReplayReport:
             ],
             "unservable_reasons": dict(self.unservable_reasons.most_common(10)),
             "estimated": "first candidate answers, same tokens as recorded, budgets simulated",
+            **({"calibration": self.calibration.to_dict()} if self.calibration else {}),
+        }
+
+
+@dataclass
+class CalibrationReplay:
+    """The same requests planned by the trained predictor from their recorded profiles:
+    with the config's calibration (before) and with a new one (after)."""
+
+    calibration: str
+    rescored: int = 0
+    """Requests with a profile recorded under this quality model."""
+    before_micro: int = 0
+    after_micro: int = 0
+    before: Counter[str] = field(default_factory=Counter)
+    after: Counter[str] = field(default_factory=Counter)
+    """First choice (or "(unservable)") -> requests."""
+    changed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        total = sum(self.before.values()) or 1
+        names = sorted(self.before.keys() | self.after.keys())
+        return {
+            "file": self.calibration,
+            "rescored": self.rescored,
+            "spend_before_usd": self.before_micro / MICRO,
+            "spend_after_usd": self.after_micro / MICRO,
+            "share_before": {n: self.before[n] / total for n in names},
+            "share_after": {n: self.after[n] / total for n in names},
+            "changed": self.changed,
         }
 
 
@@ -98,50 +136,106 @@ def _features(row: Row, index: int) -> tuple[Features, Usage | None]:
     return features, usage
 
 
+class _Planner:
+    """Plans recorded features under one config and scorer, simulating its budgets."""
+
+    def __init__(self, config: Config, scorer: Scorer) -> None:
+        self.config, self.scorer = config, scorer
+        self.bound = config.policy.bind(config.deployments)
+        self.by_name = {d.name: d for d in config.deployments}
+        self.spent: Counter[tuple[str, str]] = Counter()
+
+    def choose(
+        self, features: Features, used: Usage, ts: float
+    ) -> tuple[Deployment | None, int, Decision]:
+        """The new first choice (None: unservable), its estimated cost, the decision."""
+        config = self.config
+        states = _states(config.budgets, features, ts, self.spent)
+        decision = plan_features(
+            features,
+            config.deployments,
+            self.bound,
+            config.settings,
+            self.scorer,
+            target=config.settings.quality_target,
+            budgets=states,
+        )
+        if not decision.candidates:
+            return None, 0, decision
+        chosen = self.by_name[decision.candidates[0].name]
+        cost = price_micro(used, chosen.input_usd_per_token, chosen.output_usd_per_token)
+        for s in states:
+            self.spent[(s.key, s.window)] += cost
+        return chosen, cost, decision
+
+
+class _Comparison:
+    """Before/after planners for `--calibration`, and their tally."""
+
+    def __init__(self, config: Config, calibration: Path) -> None:
+        from router.quality.trained import default_model  # noqa: PLC0415
+
+        self.digest = default_model().digest
+        self.before = _Planner(config, default_scorer(config.calibration))
+        self.after = _Planner(config, default_scorer(calibration))
+        self.report = CalibrationReplay(str(calibration))
+
+    def add(self, row: Row, features: Features, used: Usage) -> None:
+        profile = _profile(row, self.digest)
+        self.report.rescored += bool(profile)
+        features = features.model_copy(update={"profile": profile})
+        old, old_cost, _ = self.before.choose(features, used, row.ts)
+        new, new_cost, _ = self.after.choose(features, used, row.ts)
+        before, after = (d.name if d else UNSERVABLE for d in (old, new))
+        self.report.before_micro += old_cost
+        self.report.after_micro += new_cost
+        self.report.before[before] += 1
+        self.report.after[after] += 1
+        self.report.changed += before != after
+
+
+def _profile(row: Row, digest: str) -> tuple[float, ...]:
+    """The recorded profile, when it was recorded under this quality model."""
+    if row.profile is None or row.quality_model != digest:
+        return ()
+    return tuple(float(v) for v in json.loads(row.profile))
+
+
 def replay(
     rows: Iterable[Row],
     config: Config,
     *,
     progress: Callable[[int], None] | None = None,
+    calibration: Path | None = None,
 ) -> ReplayReport:
-    """Re-plan every recorded request under `config`. Pure over the rows it is given."""
+    """Re-plan every recorded request under `config` (and, with `calibration`, compare the
+    trained predictor with and without it). Pure over the rows it is given."""
     report = ReplayReport(config=config.source)
-    bound = config.policy.bind(config.deployments)
-    by_name = {d.name: d for d in config.deployments}
+    planner = _Planner(config, prior_scorer)
+    compare = _Comparison(config, calibration) if calibration is not None else None
     baseline = baseline_prices(config.baseline, config.deployments, config.source)
-    spent: Counter[tuple[str, str]] = Counter()
     for i, row in enumerate(rows):
         if progress is not None and i and i % 10_000 == 0:
             progress(i)
         features, usage = _features(row, i)
-        states = _states(config.budgets, features, row.ts, spent)
-        decision = plan_features(
-            features,
-            config.deployments,
-            bound,
-            config.settings,
-            prior_scorer,
-            target=config.settings.quality_target,
-            budgets=states,
-        )
         used = usage or Usage(features.prompt_tokens, features.max_output_tokens, "estimate")
+        chosen, cost, decision = planner.choose(features, used, row.ts)
+        if compare is not None:
+            compare.add(row, features, used)
         old = row.served_by or "(none)"
         report.requests += 1
         report.recorded_micro += row.cost_micro
         if baseline is not None:
             report.baseline_micro += price_micro(used, *baseline)
-        if not decision.candidates:
+        if chosen is None:
             report.moved[(old, UNSERVABLE)] += 1
             for r in decision.rejected:
                 for reason in r.reasons[:1]:
                     report.unservable_reasons[reason.split(":")[0]] += 1
             continue
-        chosen = by_name[decision.candidates[0].name]
-        cost = price_micro(used, chosen.input_usd_per_token, chosen.output_usd_per_token)
         report.estimated_micro += cost
         report.moved[(old, chosen.name)] += 1
-        for s in states:
-            spent[(s.key, s.window)] += cost
+    report.calibration = compare.report if compare is not None else None
     return report
 
 
@@ -174,6 +268,8 @@ def render_text(report: ReplayReport) -> str:
     if d["unservable_reasons"]:
         lines += ["", "  why unservable (first reason per deployment):"]
         lines += [f"  {n:>9,}  {why}" for why, n in d["unservable_reasons"].items()]
+    if report.calibration is not None:
+        lines += _calibration_lines(report.calibration, report.requests)
     lines += [
         "",
         "  Estimated: the new first choice is assumed to answer with the recorded token",
@@ -182,7 +278,31 @@ def render_text(report: ReplayReport) -> str:
     return "\n".join(lines)
 
 
-def run(ledger_path: Path, config_path: Path, *, as_json: bool = False) -> int:
+def _calibration_lines(cal: CalibrationReplay, requests: int) -> list[str]:
+    d = cal.to_dict()
+    lines = [
+        "",
+        f"  with the calibration {d['file']} (trained predictor, {d['rescored']:,} of "
+        f"{requests:,} requests re-scored from their recorded profile)",
+        f"  estimated spend       ${d['spend_before_usd']:,.6f} -> ${d['spend_after_usd']:,.6f}",
+        f"  would change          {d['changed']:,} requests to another deployment",
+        "",
+        f"  {'first choice':<24} {'before':>9} {'after':>9}",
+    ]
+    lines += [
+        f"  {name:<24} {share:>9.1%} {d['share_after'][name]:>9.1%}"
+        for name, share in d["share_before"].items()
+    ]
+    return lines
+
+
+def run(
+    ledger_path: Path,
+    config_path: Path,
+    *,
+    as_json: bool = False,
+    calibration: Path | None = None,
+) -> int:
     """The CLI command: print the replay (progress on stderr). Raises RouterError."""
     config = load_config(config_path)
     ledger = Ledger(ledger_path, create=False)
@@ -192,7 +312,7 @@ def run(ledger_path: Path, config_path: Path, *, as_json: bool = False) -> int:
         print(f"  replayed {done:,}/{total:,}", file=sys.stderr, flush=True)
 
     try:
-        report = replay(ledger.rows(), config, progress=progress)
+        report = replay(ledger.rows(), config, progress=progress, calibration=calibration)
     except LedgerError as exc:
         raise LedgerError(str(ledger_path), exc.message) from None
     print(json.dumps(report.to_dict(), indent=2) if as_json else render_text(report))

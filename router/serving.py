@@ -20,6 +20,7 @@ from router.cache import Cache, ResponseCache, is_deterministic
 from router.cooldowns import Cooldowns
 from router.errors import InvalidRequest, RouterError
 from router.executor import RetryPolicy
+from router.feedback import new_request_id
 from router.ledger import Outcome
 from router.models import Deployment, Message, Request
 from router.records import Attempt, Decision, Result, Usage, Verification
@@ -37,7 +38,8 @@ class Serving:
     retry: RetryPolicy
     cooldowns: Cooldowns
     cache: Cache | None
-    decide: Callable[[Request, Sequence[BudgetState]], Decision]
+    decide: Callable[[Request, Sequence[BudgetState], str | None], Decision]
+    """Plans a request under budgets; the third argument is its request id."""
 
     def chain(self, timeout: float) -> dict[str, Any]:
         return {"timeout": timeout, "policy": self.retry, "cooldowns": self.cooldowns}
@@ -137,9 +139,12 @@ class Serving:
         may make more than one paid call (the cascade)."""
         if args.get("stream"):
             raise InvalidRequest("stream", "leave stream unset; call Router.stream() to stream")
-        req = to_request(messages, args)
+        req, request_id = to_request(messages, args), new_request_id()
         ticket = self.books.open(
-            req, lambda states: self.decide(req, states), timeout=timeout, hold_amount=hold
+            req,
+            lambda states: self.decide(req, states, request_id),
+            timeout=timeout,
+            hold_amount=hold,
         )
         call = call_params(req)
         if ticket.held:  # money is held for this output budget: the provider must keep to it

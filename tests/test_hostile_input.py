@@ -47,7 +47,7 @@ from router.errors import (
     RouterError,
 )
 from router.executor import RetryPolicy
-from router.ledger import APPLICATION_ID, Ledger
+from router.ledger import APPLICATION_ID, SCHEMA_VERSION, Ledger
 from router.packs import load_policy
 from router.testing import FaultServer, ok
 
@@ -788,11 +788,11 @@ def test_a_bad_policy_pack_is_a_config_error_naming_file_and_key(
 
 
 def _future_ledger(path: Path) -> None:
-    """A router ledger (our application id) of schema 2, in rollback-journal mode: opening
+    """A router ledger (our application id) of a newer schema, in rollback-journal mode: opening
     it must not switch it to WAL (that would rewrite its header)."""
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-    conn.execute("PRAGMA user_version=2")
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     conn.execute("CREATE TABLE records (id INTEGER PRIMARY KEY, future TEXT)")
     conn.commit()
     conn.close()

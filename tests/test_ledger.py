@@ -17,6 +17,7 @@ import router
 from router.errors import AllDeploymentsFailed, LedgerError, NoEligibleDeployment, StreamInterrupted
 from router.executor import RetryPolicy
 from router.ledger import Ledger
+from router.quality.trained import default_model
 from router.testing import FaultServer, ok, server_error, stream
 
 FAST = RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.02, jitter=0.0)
@@ -74,6 +75,12 @@ def test_an_answered_request_leaves_one_full_record(
     decision = json.loads(rec["decision"])
     assert decision == json.loads(json.dumps(result.decision.to_dict()))
     assert decision["features"]["prompt_hash"] == result.decision.features.prompt_hash
+    assert rec["request_id"] == result.decision.request_id
+    assert rec["model"] == "openai/a"
+    profile = result.decision.features.profile  # the refit's copy: rounded, in a column
+    assert profile
+    assert json.loads(rec["profile"]) == [round(v, 4) for v in profile]
+    assert rec["quality_model"] == default_model().digest
 
 
 def test_failed_and_unservable_requests_are_recorded_too(
@@ -152,6 +159,41 @@ def test_a_foreign_or_corrupt_file_is_refused_and_left_untouched(tmp_path: Path,
         Ledger(path)
     assert str(path) in str(caught.value)
     assert digest(path) == before
+
+
+def as_schema_1(path: Path) -> None:
+    """Turn a ledger back into what schema 1 wrote: no request id, model, profile or
+    quality-model columns, no feedback table."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE feedback")
+        conn.execute("DROP INDEX records_request")
+        for column in ("request_id", "model", "profile", "quality_model"):
+            conn.execute(f"ALTER TABLE records DROP COLUMN {column}")
+        conn.execute("PRAGMA user_version=1")
+    conn.close()
+
+
+def test_a_schema_1_ledger_is_upgraded_in_place_and_keeps_its_records(
+    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+) -> None:
+    server, _ = servers
+    path = tmp_path / "ledger.sqlite"
+    local_router(server, path).complete(HI, tenant="old")
+    as_schema_1(path)
+    (old,) = records(path)
+    assert "request_id" not in old
+    result = local_router(server, path).complete(HI, tenant="new")  # opens and upgrades it
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
+    first, second = records(path)
+    assert {k: first[k] for k in old} == old  # the old record, as it was
+    assert first["request_id"] is None
+    assert first["profile"] is None
+    assert second["request_id"] == result.decision.request_id
+    assert second["tenant"] == "new"
+    local_router(server, path).feedback(second["request_id"], True)  # the feedback table
+    assert [r.tenant for r in Ledger(path, create=False).rows()] == ["old", "new"]
 
 
 def test_a_missing_ledger_is_an_error_when_reading(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -51,6 +52,7 @@ from router.errors import (
     StreamInterrupted,
 )
 from router.executor import RetryPolicy
+from router.quality.trained import default_model
 from router.records import Decision
 from router.testing import (
     FaultServer,
@@ -432,7 +434,23 @@ def traffic(
     failures(run, s, fleet, paid)
     streams(run, s, fleet, paid)
     confidential(run, s, fleet, make, paid)
+    scored(run, s, make, paid)
     return run
+
+
+def scored(
+    run: Run,
+    s: Secrets,
+    make: Callable[[Sequence[str], bool], router.Router],
+    paid: router.Router,
+) -> None:
+    """Feedback on every answer, and a cascade's verdict on a free answer (the ledger's
+    feedback table and the profile columns, that `calibrate --ledger` reads)."""
+    run.keep(make(["local-d", "api-a"], False).complete(s.public_prompt(), mode="cascade"))
+    assert run.decisions[-1].verification is not None
+    for d in run.decisions:
+        if d.request_id is not None and d.served_by is not None:
+            paid.feedback(d.request_id, d.served_by != "api-b")
 
 
 def failures(run: Run, s: Secrets, fleet: dict[str, FaultServer], paid: router.Router) -> None:
@@ -586,6 +604,15 @@ quality = 0.9
 """
 
 
+CALIBRATION = {
+    "schema": "router-calibration/1",
+    "models": {
+        "openai/fault-b": {"base": "shared", "ability": 3.0, "kinds": [], "rows": 40,
+                           "accuracy": 0.9, "log_loss_before": 0.7, "log_loss_after": 0.3},
+    },
+}  # fmt: skip
+
+
 def reports(ledger: Path, out: Path, fleet: dict[str, FaultServer], corpus: Corpus) -> None:
     """`python -m router report` (text, JSON, HTML) and `replay`, in a child process with the
     keys in its environment and in this one; their output and files go in the corpus."""
@@ -596,6 +623,12 @@ def reports(ledger: Path, out: Path, fleet: dict[str, FaultServer], corpus: Corp
     assert cli_main(["report", "--ledger", str(ledger), "--json", "--html", str(html)]) == 0
     assert cli_main(["replay", "--ledger", str(ledger), "--config", str(config), "--json"]) == 0
     assert cli_main(["replay", "--ledger", str(ledger), "--config", str(config)]) == 0
+    cal = out / "cal.json"  # too few scored answers per model: it says so and writes none
+    assert cli_main(["calibrate", "--ledger", str(ledger), "--out", str(cal)]) == 2
+    cal.write_text(json.dumps(CALIBRATION | {"quality_model": default_model().digest}))
+    replay = ["replay", "--ledger", str(ledger), "--config", str(config), "--calibration", str(cal)]
+    assert cli_main(replay) == 0
+    assert cli_main([*replay, "--json"]) == 0
     child = subprocess.run(
         [sys.executable, "-m", "router", "report", "--ledger", str(ledger)],
         capture_output=True,
@@ -606,6 +639,40 @@ def reports(ledger: Path, out: Path, fleet: dict[str, FaultServer], corpus: Corp
     corpus.add("report (child stdout)", child.stdout)
     corpus.add("report (child stderr)", child.stderr)
     assert b"<html" in html.read_bytes().lower()
+
+
+HEX_ID = re.compile(r"[0-9a-f]{24}")
+
+
+def assert_refit_fields_hold_no_text(ledger: Path, fleet: dict[str, FaultServer]) -> None:
+    """What the ledger keeps for a refit holds ids, names and numbers only: a prompt (or
+    any text) stored in these fields fails here even without the marker. Also the control
+    that the greps above covered them: they are filled."""
+    models = {spec["model"] for spec in specs(fleet).values()}
+    conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    try:
+        records = conn.execute(
+            "SELECT request_id, model, profile, quality_model FROM records"
+        ).fetchall()
+        feedback = conn.execute(
+            "SELECT request_id, source, deployment, model, score, scorer FROM feedback"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert any(profile for _, _, profile, _ in records), "profiles were recorded"
+    for request_id, model, profile, quality_model in records:
+        assert HEX_ID.fullmatch(request_id)
+        assert model is None or model in models
+        if profile is not None:
+            assert all(isinstance(v, float | int) for v in json.loads(profile))
+            assert quality_model == default_model().digest
+    assert {source for _, source, *_ in feedback} == {"user", "cascade"}
+    for request_id, _source, deployment, model, score, scorer in feedback:
+        assert HEX_ID.fullmatch(request_id)
+        assert deployment in fleet
+        assert model in models
+        assert isinstance(score, float)
+        assert scorer is None or isinstance(scorer, float)
 
 
 def collect(run: Run, records: Records, corpus: Corpus, dirs: Sequence[Path]) -> None:
@@ -653,6 +720,7 @@ def test_keys_and_prompts_appear_nowhere_the_router_writes(
     corpus.add("stderr", captured.err)
     collect(run, records, corpus, [tmp_path])
     assert_wire_control(keys, fleet)
+    assert_refit_fields_hold_no_text(ledger, fleet)
     assert len(run.errors) >= 12
     assert len(run.decisions) >= 12
     assert records.lines, "the root logger at DEBUG saw records"

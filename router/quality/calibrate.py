@@ -29,7 +29,14 @@ from router.quality.predictor import prior_quality
 from router.quality.profile import profile
 from router.quality.trained import CAL_SCHEMA, TrainedModel
 
-__all__ = ["MIN_ROWS", "FittedHead", "calibration_json", "fit_model", "fit_sample"]
+__all__ = [
+    "MIN_ROWS",
+    "FittedHead",
+    "calibration_json",
+    "fit_model",
+    "fit_profiles",
+    "fit_sample",
+]
 
 MIN_ROWS = 20
 """Fewer labelled rows than this per model is refused (the fit would be the prior)."""
@@ -133,6 +140,17 @@ def fit_model(
         before,
         _loss(z, labels),
     )
+
+
+def fit_profiles(
+    model: TrainedModel,
+    name: str,
+    profiles: Sequence[Sequence[float]],
+    labels: Sequence[float],
+) -> FittedHead:
+    """Fit one model's head on recorded profiles (`Features.profile`, as the ledger keeps
+    them) and their 0..1 scores: `python -m router calibrate --ledger`."""
+    return fit_model(model, name, [model.design(p) for p in profiles], labels)
 
 
 def fit_sample(model: TrainedModel, sample: LabelledSample) -> list[FittedHead]:

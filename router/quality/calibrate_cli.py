@@ -1,5 +1,7 @@
 """`python -m router calibrate DATA.csv... --out CAL.json`: fit the quality predictor to
 a labelled sample of your own traffic, and optionally set `quality_target` from a goal.
+`python -m router calibrate --ledger LEDGER --out CAL.json`: fit it to the scored answers
+a ledger holds (`Router.feedback`, the cascade's verdicts; `router.feedback`).
 
 Point the config at the file (`[router] calibration = "CAL.json"`) or pass
 `Router(calibration="CAL.json")`. `main(argv)` returns 0, or 2 with one
@@ -14,7 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from router.quality.calibrate import calibration_json, fit_sample, write_calibration
+from router.errors import LedgerError
+from router.feedback import Gathered, gather
+from router.ledger import Ledger
+from router.quality.calibrate import (
+    MIN_ROWS,
+    FittedHead,
+    calibration_json,
+    fit_profiles,
+    fit_sample,
+    write_calibration,
+)
 from router.quality.cli import _fail, _Parser, _UsageError, data_error
 from router.quality.data import DataFormatError, concat_samples, read_labelled_csv
 from router.quality.trained import Calibration, TrainedPredictor, default_model
@@ -22,11 +34,15 @@ from router.quality.tune import tune_target
 
 __all__ = ["main"]
 
-_DESCRIPTION = """\
+_DESCRIPTION = f"""\
 Fit each model's ability (and its loadings on the predictor's kind directions) from a
 labelled sample in RouterBench's column convention: `prompt`, one quality column per
 model (0..1 or True/False), optional `<model>|total_cost`. About 100 rows are enough;
-model names the predictor never saw are fine. Writes CAL.json."""
+model names the predictor never saw are fine. Writes CAL.json.
+
+Or, with --ledger LEDGER instead of CSV files: from the answers scored in a ledger
+(Router.feedback and the cascade's verdicts), one model at a time, each with at least
+{MIN_ROWS} scored answers."""
 
 _EPILOG = """\
 Goals (optional, one of): --max-paid-share 0.2 ("at most 20% of requests to paid
@@ -53,7 +69,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("data", nargs="+", type=Path, metavar="DATA.csv", help="labelled CSV file(s)")
+    p.add_argument("data", nargs="*", type=Path, metavar="DATA.csv", help="labelled CSV file(s)")
+    p.add_argument(
+        "--ledger", type=Path, metavar="LEDGER", help="learn from the feedback in a ledger"
+    )
     p.add_argument("--out", type=Path, required=True, metavar="CAL.json", help="file to write")
     goal = p.add_mutually_exclusive_group()
     goal.add_argument("--max-paid-share", type=_share, metavar="SHARE")
@@ -75,8 +94,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 0
     if args.out.is_dir():
         return _fail(f"--out: {args.out} is a folder; give a file name such as CAL.json")
-    if args.out.suffix.lower() in (".csv", ".sqlite", ".db") or args.out in args.data:
+    if args.out.suffix.lower() in (".csv", ".sqlite", ".db") or args.out in (
+        *args.data,
+        args.ledger,
+    ):
         return _fail(f"--out: {args.out} looks like data; write the calibration to a .json file")
+    if args.ledger is not None:
+        return _from_ledger(args)
+    if not args.data:
+        return _fail("give labelled DATA.csv file(s), or --ledger LEDGER to learn from feedback")
+    return _from_csv(args)
+
+
+def _from_csv(args: argparse.Namespace) -> int:
     try:
         samples = [
             read_labelled_csv(
@@ -106,12 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         return _fail(f"{', '.join(map(str, args.data))}: {exc}")
     extra: dict[str, Any] = {}
-    lines = [f"{'model':40s} {'rows':>5s} {'acc':>6s} {'log-loss before -> after':>26s}  base"]
-    for h in heads:
-        lines.append(
-            f"{h.model[:40]:40s} {h.rows:5d} {h.accuracy:6.3f} "
-            f"{h.log_loss_before:12.4f} -> {h.log_loss_after:.4f}  {h.base}"
-        )
+    lines = _table(heads)
     if args.max_paid_share is not None or args.keep_quality is not None:
         cal = Calibration(
             {
@@ -143,10 +168,85 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         lines.append(f"set it in your config: [router] quality_target = {tuned.quality_target:.4f}")
     text = calibration_json(model, heads, [str(p) for p in args.data], extra)
+    return _write(args.out, text, lines)
+
+
+def _table(heads: Sequence[FittedHead]) -> list[str]:
+    lines = [f"{'model':40s} {'rows':>5s} {'acc':>6s} {'log-loss before -> after':>26s}  base"]
+    for h in heads:
+        lines.append(
+            f"{h.model[:40]:40s} {h.rows:5d} {h.accuracy:6.3f} "
+            f"{h.log_loss_before:12.4f} -> {h.log_loss_after:.4f}  {h.base}"
+        )
+    return lines
+
+
+def _write(out: Path, text: str, lines: Sequence[str]) -> int:
     try:
-        write_calibration(args.out, text)
+        write_calibration(out, text)
     except OSError as exc:
-        return _fail(f"--out: {exc.filename or args.out}: {exc.strerror or exc}")
+        return _fail(f"--out: {exc.filename or out}: {exc.strerror or exc}")
     print("\n".join(lines))
-    print(f'wrote {args.out}; use it with [router] calibration = "{args.out.name}"')
+    print(f'wrote {out}; use it with [router] calibration = "{out.name}"')
     return 0
+
+
+_CSV_ONLY = ("max_paid_share", "keep_quality", "strong", "free", "skip_incomplete")
+
+
+def _from_ledger(args: argparse.Namespace) -> int:
+    """Fit one head per model that has at least MIN_ROWS scored answers in the ledger."""
+    if args.data:
+        return _fail("give labelled DATA.csv file(s) or --ledger LEDGER, not both")
+    if given := [name for name in _CSV_ONLY if getattr(args, name) not in (None, False)]:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        return _fail(
+            f"{flags}: only with a labelled CSV (each row scores every model); with --ledger "
+            "each answer scores one model: leave it out"
+        )
+    try:
+        found = gather(Ledger(args.ledger, create=False), default_model().digest)
+    except LedgerError as exc:
+        return _fail(f"--ledger: {exc}")
+    where = str(args.ledger)
+    if not found.feedback:
+        return _fail(
+            f"{where}: no feedback in this ledger; score answers with "
+            "Router.feedback(result.decision.request_id, score) or serve with "
+            'mode="cascade", then calibrate again'
+        )
+    unused = _unused(found)
+    if not found.usable:
+        return _fail(f"{where}: none of its {found.feedback} scored answers can be used: {unused}")
+    model, heads, skipped = default_model(), [], []
+    for name in sorted(found.scores):
+        n = len(found.scores[name])
+        if n < MIN_ROWS:
+            skipped.append(f"{name} ({n} scored answers, {MIN_ROWS} needed)")
+            continue
+        heads.append(fit_profiles(model, name, found.profiles[name], found.scores[name]))
+    if not heads:
+        return _fail(f"{where}: no model has {MIN_ROWS} scored answers yet: {'; '.join(skipped)}")
+    print(f"fitted {len(heads)} models on {found.usable} scored answers", file=sys.stderr)
+    for why in ([unused] if unused else []) + [f"skipped {s}" for s in skipped]:
+        print(f"  {why}", file=sys.stderr)
+    extra = {"feedback": {"answers": found.feedback, "used": found.usable, "skipped": skipped}}
+    text = calibration_json(model, heads, [where], extra)
+    return _write(args.out, text, _table(heads))
+
+
+def _unused(found: Gathered) -> str:
+    """Why some scored answers cannot be used, or "" when all can."""
+    parts = []
+    if found.no_profile:
+        parts.append(
+            f"{found.no_profile} were recorded without a profile (the Router's scorer reads "
+            "none: the default scorer does)"
+        )
+    for digest, n in found.other_models.items():
+        parts.append(
+            f"{n} were recorded under quality model {digest}, this router's is "
+            f"{default_model().digest}: their profiles mean something else; record new "
+            "traffic with this router"
+        )
+    return "; ".join(parts)
