@@ -16,6 +16,12 @@ RouteLLM's MMLU files name Mixtral-8x7B-Instruct by its HF id; RouterBench calls
 model `mistralai/mixtral-8x7b-chat`: the loader renames it so both share one ability.
 RouterBench stores each prompt as a Python list literal of strings; the loader joins the
 parts with a blank line, which is what a caller would send.
+- AlpacaEval 2 (`alpacaeval2/preferences.csv`, 804 chat instructions): per `dataset`
+  (helpful_base, koala, oasst, selfinstruct, vicuna, sorted), the same 80/20 draw with its
+  own `random.Random(0)` stream. A model's quality on a prompt is the judge's probability
+  that its answer beats GPT-4-turbo's (`gpt-4-1106-preview`, 0.5 by construction); the
+  six models with an unjudged cell (1-3 of 804) are left out. `Mixtral-8x7B-Instruct-v0.1_concise`
+  is renamed to the Mixtral name above, so the three sources share GPT-4 and Mixtral.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ HOLDOUT = 0.2
 STRONG = "gpt-4-1106-preview"
 WEAK = "mistralai/mixtral-8x7b-chat"
 MMLU_RENAME = {"mistralai/Mixtral-8x7B-Instruct-v0.1": WEAK}
+ALPACA_RENAME = {"Mixtral-8x7B-Instruct-v0.1_concise": WEAK}
+SOURCES = ("mmlu", "routerbench", "alpaca")
+"""The three sources, in the order every table lists them."""
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent.parent / "shared" / "routing-data"
 HELDOUT_DIR = Path(__file__).resolve().parent.parent / ".router" / "quality"
 
@@ -43,7 +52,7 @@ HELDOUT_DIR = Path(__file__).resolve().parent.parent / ".router" / "quality"
 class Part:
     """One file's rows, with its group name and which rows are held out."""
 
-    group: str  # "mmlu/<subject>" or "routerbench/<file stem>"
+    group: str  # "mmlu/<subject>", "routerbench/<file stem>" or "alpaca/<dataset>"
     sample: LabelledSample
     test: tuple[bool, ...]
 
@@ -107,6 +116,41 @@ def load(root: Path = DEFAULT_ROOT) -> list[Part]:
         s = _renamed(s, {}, [unwrap(p) for p in s.prompts])
         parts.append(Part("routerbench/" + path.stem, s, holdout(len(s), rng)))
     return parts
+
+
+def load_all(root: Path = DEFAULT_ROOT) -> list[Part]:
+    """`load` and AlpacaEval 2: the three sources of the leave-one-source-out protocol."""
+    return load(root) + load_alpaca(root)
+
+
+def load_alpaca(root: Path = DEFAULT_ROOT) -> list[Part]:
+    """AlpacaEval 2's chat instructions, one part per `dataset`, with its held-out rows."""
+    path = root / "alpacaeval2" / "preferences.csv"
+    if not path.is_file():
+        raise SystemExit(f"no AlpacaEval data at {path}: pass --data PATH/TO/routing-data")
+    csv.field_size_limit(1 << 26)
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    header = list(rows[0])
+    judged = [m for m in header[2:] if "|" not in m and all(row[m] != "" for row in rows)]
+    models = tuple(ALPACA_RENAME.get(m, m) for m in judged)
+    parts: list[Part] = []
+    rng = random.Random(SEED)
+    for dataset in sorted({row["dataset"] for row in rows}):
+        mine = [row for row in rows if row["dataset"] == dataset]
+        s = LabelledSample(
+            models=models,
+            prompts=tuple(row["prompt"] for row in mine),
+            quality={ALPACA_RENAME.get(m, m): tuple(float(row[m]) for row in mine) for m in judged},
+            sources=(str(path),),
+        )
+        parts.append(Part("alpaca/" + dataset, s, holdout(len(s), rng)))
+    return parts
+
+
+def source_of(part: Part) -> str:
+    """ "mmlu", "routerbench" or "alpaca"."""
+    return part.group.split("/", 1)[0]
 
 
 def take(s: LabelledSample, rows: Sequence[int]) -> LabelledSample:
