@@ -16,12 +16,6 @@ RouteLLM's MMLU files name Mixtral-8x7B-Instruct by its HF id; RouterBench calls
 model `mistralai/mixtral-8x7b-chat`: the loader renames it so both share one ability.
 RouterBench stores each prompt as a Python list literal of strings; the loader joins the
 parts with a blank line, which is what a caller would send.
-- AlpacaEval 2 (`alpacaeval2/preferences.csv`, 804 chat instructions): per `dataset`
-  (helpful_base, koala, oasst, selfinstruct, vicuna, sorted), the same 80/20 draw with its
-  own `random.Random(0)` stream. A model's quality on a prompt is the judge's probability
-  that its answer beats GPT-4-turbo's (`gpt-4-1106-preview`, 0.5 by construction); the
-  six models with an unjudged cell (1-3 of 804) are left out. `Mixtral-8x7B-Instruct-v0.1_concise`
-  is renamed to the Mixtral name above, so the three sources share GPT-4 and Mixtral.
 """
 
 from __future__ import annotations
@@ -124,7 +118,17 @@ def load_all(root: Path = DEFAULT_ROOT) -> list[Part]:
 
 
 def load_alpaca(root: Path = DEFAULT_ROOT) -> list[Part]:
-    """AlpacaEval 2's chat instructions, one part per `dataset`, with its held-out rows."""
+    """AlpacaEval 2's chat instructions, one part per `dataset`, with its held-out rows
+    (not part of `load`: the shipped predictor and answer scorer are trained without it).
+
+    The split (`alpacaeval2/preferences.csv`, 804 chat instructions): per `dataset`
+    (helpful_base, koala, oasst, selfinstruct, vicuna, sorted), the same 80/20 draw with one
+    `random.Random(0)` stream. A model's quality on a prompt is the judge's probability
+    that its answer beats GPT-4-turbo's (`gpt-4-1106-preview`, 0.5 by construction); the
+    six models with an unjudged cell (1-3 of 804) are left out.
+    `Mixtral-8x7B-Instruct-v0.1_concise` is renamed to the Mixtral name above, so the three
+    sources share GPT-4 and Mixtral.
+    """
     path = root / "alpacaeval2" / "preferences.csv"
     if not path.is_file():
         raise SystemExit(f"no AlpacaEval data at {path}: pass --data PATH/TO/routing-data")
