@@ -48,10 +48,14 @@ def new_request_id() -> str:
 
 
 def profile_digest(scorer: object) -> str | None:
-    """The quality model a recorded profile belongs to: the shipped predictor's digest when
-    the scorer reads profiles (`needs_profile`), else None (no profile is computed)."""
+    """The quality model a recorded profile belongs to when the scorer reads profiles
+    (`needs_profile`): the scorer's own model's digest (a `TrainedPredictor`), else the
+    shipped predictor's; None when no profile is computed."""
     if not getattr(scorer, "needs_profile", False):
         return None
+    digest = getattr(getattr(scorer, "model", None), "digest", None)
+    if isinstance(digest, str):
+        return digest
     from router.quality.trained import default_model  # noqa: PLC0415  (parsed on first use)
 
     return default_model().digest

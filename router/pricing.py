@@ -19,7 +19,7 @@ def cost_at(features: Features, input_usd_per_token: float, output_usd_per_token
 def estimate_cost_usd(features: Features, deployment: Deployment) -> float:
     """The estimated maximum cost of this request on `deployment` (its images at its own
     image rule)."""
+    # The planner and `MaxCost.check_many` inline this expression: keep the three alike.
     return (
-        cost_at(features, deployment.input_usd_per_token, deployment.output_usd_per_token)
-        + deployment.image_surplus(features) * deployment.input_usd_per_token
-    )
+        features.prompt_tokens + deployment.image_surplus(features)
+    ) * deployment.input_usd_per_token + features.max_output_total * deployment.output_usd_per_token

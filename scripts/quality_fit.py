@@ -124,8 +124,6 @@ class Fitted:
     C: np.ndarray  # models x D
     b: np.ndarray  # models
     models: list[str]
-    mean: np.ndarray  # mean profile, each source weighing the same
-    correctness_models: list[str]
 
     def logits(self, prompts: Sequence[str], models: Sequence[str]) -> np.ndarray:
         S = self.vocab.matrix(prompts) @ self.W
@@ -203,6 +201,4 @@ def fit(train: Sequence[Block], hyper: dict[str, Any] = HYPER, log: Any = None) 
     if log is not None:
         log(f"  L-BFGS: {res.nit} iterations, loss {res.fun:.5f} ({res.message})")
     W, C, bias, _ = unpack(res.x)
-    mean = np.mean([np.asarray(vocab.matrix(b.prompts) @ W).mean(0) for b in train], 0)
-    correctness = sorted({m for b in train if b.source in CORRECTNESS for m in b.models})
-    return Fitted(vocab, W, C, bias, models, mean, correctness)
+    return Fitted(vocab, W, C, bias, models)
