@@ -78,6 +78,7 @@ class Router:
         rules: Sequence[RuleFn] = (),
         objective: ObjectiveName | None = None,
         quality_target: float | None = None,
+        paid_share: float | None = None,
         settings: Settings | None = None,
         scorer: Scorer | None = None,
         calibration: str | Path | None = None,
@@ -112,6 +113,8 @@ class Router:
             changes["objective"] = objective
         if quality_target is not None:
             changes["quality_target"] = quality_target
+        if paid_share is not None:
+            changes["paid_share"] = paid_share
         if mode is not None:
             changes["mode"] = mode
         if cascade is not None:

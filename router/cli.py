@@ -28,7 +28,7 @@ from router.packs import load_policy
 from router.quality import calibrate_cli
 from router.quality import cli as quality_cli
 from router.records import Decision
-from router.render import DemoRow, demo_table, explain_text, usd
+from router.render import DemoRow, QualityWhy, demo_table, explain_text, usd
 
 __all__ = ["main"]
 
@@ -150,11 +150,28 @@ def _explain(args: argparse.Namespace) -> int:
     except NoEligibleDeployment as exc:
         decision, code = exc.decision, 1
     baseline = r.baseline_cost_usd(decision)
+    why = _quality_why(r, prompt, decision)
     if args.json:
-        print(json.dumps({**decision.summary(), "baseline_cost_usd": baseline}, indent=2))
+        doc = {**decision.summary(), "baseline_cost_usd": baseline}
+        if why is not None:
+            doc["quality_why"] = why.to_dict()
+        print(json.dumps(doc, indent=2))
     else:
-        print(explain_text(decision, baseline))
+        print(explain_text(decision, baseline, why))
     return code
+
+
+def _quality_why(r: Router, prompt: str, decision: Decision) -> QualityWhy | None:
+    """What moved this prompt's predicted qualities, when the scorer can say (the
+    shipped predictor can; a custom scorer or the priors cannot)."""
+    explain = getattr(r.scorer, "why", None)
+    if explain is None or decision.gain_percentile is None:
+        return None
+    by_name = {d.name: d for d in r.deployments}
+    chosen = [by_name[c.name] for c in decision.candidates]
+    harder, easier, typical = explain(prompt, chosen)
+    priors = {d.name: q for d, q in zip(chosen, typical, strict=True)}
+    return QualityWhy(r.settings.paid_share, harder, easier, priors)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -219,20 +236,27 @@ def _demo(args: argparse.Namespace) -> int:
                 DemoRow(
                     s.label, d.features.sensitivity, chosen,
                     d.chosen.est_cost_usd if d.chosen else None,
-                    r.baseline_cost_usd(d), d.rejected,
+                    r.baseline_cost_usd(d), d.rejected, d.gain_percentile,
                 )
             )  # fmt: skip
             decisions.append(d)
         except NoEligibleDeployment as exc:
             d = exc.decision
-            rows.append(DemoRow(s.label, d.features.sensitivity, "(none)", None, None, d.rejected))
+            rows.append(
+                DemoRow(
+                    s.label, d.features.sensitivity, "(none)", None, None, d.rejected,
+                    d.gain_percentile,
+                )
+            )  # fmt: skip
             decisions.append(None)
     names = ", ".join(d.name for d in r.deployments)
     print(f"Routing {len(SAMPLES)} sample prompts over {len(r.deployments)} deployments:")
     print(f"  {names}")
     print(
         f"policy {r.policy.name}, objective {r.settings.objective}, "
-        f"quality target {r.settings.quality_target:g}; no model is called (dry run)\n"
+        f"quality target {r.settings.quality_target:g}, paid share {r.settings.paid_share:g} "
+        "(paid only where paying is predicted to gain more than on "
+        f"{1 - r.settings.paid_share:.0%} of reference traffic); no model is called (dry run)\n"
     )
     print(demo_table(rows))
     _summary(r, rows, decisions)

@@ -37,7 +37,7 @@ from router.catalog import DeploymentSpec, lookup, resolve
 from router.errors import ConfigError
 from router.models import Deployment, DetectorKind, Sensitivity
 from router.packs import load_policy
-from router.planner import Mode, Settings
+from router.planner import PAID_SHARE, Mode, Settings
 from router.policy import Policy, RuleFn
 from router.scoring import ObjectiveName
 from router.state.settings import StateSettings
@@ -61,6 +61,7 @@ class RouterSection(_Frozen):
     objective: ObjectiveName = "free-first"
     mode: Mode = "route"
     quality_target: float = Field(default=0.9, gt=0, le=1)
+    paid_share: float = Field(default=PAID_SHARE, ge=0, le=1)
     quality_value_usd: float = Field(default=0.01, ge=0)
     default_max_tokens: int = Field(default=1024, gt=0)
     baseline: str | None = None
@@ -186,6 +187,7 @@ def load_config(path: str | Path, *, extra_rules: Sequence[RuleFn] = ()) -> Conf
     settings = Settings(
         objective=settings_in.objective,
         quality_target=settings_in.quality_target,
+        paid_share=settings_in.paid_share,
         quality_value_usd=settings_in.quality_value_usd,
         default_max_tokens=settings_in.default_max_tokens,
         detector_levels={**Settings().detector_levels, **cfg.detectors},

@@ -10,7 +10,11 @@ Two sources score an answer in [0, 1], each a row of the ledger's `feedback` tab
 The request's own record holds what a refit needs (the model that answered, the profile
 of the last user turn and the digest of the quality model it belongs to), so a feedback
 row holds only ids, names and numbers. `gather` reads them back for
-`python -m router calibrate --ledger` (`router.quality.calibrate_cli`).
+`python -m router calibrate --ledger` (`router.quality.calibrate_cli`), with the profile
+([difficulty, gap]) of every request recorded under the quality model, scored or not:
+up to `REFERENCE_SIZE` of them are the user's reference traffic, the encodings on which
+`free-first` ranks the gain of paying (what `paid_share` is a share of) once the
+calibration is in use.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from router.errors import InvalidRequest
 from router.ledger import FeedbackRow, Ledger
@@ -29,14 +34,26 @@ from router.models import Deployment
 from router.records import Decision
 
 __all__ = [
+    "MIN_REFERENCE",
+    "REFERENCE_SIZE",
     "Gathered",
     "check_score",
     "gather",
     "new_request_id",
     "profile_digest",
     "record_feedback",
+    "spread",
     "verdicts",
 ]
+
+MIN_REFERENCE = 50
+"""Fewer recorded requests than this make no reference traffic: `paid_share` stays a
+share of the quality model's training prompts."""
+REFERENCE_SIZE = 600
+"""At most this many recorded encodings in a reference (as many as the shipped quality
+model's: 200 training prompts per source); more are subsampled evenly."""
+
+T = TypeVar("T")
 
 _REQUEST_ID = re.compile(r"[0-9a-f]{24}")
 _SCORE_HINT = "pass True or False (thumbs up or down) or a number from 0 to 1, e.g. 0.8"
@@ -48,10 +65,10 @@ def new_request_id() -> str:
 
 
 def profile_digest(scorer: object) -> str | None:
-    """The quality model a recorded profile belongs to when the scorer reads profiles
-    (`needs_profile`): the scorer's own model's digest (a `TrainedPredictor`), else the
+    """The quality model a recorded profile belongs to when the scorer encodes prompts
+    (has `encode`): the scorer's own model's digest (a `TrainedPredictor`), else the
     shipped predictor's; None when no profile is computed."""
-    if not getattr(scorer, "needs_profile", False):
+    if getattr(scorer, "encode", None) is None:
         return None
     digest = getattr(getattr(scorer, "model", None), "digest", None)
     if isinstance(digest, str):
@@ -116,12 +133,27 @@ SELECT f.request_id, f.deployment, f.model, f.source, f.score, r.profile, r.qual
 FROM feedback f JOIN records r ON r.request_id = f.request_id
 ORDER BY f.id
 """
+_PROFILES = (
+    "SELECT profile FROM records WHERE quality_model = ? AND profile IS NOT NULL ORDER BY id"
+)
+
+
+def spread(rows: Sequence[T], n: int = REFERENCE_SIZE) -> list[T]:
+    """`rows` when there are at most `n`, else `n` of them evenly spaced in their order
+    (the first and the last included): deterministic, no randomness."""
+    if len(rows) <= n:
+        return list(rows)
+    if n < 2:
+        raise ValueError("spread needs n >= 2")
+    last = len(rows) - 1
+    return [rows[round(i * last / (n - 1))] for i in range(n)]
 
 
 @dataclass
 class Gathered:
     """Feedback rows as training rows for one quality model: per model, profiles and
-    scores; and what could not be used, and why."""
+    scores; and what could not be used, and why. Also the profile of every request
+    recorded under that quality model (for the reference traffic)."""
 
     profiles: dict[str, list[list[float]]] = field(default_factory=dict)
     scores: dict[str, list[float]] = field(default_factory=dict)
@@ -131,6 +163,9 @@ class Gathered:
     """Recorded without a profile: the Router's scorer reads none (`prior_scorer`)."""
     other_models: Counter[str] = field(default_factory=Counter)
     """Recorded under another quality model (its profiles mean something else)."""
+    recorded: list[tuple[float, float]] = field(default_factory=list)
+    """The profile ([difficulty, gap]) of every request recorded under this quality
+    model, scored or not, in record order (malformed ones skipped)."""
 
     def add(self, model: str, profile: list[float], score: float) -> None:
         self.profiles.setdefault(model, []).append(profile)
@@ -140,9 +175,34 @@ class Gathered:
     def usable(self) -> int:
         return sum(map(len, self.scores.values()))
 
+    @property
+    def reference(self) -> list[tuple[float, float]] | None:
+        """The recorded profiles (at most `REFERENCE_SIZE`, evenly spaced in record
+        order), or None when fewer than `MIN_REFERENCE` requests were recorded under this
+        quality model."""
+        if len(self.recorded) < MIN_REFERENCE:
+            return None
+        return spread(self.recorded)
+
+
+def _pair(profile: str) -> tuple[float, float] | None:
+    """A recorded profile as (difficulty, gap): exactly two finite numbers, else None."""
+    try:
+        value = json.loads(profile)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    if not all(math.isfinite(v) for v in value):
+        return None
+    return float(value[0]), float(value[1])
+
 
 def gather(ledger: Ledger, quality_model: str) -> Gathered:
-    """One score per answer: the application's last one, else the cascade's verdict."""
+    """One score per answer: the application's last one, else the cascade's verdict; and
+    the profile of every request recorded under `quality_model`."""
     best: dict[tuple[str, str], tuple[str, str, float, str | None, str | None]] = {}
     for rid, deployment, model, source, score, profile, digest in ledger.query(_JOINED):
         key = (rid, deployment)
@@ -156,4 +216,7 @@ def gather(ledger: Ledger, quality_model: str) -> Gathered:
             out.other_models[str(digest)] += 1
         else:
             out.add(model, [float(v) for v in json.loads(profile)], float(score))
+    for (profile,) in ledger.query(_PROFILES, (quality_model,)):
+        if (pair := _pair(profile)) is not None:
+            out.recorded.append(pair)
     return out

@@ -296,8 +296,9 @@ class Features(Frozen):
     tags: tuple[str, ...] = ()
     message_count: int = 1
     profile: tuple[float, ...] = ()
-    """The last user turn's profile (`router.quality.profile`: 43 counts and shares, no
-    text), when the scorer reads one; empty otherwise."""
+    """The last user turn's encoding by the scorer (`router.quality.trained`: its
+    difficulty and gap, two numbers and no text), when the scorer has one; empty
+    otherwise."""
 
     @property
     def max_output_total(self) -> int:

@@ -17,12 +17,16 @@ from router.budgets import BudgetState, max_cost_micro, relaxed_target
 from router.features import DEFAULT_DETECTOR_LEVELS, extract, prompt_tokens_max
 from router.models import Deployment, DetectorKind, Features, Request, Sensitivity
 from router.policy import BoundPolicy, Policy
-from router.quality.profile import profile
 from router.records import MICRO, Candidate, Decision, Rejection
 from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, Scorer, prior_scorer
 from router.verify import CascadeSettings
 
-__all__ = ["Mode", "Settings", "fact_reasons", "plan", "plan_features"]
+__all__ = ["PAID_SHARE", "Mode", "Settings", "fact_reasons", "plan", "plan_features"]
+
+PAID_SHARE = 0.3
+"""`free-first` pays for the 30% of requests where paying is predicted to gain the most,
+ranked against reference traffic; the rest go to the best free deployment (see
+`Settings.paid_share`)."""
 
 Mode = Literal["route", "cascade"]
 """How a Router serves a plan: `route` calls it in order (fallback on errors only);
@@ -37,9 +41,18 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     objective: ObjectiveName = "free-first"
+    """How eligible deployments are ordered (`router.scoring.OBJECTIVES`)."""
     mode: Mode = "route"
     cascade: CascadeSettings = Field(default_factory=CascadeSettings)
     quality_target: float = Field(default=0.9, gt=0, le=1)
+    paid_share: float = Field(default=PAID_SHARE, ge=0, le=1)
+    """`free-first` only: the share of requests it may pay for, those where the best paid
+    deployment's predicted quality exceeds the best free one's by the most (ranked
+    against the same two deployments on reference traffic). The others go to the best
+    free deployment whatever the quality bar; the top share (and every request the
+    scorer cannot rank, or with nothing free or nothing paid eligible) go to the
+    cheapest deployment within `quality_target` of the best. 1.0: the bar decides
+    everything; 0.0: free whenever a free deployment is eligible."""
     quality_value_usd: float = Field(default=0.01, ge=0)
     default_max_tokens: int = Field(default=1024, gt=0)
     detector_levels: Mapping[DetectorKind, Sensitivity] = Field(
@@ -104,7 +117,7 @@ def plan(
         default_max_tokens=settings.default_max_tokens,
         exact_above_bytes=None if tightest is None else tightest - max_out,
         detector_levels=settings.detector_levels,
-        profile=profile if getattr(scorer, "needs_profile", False) else None,
+        profile=getattr(scorer, "encode", None),
         stop_count_above=bound.widest_window,
         unscannable_level=bound.policy.unscannable,
     )
@@ -171,6 +184,7 @@ def plan_features(
         rejected.append(Rejection._make((d.name, stage, (*facts, *denied))))
 
     candidates: tuple[Candidate, ...] = ()
+    pct: float | None = None
     if eligible:
         qualities = scorer(features, eligible)
         sources_of = getattr(scorer, "sources", None)
@@ -195,7 +209,10 @@ def plan_features(
             for d, q, src in zip(eligible, qualities, sources, strict=True)
         ]
         objective = OBJECTIVES[settings.objective]
-        candidates = tuple(objective(scored, Params(target, settings.quality_value_usd)))
+        if settings.objective == "free-first" and features.profile:
+            pct = _gain_percentile(scorer, features, scored)
+        params = Params(target, settings.quality_value_usd, settings.paid_share, pct)
+        candidates = tuple(objective(scored, params))
 
     return Decision(
         features=features,
@@ -206,7 +223,30 @@ def plan_features(
         objective=settings.objective,
         quality_target=target,
         budget_notes=tuple(notes),
+        gain_percentile=None if pct is None else round(pct, 4),
     )
+
+
+def _gain_percentile(scorer: Scorer, features: Features, scored: Sequence[Scored]) -> float | None:
+    """Where the predicted gain of paying (the best paid deployment's quality minus the
+    best free one's) falls in the reference traffic, when the scorer can say."""
+    rank = getattr(scorer, "gain_percentile", None)
+    if rank is None:
+        return None
+    free: Scored | None = None
+    paid: Scored | None = None
+    for s in scored:  # the best free and the best paid by quality (first of equals)
+        if s.cost == 0:
+            if free is None or s.quality > free.quality:
+                free = s
+        elif paid is None or s.quality > paid.quality:
+            paid = s
+    if free is None or paid is None:
+        return None
+    pct: float | None = rank(
+        features, free.deployment, paid.deployment, paid.quality - free.quality
+    )
+    return pct
 
 
 def _over_budget(state: BudgetState, most_micro: int) -> str:

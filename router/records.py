@@ -176,6 +176,11 @@ class Decision:
     request_id: str | None = None
     """Names the request in the ledger (24 hex digits), for `Router.feedback`; None for a
     dry run (`Router.plan`)."""
+    gain_percentile: float | None = None
+    """How the predicted gain of paying on this request (best paid minus best free
+    deployment) ranks among the same deployments' gains on reference traffic, in [0, 1]
+    (None: a scorer that does not encode prompts, or nothing free or nothing paid
+    eligible). `free-first` pays when it is at least 1 - `paid_share`."""
 
     @property
     def chosen(self) -> Candidate | None:
@@ -213,6 +218,7 @@ class Decision:
             "verification": self.verification.to_dict() if self.verification else None,
             "shared_state": list(self.shared_state),
             "request_id": self.request_id,
+            "gain_percentile": self.gain_percentile,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -225,6 +231,7 @@ class Decision:
             "policy_fingerprint": self.policy_fingerprint,
             "objective": self.objective,
             "quality_target": self.quality_target,
+            "gain_percentile": self.gain_percentile,
             "features": self.features.model_dump(mode="json"),
             "candidate_details": [c._asdict() for c in self.candidates],
             "verification": self.verification.to_dict() if self.verification else None,

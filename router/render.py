@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from router.records import Decision, Rejection
 
@@ -38,7 +38,58 @@ def _names(names: list[str], limit: int = 3) -> str:
     return shown + (f" +{len(names) - limit}" if len(names) > limit else "")
 
 
-def explain_text(decision: Decision, baseline_usd: float | None = None) -> str:
+@dataclass(frozen=True)
+class QualityWhy:
+    """What moved the predicted qualities of one prompt, for `explain` (never stored)."""
+
+    paid_share: float
+    harder: Sequence[str] = ()
+    """Words of the prompt that raised its predicted difficulty most."""
+    easier: Sequence[str] = ()
+    priors: Mapping[str, float] = field(default_factory=dict)
+    """Per candidate: its quality before the prompt is read (prior or trained mean)."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "paid_share": self.paid_share,
+            "harder_because_of": list(self.harder),
+            "easier_because_of": list(self.easier),
+            "quality_before_prompt": dict(self.priors),
+        }
+
+
+def _quality_lines(decision: Decision, why: QualityWhy) -> list[str]:
+    pct = decision.gain_percentile
+    if pct is None:
+        return []
+    share = why.paid_share
+    band = (
+        f"in the top {share:.0%} (paid_share): worth paying for"
+        if pct >= 1 - share
+        else f"below the top {share:.0%} (paid_share): free first"
+    )
+    lines = [f"gain of paying: more than on {pct:.0%} of reference traffic, {band}"]
+    if why.harder:
+        lines.append("  harder because of: " + ", ".join(f'"{w}"' for w in why.harder))
+    if why.easier:
+        lines.append("  easier because of: " + ", ".join(f'"{w}"' for w in why.easier))
+    return lines
+
+
+def _moved(c: object, why: QualityWhy | None) -> str:
+    if why is None:
+        return ""
+    name, q = getattr(c, "name", ""), float(getattr(c, "quality", 0.0))
+    before = why.priors.get(name)
+    if before is None or abs(q - before) < 0.005:
+        return ""
+    word = "harder" if q < before else "easier"
+    return f" ({before:.2f} before the prompt, {q - before:+.2f}: {word} than usual)"
+
+
+def explain_text(
+    decision: Decision, baseline_usd: float | None = None, why: QualityWhy | None = None
+) -> str:
     f = decision.features
     tokens = f"{f.prompt_tokens:,} tokens" + ("" if f.prompt_tokens_exact else " (estimate)")
     found = ", ".join(f"{d.kind} x{d.count}" for d in f.detections) or "nothing"
@@ -54,6 +105,7 @@ def explain_text(decision: Decision, baseline_usd: float | None = None) -> str:
         f"request: {tokens}, {output}, capabilities: {', '.join(f.capabilities) or 'none'}",
         f"sensitivity: {f.sensitivity} (declared {f.declared_sensitivity}; detected {found}), "
         f"tenant {f.tenant}" + (f", tags {', '.join(f.tags)}" if f.tags else ""),
+        *(_quality_lines(decision, why) if why is not None else []),
         "",
         "candidates, in order:" if decision.candidates else "candidates: none",
     ]
@@ -61,7 +113,7 @@ def explain_text(decision: Decision, baseline_usd: float | None = None) -> str:
     for i, c in enumerate(decision.candidates, 1):
         lines.append(
             f"  {i}. {c.name:<{width}}  {c.hosting:<11} q={c.quality:.2f}  "
-            f"{usd(c.est_cost_usd):>10}  {c.why}"
+            f"{usd(c.est_cost_usd):>10}  {c.why}{_moved(c, why)}"
         )
     if baseline_usd is not None and decision.chosen is not None:
         lines.append(f"  baseline would cost {usd(baseline_usd)}")
@@ -82,17 +134,23 @@ class DemoRow:
     est_cost_usd: float | None
     baseline_usd: float | None
     rejected: Sequence[Rejection]
+    difficulty: float | None = None
+    """How the request's predicted gain of paying ranks (`Decision.gain_percentile`)."""
 
 
 def demo_table(rows: Sequence[DemoRow]) -> str:
-    head = f"{'#':>2}  {'prompt':<28} {'sensitivity':<12} {'chosen':<18} {'est. cost':>10}"
-    out = [head + "  main reason for each rejection", "-" * 120]
+    head = (
+        f"{'#':>2}  {'prompt':<28} {'sensitivity':<12} {'gain rank':>11}  {'chosen':<18} "
+        f"{'est. cost':>10}"
+    )
+    out = [head + "  main reason for each rejection", "-" * 133]
     for i, row in enumerate(rows, 1):
         groups = grouped_rejections(row.rejected)
         first = f"{_names(groups[0][0])}: {groups[0][1]}" if groups else "-"
+        pct = "-" if row.difficulty is None else f"{row.difficulty:.0%}"
         out.append(
-            f"{i:>2}  {row.label[:28]:<28} {row.sensitivity:<12} {row.chosen[:18]:<18} "
+            f"{i:>2}  {row.label[:28]:<28} {row.sensitivity:<12} {pct:>11}  {row.chosen[:18]:<18} "
             f"{usd(row.est_cost_usd):>10}  {first}"
         )
-        out += [f"{'':>75}{_names(names)}: {reason}" for names, reason in groups[1:]]
+        out += [f"{'':>88}{_names(names)}: {reason}" for names, reason in groups[1:]]
     return "\n".join(out)

@@ -4,8 +4,8 @@ A scorer is any callable `(features, deployments) -> qualities` (one float in
 [0, 1] per deployment). The Router's default, `default_scorer()`, is the shipped
 per-prompt predictor (`router.quality.trained`): each deployment's chance of answering
 this prompt well, from the prompt's profile. `prior_scorer` returns each deployment's
-documented prior whatever the prompt. A scorer with `needs_profile = True` gets
-`Features.profile` filled; one with `sources(deployments)` names where each number
+documented prior whatever the prompt. A scorer with an `encode(text)` method gets
+`Features.profile` filled with it; one with `sources(deployments)` names where each number
 came from in the decision. An objective turns (deployment, quality, estimated cost) triples into the
 ordered candidates of the plan, each with a one-line reason for its place. Ties
 always break the same way: cost, then quality, then hosting (local before
@@ -108,12 +108,17 @@ def _place(s: Scored, meets_target: bool, why: str) -> Candidate:
 class Params:
     quality_target: float
     quality_value_usd: float
+    paid_share: float = 1.0
+    percentile: float | None = None
+    """Where the request's predicted gain of paying ranks in the reference traffic (None:
+    unknown, or nothing free or nothing paid is eligible)."""
 
 
 Objective = Callable[[Sequence[Scored], Params], list[Candidate]]
 
 
-def _free_first(items: Sequence[Scored], p: Params) -> list[Candidate]:
+def _by_bar(items: Sequence[Scored], p: Params, first: str) -> list[Candidate]:
+    """Cheapest meeting `quality_target` x the best predicted quality, then the rest."""
     best = max(s.quality for s in items)
     bar = p.quality_target * best
     meets = sorted((s for s in items if s.quality >= bar - _EPS), key=Scored.tiebreak)
@@ -125,7 +130,7 @@ def _free_first(items: Sequence[Scored], p: Params) -> list[Candidate]:
         _place(
             s,
             True,
-            f"cheapest meeting the quality bar ({s.quality:.2f} >= "
+            f"{first}cheapest meeting the quality bar ({s.quality:.2f} >= "
             f"{p.quality_target:g} x {best:.2f})"
             if i == 0
             else "fallback: meets the quality bar, costs more",
@@ -134,6 +139,38 @@ def _free_first(items: Sequence[Scored], p: Params) -> list[Candidate]:
     ]
     why_below = f"fallback: below the quality bar {bar:.2f}"
     out += [_place(s, False, why_below) for s in below]
+    return out
+
+
+def _free_first(items: Sequence[Scored], p: Params) -> list[Candidate]:
+    """Free unless paying is predicted to gain more here than on all but `paid_share` of
+    the reference traffic; there (or when the gain cannot be ranked) the bar decides."""
+    pct, share = p.percentile, p.paid_share
+    if pct is None or share >= 1.0:
+        return _by_bar(items, p, "")
+    place = f"gain of paying at percentile {pct:.0%}"
+    if pct >= 1.0 - share:
+        return _by_bar(items, p, f"worth paying for, top {share:.0%} ({place}): ")
+    free = [s for s in items if s.cost == 0]
+    paid = [s for s in items if s.cost != 0]
+    if not free or not paid:
+        return _by_bar(items, p, "")
+    free.sort(key=lambda s: (-s.quality, *s.tiebreak()))
+    out = [
+        _place(
+            s,
+            True,
+            f"free: paying gains less here than on {1 - share:.0%} of traffic ({place}); "
+            f"best free ({s.quality:.2f})"
+            if i == 0
+            else "fallback: free, lower predicted quality",
+        )
+        for i, s in enumerate(free)
+    ]
+    out += [
+        c._replace(why="fallback: paid, for a request not worth paying for")
+        for c in _by_bar(paid, p, "")
+    ]
     return out
 
 

@@ -205,10 +205,11 @@ def write_csv(samples: Sequence[LabelledSample], path: Path) -> Path:
 
 
 def write_heldout(parts: Sequence[Part], directory: Path = HELDOUT_DIR) -> list[Path]:
-    """`mmlu-heldout.csv` (GPT-4 vs Mixtral) and `routerbench-heldout.csv` (11 models)."""
-    mmlu = [split(p, True) for p in parts if p.group.startswith("mmlu/")]
-    rb = [split(p, True) for p in parts if p.group.startswith("routerbench/")]
-    return [
-        write_csv(mmlu, directory / "mmlu-heldout.csv"),
-        write_csv(rb, directory / "routerbench-heldout.csv"),
-    ]
+    """`mmlu-heldout.csv` (GPT-4 vs Mixtral), `routerbench-heldout.csv` (11 models) and,
+    when `parts` hold AlpacaEval, `alpaca-heldout.csv` (its judged models)."""
+    out = []
+    for source in SOURCES:
+        rows = [split(p, True) for p in parts if source_of(p) == source]
+        if rows:
+            out.append(write_csv(rows, directory / f"{source}-heldout.csv"))
+    return out

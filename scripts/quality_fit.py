@@ -1,65 +1,51 @@
-"""A candidate quality predictor over the prompt's words, under study for issue 14: what
-`leave_one_source_out.py` fits as "ours". Not shipped: `router/quality/trained.py` (the
-43-number profile) still is, because this candidate does not yet beat the TF-IDF + LR
-baseline on every held-out source and loses in-source MMLU (see benchmarks/README.md).
-Needs numpy and scipy (the dev extra).
+"""The shipped quality predictor's fit: two convex stages over the prompt's words.
+`train_quality.py` fits it on the training rows of all three sources and writes the
+artifact; `leave_one_source_out.py` fits it on two sources and scores the third.
+Needs numpy, scipy and scikit-learn (the dev extra); the runtime (`router/quality/trained.py`)
+is pure Python.
 
-Model, for prompt x and model m:
+Stage 1, the encoding: two ridge regressions from binary TF-IDF over the prompt's words
+and word pairs (`terms`, seen in at least `min_df` training prompts) to two numbers a
+prompt's labels say about it, each standardised within its source (so a source's format
+is not learned as difficulty):
 
-    profile(x) = W^T tfidf(x)                      (D numbers)
-    logit P(m good | x) = b_m + C_m . profile(x)   (MMLU, RouterBench: 0/1 correctness)
-    logit P(m beats GPT-4-turbo | x) = beta + (b_m - b_g) + (C_m - C_g) . profile(x)
-                                                   (AlpacaEval: Bradley-Terry against g)
+- `difficulty`: minus the mean, over the source's models, of (the model's quality on
+  this prompt - the model's mean quality): high when every model does worse than usual;
+- `gap`: the mean quality of the source's best third of models (by mean quality) minus
+  that of its worst third: high when paying for a stronger model changes the answer.
 
-tfidf(x) is binary TF-IDF over `terms(x)` (words seen in at least
-`min_df` training prompts, smooth idf, L2 norm). Fitted jointly by L-BFGS on the mean
-log-loss of each source's labelled cells (each source weighs the same, so 800 chat prompts
-count as much as 14,000 exam questions), + reg_words |W|^2 + reg_loadings |C - e1|^2.
-Seeded: a rerun gives the same numbers.
+Stage 2, the heads: per model, logit P(m good | x) = a_m + b_m . (difficulty, gap), a
+logistic regression on the model's labelled cells (0/1 correctness, or AlpacaEval's
+probability of beating GPT-4-turbo as a soft label), each source weighing the same.
+Heads are shipped for the models with 0/1 correctness labels (MMLU, RouterBench), so
+every shipped number is on one scale; AlpacaEval's models teach the encoding only.
+
+Both stages are convex: a rerun gives the same numbers, whatever the seed (the
+non-convex joint fit this replaced moved by up to 0.17 APGR with its initialisation).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import quality_data as qd
-import scipy.sparse as sp
-from scipy.optimize import minimize
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression, Ridge
 
-from router.quality.profile import WINDOW, focus
+from router.quality.trained import pack_vocabulary
+from router.quality.words import terms
 
-# ASCII letters, digits and "_" stay; other ASCII bytes split words; UTF-8 stays inside.
-_SPLIT = bytes(b if b >= 128 or chr(b).isalnum() or b == 95 else 32 for b in range(256))
-
-
-def terms(prompt: str) -> list[str]:
-    """The lower-cased words of the question (after few-shot demos; first and last
-    WINDOW / 2 characters of a longer one), split at ASCII punctuation and spaces."""
-    text = focus(prompt)
-    if len(text) > WINDOW:
-        text = text[: WINDOW // 2] + "\n" + text[-WINDOW // 2 :]
-    raw = text.lower().encode("utf-8", "surrogatepass").translate(_SPLIT)
-    return raw.decode("utf-8", "replace").split()
-
-
-HYPER: dict[str, Any] = {
-    "dims": 3,
-    "reg_words": 1e-2,
-    "reg_loadings": 1e-3,
-    "min_df": 3,
-    "maxiter": 400,
-    "seed": 0,
-}
-"""The best of a small grid in a first leave-one-source-out study; the fit is not convex
-and its out-of-source figures move by several points with the seed (benchmarks/README.md)."""
+HYPER: dict[str, Any] = {"alpha": 10.0, "min_df": 3, "ngrams": 2, "head_C": 100.0}
+"""Chosen on the leave-one-source-out table among alpha 3 / 10 / 30, words alone or with
+word pairs, and the two targets alone or together (benchmarks/README.md)."""
 
 CORRECTNESS = ("mmlu", "routerbench")
-"""Sources whose labels are 0/1 correctness; the others are judged against GPT-4-turbo."""
+"""Sources whose labels are 0/1 correctness; AlpacaEval's are judged against GPT-4-turbo."""
+TARGETS = ("difficulty", "gap")
 
 
 @dataclass
@@ -70,6 +56,13 @@ class Block:
     prompts: list[str]
     models: list[str]
     Y: np.ndarray
+
+    def labels(self) -> np.ndarray:
+        """Y without AlpacaEval's reference column (0.5 by construction)."""
+        Y = self.Y.copy()
+        if self.source not in CORRECTNESS and qd.STRONG in self.models:
+            Y[:, self.models.index(qd.STRONG)] = np.nan
+        return Y
 
 
 def blocks(parts: Sequence[qd.Part], held_out: bool | None) -> list[Block]:
@@ -94,111 +87,137 @@ def blocks(parts: Sequence[qd.Part], held_out: bool | None) -> list[Block]:
     return out
 
 
-class Vocabulary:
-    """Binary TF-IDF over `terms`, as scikit-learn's TfidfVectorizer(binary=True) computes it."""
+def _standardised(t: np.ndarray) -> np.ndarray:
+    t = np.nan_to_num(t - np.nanmean(t))
+    return t / (t.std() + 1e-9)
 
-    def __init__(self, prompts: Sequence[str], min_df: int) -> None:
-        df = Counter(w for p in prompts for w in set(terms(p)))
-        self.words = sorted(w for w, n in df.items() if n >= min_df)
-        self.index = {w: i for i, w in enumerate(self.words)}
-        n = len(prompts)
-        self.idf = np.array([math.log((1 + n) / (1 + df[w])) + 1 for w in self.words])
 
-    def matrix(self, prompts: Sequence[str]) -> sp.csr_matrix:
-        indptr, indices, data = [0], [], []
-        for p in prompts:
-            cols = sorted({self.index[w] for w in terms(p) if w in self.index})
-            vals = self.idf[cols]
-            norm = math.sqrt(float(vals @ vals)) if cols else 1.0
-            indices += cols
-            data += list(vals / norm)
-            indptr.append(len(indices))
-        shape = (len(prompts), len(self.words))
-        return sp.csr_matrix((np.array(data), np.array(indices, int), np.array(indptr)), shape)
+def targets(block: Block) -> np.ndarray:
+    """(rows, 2): the block's difficulty and gap targets, standardised within the block."""
+    Y = block.labels()
+    labelled = ~np.all(np.isnan(Y), axis=0)
+    Y = Y[:, labelled]
+    mean = np.nanmean(Y, axis=0)
+    with np.errstate(invalid="ignore"):
+        difficulty = -np.nanmean(Y - mean, axis=1)
+        order = np.argsort(mean, kind="stable")
+        k = max(1, len(mean) // 3)
+        gap = np.nanmean(Y[:, order[-k:]], axis=1) - np.nanmean(Y[:, order[:k]], axis=1)
+    return np.column_stack([_standardised(difficulty), _standardised(gap)])
 
 
 @dataclass
 class Fitted:
-    vocab: Vocabulary
-    W: np.ndarray  # words x D
-    C: np.ndarray  # models x D
-    b: np.ndarray  # models
-    models: list[str]
+    vectorizer: Any
+    ridges: list[Any]
+    heads: dict[str, Any]
+    reference: np.ndarray
+    """(REFERENCE_PER_SOURCE x sources, 2): encodings of training prompts drawn evenly from
+    each source, the traffic `paid_share` is a share of."""
+    mean: np.ndarray
+    """The mean encoding over the training prompts, each source weighing the same."""
 
-    def logits(self, prompts: Sequence[str], models: Sequence[str]) -> np.ndarray:
-        S = self.vocab.matrix(prompts) @ self.W
-        idx = [self.models.index(m) for m in models]
-        return S @ self.C[idx].T + self.b[idx]
+    def encode(self, prompts: Sequence[str]) -> np.ndarray:
+        X = self.vectorizer.transform(prompts)
+        return np.column_stack([r.predict(X) for r in self.ridges])
+
+    def quality(self, prompts: Sequence[str], model: str) -> np.ndarray:
+        return np.asarray(self.heads[model].predict_proba(self.encode(prompts))[:, 1])
 
     def pair_score(self, prompts: Sequence[str], strong: str, weak: str) -> np.ndarray:
         """P(strong good) - P(weak good): the predicted gain of paying for `strong`."""
-        p = 1 / (1 + np.exp(-self.logits(prompts, [strong, weak])))
-        return p[:, 0] - p[:, 1]
+        return self.quality(prompts, strong) - self.quality(prompts, weak)
+
+
+REFERENCE_PER_SOURCE = 200
 
 
 def fit(train: Sequence[Block], hyper: dict[str, Any] = HYPER, log: Any = None) -> Fitted:
-    """The joint fit over the given sources' rows (see the module docstring)."""
-    vocab = Vocabulary([p for b in train for p in b.prompts], hyper["min_df"])
-    models: list[str] = []
-    for b in train:
-        models += [m for m in b.models if m not in models]
-    mi = {m: i for i, m in enumerate(models)}
-    g = mi[qd.STRONG]
-    n_m, n_f, d = len(models), len(vocab.words), hyper["dims"]
-    data = []
-    for b in train:
-        Y = np.full((len(b.prompts), n_m), np.nan)
-        for j, m in enumerate(b.models):
-            Y[:, mi[m]] = b.Y[:, j]
-        pairwise = b.source not in CORRECTNESS
-        if pairwise:
-            Y[:, g] = np.nan  # the reference itself: 0.5 by construction
-        mask = ~np.isnan(Y)
-        data.append((vocab.matrix(b.prompts), np.nan_to_num(Y), mask / mask.sum(), pairwise))
-    e1 = np.zeros((n_m, d))
-    e1[:, 0] = 1.0
-    rng = np.random.default_rng(hyper["seed"])
-    sizes = [n_f * d, n_m * d, n_m, 1]
-
-    def unpack(theta: np.ndarray) -> tuple[np.ndarray, ...]:
-        cut = np.cumsum(sizes)[:-1]
-        w, c, bias, beta = np.split(theta, cut)
-        return w.reshape(n_f, d), c.reshape(n_m, d), bias, beta
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        W, C, bias, beta = unpack(theta)
-        total = hyper["reg_words"] * float((W * W).sum()) + hyper["reg_loadings"] * float(
-            ((C - e1) ** 2).sum()
-        )
-        gW, gC = 2 * hyper["reg_words"] * W, 2 * hyper["reg_loadings"] * (C - e1)
-        gb, gbeta = np.zeros(n_m), np.zeros(1)
-        for X, Y, weight, pairwise in data:
-            S = X @ W
-            Z = S @ C.T + bias
-            if pairwise:
-                Z = Z - Z[:, [g]] + beta[0]
-            P = 1 / (1 + np.exp(-np.clip(Z, -30, 30)))
-            ll = Y * np.log(P + 1e-12) + (1 - Y) * np.log1p(-P + 1e-12)
-            total -= float((weight * ll).sum())
-            R = weight * (P - Y)
-            if pairwise:
-                gbeta[0] += R.sum()
-                R[:, g] -= R.sum(1)
-            gC += R.T @ S
-            gb += R.sum(0)
-            gW += X.T @ (R @ C)
-        return total, np.concatenate([gW.ravel(), gC.ravel(), gb, gbeta])
-
-    theta0 = np.concatenate(
+    """Both stages on the given sources' rows (see the module docstring)."""
+    prompts = [p for b in train for p in b.prompts]
+    vectorizer = TfidfVectorizer(
+        binary=True,
+        min_df=hyper["min_df"],
+        tokenizer=terms,
+        lowercase=False,
+        token_pattern=None,
+        ngram_range=(1, hyper["ngrams"]),
+        dtype=np.float64,
+    )
+    X = vectorizer.fit_transform(prompts)
+    T = np.vstack([targets(b) for b in train])
+    ridges = [Ridge(alpha=hyper["alpha"]).fit(X, T[:, k]) for k in range(len(TARGETS))]
+    E = np.column_stack([r.predict(X) for r in ridges])
+    if log is not None:
+        log(f"  encoding: {X.shape[1]:,} terms over {len(prompts):,} prompts")
+    weights = np.concatenate([np.full(len(b.prompts), 1.0 / len(b.prompts)) for b in train])
+    rng = np.random.default_rng(qd.SEED)
+    sizes = [len(b.prompts) for b in train]
+    reference = np.vstack(
         [
-            rng.normal(0, 0.01, n_f * d),
-            (e1 + rng.normal(0, 0.01, e1.shape)).ravel(),
-            np.zeros(n_m + 1),
+            E[lo + np.sort(rng.choice(n, min(REFERENCE_PER_SOURCE, n), replace=False))]
+            for n, lo in zip(sizes, np.cumsum([0, *sizes]), strict=False)
         ]
     )
-    options = {"maxiter": hyper["maxiter"], "ftol": 1e-12, "gtol": 1e-9}
-    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", options=options)
-    if log is not None:
-        log(f"  L-BFGS: {res.nit} iterations, loss {res.fun:.5f} ({res.message})")
-    W, C, bias, _ = unpack(res.x)
-    return Fitted(vocab, W, C, bias, models)
+    mean = (weights[:, None] * E).sum(0) / weights.sum()
+    at = np.cumsum([0] + [len(b.prompts) for b in train])
+    heads: dict[str, Any] = {}
+    models = sorted({m for b in train if b.source in CORRECTNESS for m in b.models})
+    for model in models:
+        rows, ys, ws = [], [], []
+        for b, lo in zip(train, at, strict=False):
+            if model not in b.models:
+                continue
+            y = b.labels()[:, b.models.index(model)]
+            keep = np.flatnonzero(~np.isnan(y))
+            if not len(keep):
+                continue
+            rows.append(lo + keep)
+            ys.append(y[keep])
+            ws.append(np.full(len(keep), 1.0 / len(keep)))
+        if not rows:
+            continue
+        e, y, w = E[np.concatenate(rows)], np.concatenate(ys), np.concatenate(ws)
+        # A soft label y is the pair (1, weight y) + (0, weight 1 - y).
+        head = LogisticRegression(C=hyper["head_C"], max_iter=1000).fit(
+            np.vstack([e, e]),
+            np.concatenate([np.ones(len(y)), np.zeros(len(y))]),
+            sample_weight=np.concatenate([w * y, w * (1 - y)]) * len(ys) / w.sum(),
+        )
+        heads[model] = head
+    return Fitted(vectorizer, ridges, heads, reference, mean)
+
+
+def _r(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+def artifact(fitted: Fitted, schema: str, note: str) -> dict[str, Any]:
+    """The runtime's document: per term (idf x difficulty weight, idf x gap weight, idf^2,
+    packed by `pack_vocabulary`), the intercepts, the heads and the reference encodings."""
+    v = fitted.vectorizer
+    idf = v.idf_
+    W = np.vstack([r.coef_ for r in fitted.ridges])
+    terms_ = v.get_feature_names_out()
+    vocabulary = pack_vocabulary(
+        {
+            str(terms_[j]): [W[0, j] * idf[j], W[1, j] * idf[j], idf[j] ** 2]
+            for j in range(len(terms_))
+        }
+    )
+    slopes = np.array([h.coef_[0] for h in fitted.heads.values()])
+    return {
+        "schema": schema,
+        "note": note,
+        "encoding": list(TARGETS),
+        "ngrams": int(v.ngram_range[1]),
+        "intercepts": [_r(r.intercept_) for r in fitted.ridges],
+        "reference": [[_r(x) for x in row] for row in fitted.reference],
+        "mean": [_r(x) for x in fitted.mean],
+        "shared": [_r(x) for x in slopes.mean(0)],
+        "models": {
+            name: {"ability": _r(h.intercept_[0]), "weights": [_r(x) for x in h.coef_[0]]}
+            for name, h in fitted.heads.items()
+        },
+        "vocabulary": vocabulary,
+    }

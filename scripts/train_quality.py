@@ -1,23 +1,18 @@
 """Train the shipped quality predictor and measure it: `make train-quality`.
 
-    .venv/bin/python scripts/train_quality.py [--data ../shared/routing-data]
+    .venv/bin/python scripts/train_quality.py [--data ../shared/routing-data] [--skip-checks]
 
-Rewrites `router/data/quality-model.json` (the artifact) and
-`router/data/quality-metrics.json` (how it was made and what it scores on held-out rows),
-and writes the held-out rows as CSV under `.router/quality/` (git-ignored) so that
-`python -m router eval` reproduces the figures. Needs numpy (the dev extra); the
-package's runtime scorer is pure Python. Seed 0, single-threaded BLAS: a rerun writes
-byte-identical files. About a minute on 2 cores.
+Fits `scripts/quality_fit.py`'s model on the training rows of MMLU, RouterBench and
+AlpacaEval 2 (the split of `scripts/quality_data.py`), and rewrites
+`router/data/quality-model.json` (the artifact) and `router/data/quality-metrics.json`
+(how it was made and what it scores on the held-out rows). It writes the held-out rows
+as CSV under `.router/quality/` (git-ignored), so `python -m router eval` reproduces
+the figures, and checks that the pure-Python runtime encodes prompts as scikit-learn
+did. Needs numpy, scipy and scikit-learn (the dev extra). Deterministic (convex fits,
+single-threaded BLAS): a rerun writes byte-identical files. About a minute on 2 cores.
 
-Split: `scripts/quality_data.py` (per MMLU subject and per RouterBench file, 80/20,
-random.Random(0)). Hyper-parameters: 3-fold cross-validation inside the training rows
-(MMLU folded by whole subjects, so the choice favours what carries to subjects not seen;
-RouterBench rows at random), by the log-loss of P(good) over all labelled cells.
-
-Model (see router/quality/trained.py): logit P(m good | x) = b_m + x.(w0 + D_m), jointly
-fitted by L-BFGS on the mean log-loss of all labelled cells + L2, the per-model part D
-penalised `affinity_x` times harder than the shared w0. The kind directions are the top
-K left singular vectors of D.
+How the model generalises to a source it never saw is measured separately:
+`scripts/leave_one_source_out.py`.
 """
 
 from __future__ import annotations
@@ -33,7 +28,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import quality_data as qd
+import quality_fit as qf
 
-from router.quality.calibrate import fit_model
+from router.quality.calibrate import fit_profiles
 from router.quality.evaluate import evaluate
-from router.quality.profile import BINARY, FEATURES, profile
 from router.quality.trained import (
     SCHEMA,
     Calibration,
-    Head,
     TrainedPredictor,
     _read_model,
 )
@@ -58,222 +52,32 @@ from router.quality.trained import (
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACT = ROOT / "router" / "data" / "quality-model.json"
 METRICS = ROOT / "router" / "data" / "quality-metrics.json"
-BINS = 6
-KINDS = 4
-GRID = [{"reg": r, "affinity_x": a} for r in (3e-4, 1e-3, 3e-3) for a in (1.0, 3.0, 10.0)]
-MAXITER = 300
 NEW_MODELS = ("claude-v2", "zero-one-ai/Yi-34B-Chat", "WizardLM/WizardLM-13B-V1.2")
 CALIBRATION_ROWS = 100
+NOTE = (
+    "Trained by scripts/train_quality.py on ../shared/routing-data (RouteLLM MMLU, "
+    "Apache-2.0; RouterBench via RouterDC, MIT; AlpacaEval 2, Apache-2.0). Stores "
+    "weights per word and word pair seen in at least 3 training prompts, no prompt text."
+)
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-# --------------------------------------------------------------------------- data
+def encode_bytes(fitted: qf.Fitted) -> bytes:
+    doc = qf.artifact(fitted, SCHEMA, NOTE)
+    return (json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
-class Table:
-    def __init__(self, parts: Sequence[qd.Part]) -> None:
-        models: list[str] = []
-        for p in parts:
-            models += [m for m in p.sample.models if m not in models]
-        self.models = sorted(models)
-        prompts, groups, test, rows = [], [], [], []
-        for p in parts:
-            s = p.sample
-            for i, prompt in enumerate(s.prompts):
-                prompts.append(prompt)
-                groups.append(p.group)
-                test.append(p.test[i])
-                rows.append([s.quality[m][i] if m in s.quality else math.nan for m in self.models])
-        self.prompts = prompts
-        self.group = np.array(groups)
-        self.test = np.array(test)
-        self.Y = np.array(rows, float)
-        self.profiles = np.array([profile(t) for t in prompts], float)
-
-
-def fit_design(P: np.ndarray) -> dict[str, Any]:
-    mean, std = P.mean(0), np.maximum(P.std(0), 1e-6)
-    edges = []
-    for j, name in enumerate(FEATURES):
-        if name in BINARY:
-            edges.append([])
-        else:
-            q = np.quantile(P[:, j], np.arange(1, BINS) / BINS)
-            edges.append(sorted({round(float(v), 4) for v in q}))
-    return {
-        "mean": [round(float(v), 6) for v in mean],
-        "std": [round(float(v), 6) for v in std],
-        "edges": edges,
-    }
-
-
-def design_matrix(P: np.ndarray, d: dict[str, Any]) -> np.ndarray:
-    X = np.clip((P - np.array(d["mean"])) / np.array(d["std"]), -5, 5)
-    cols = [X]
-    for j, e in enumerate(d["edges"]):
-        if e:
-            idx = np.searchsorted(np.array(e), P[:, j], side="right")
-            cols.append(np.eye(len(e) + 1)[idx])
-    return np.hstack(cols)
-
-
-# --------------------------------------------------------------------------- fit
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sum(a * b))
-
-
-def lbfgs(
-    f: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray, maxiter: int
-) -> np.ndarray:
-    """Plain L-BFGS (memory 10) with Armijo backtracking."""
-    fx, g = f(x)
-    S: list[np.ndarray] = []
-    Yd: list[np.ndarray] = []
-    for _ in range(maxiter):
-        q = g.copy()
-        alphas = []
-        for s_, y_ in zip(reversed(S), reversed(Yd), strict=True):
-            a = _dot(s_, q) / _dot(y_, s_)
-            alphas.append(a)
-            q -= a * y_
-        if S:
-            q *= _dot(S[-1], Yd[-1]) / _dot(Yd[-1], Yd[-1])
-        else:
-            q /= max(float(np.abs(g).max()), 1e-12) * 10
-        for (s_, y_), a in zip(zip(S, Yd, strict=True), reversed(alphas), strict=True):
-            q += s_ * (a - _dot(y_, q) / _dot(y_, s_))
-        d = -q
-        slope = _dot(g, d)
-        if slope >= 0:
-            d, slope = -g, -_dot(g, g)
-            S.clear()
-            Yd.clear()
-        step = 1.0
-        while True:
-            xn = x + step * d
-            fn, gn = f(xn)
-            if fn <= fx + 1e-4 * step * slope or step < 1e-8:
-                break
-            step *= 0.5
-        s_, y_ = xn - x, gn - g
-        if _dot(s_, y_) > 1e-12:
-            S.append(s_)
-            Yd.append(y_)
-            if len(S) > 10:
-                S.pop(0)
-                Yd.pop(0)
-        improvement = fx - fn
-        x, fx, g = xn, fn, gn
-        if improvement < 1e-9 * max(abs(fx), 1.0):
-            break
-    return x
-
-
-def fit(X: np.ndarray, Y: np.ndarray, reg: float, affinity_x: float) -> dict[str, np.ndarray]:
-    F, M = X.shape[1], Y.shape[1]
-    mask = ~np.isnan(Y)
-    Yz = np.where(mask, Y, 0.0)
-    wt = mask / mask.sum()
-    XT = np.ascontiguousarray(X.T)
-
-    def f(p: np.ndarray) -> tuple[float, np.ndarray]:
-        w0, D, th = p[:F], p[F : F + F * M].reshape(F, M), p[F + F * M :]
-        Z = X @ (D + w0[:, None]) + th[None, :]
-        P = _sigmoid(Z)
-        loss = -(wt * (Yz * np.log(P + 1e-12) + (1 - Yz) * np.log(1 - P + 1e-12))).sum()
-        g = wt * (P - Yz)
-        gD = XT @ g
-        gw0 = gD.sum(1) + reg * w0
-        gD += reg * affinity_x * D
-        loss += 0.5 * reg * (w0 * w0).sum() + 0.5 * reg * affinity_x * (D * D).sum()
-        return float(loss), np.concatenate([gw0, gD.ravel(), g.sum(0)])
-
-    p = lbfgs(f, np.zeros(F + F * M + M), MAXITER)
-    return {"w0": p[:F], "D": p[F : F + F * M].reshape(F, M), "b": p[F + F * M :]}
-
-
-def predict(m: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    return _sigmoid(X @ (m["D"] + m["w0"][:, None]) + m["b"][None, :])
-
-
-def log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    mask = ~np.isnan(y)
-    pp, yy = np.clip(p[mask], 1e-6, 1 - 1e-6), y[mask]
-    return float(-(yy * np.log(pp) + (1 - yy) * np.log(1 - pp)).mean())
-
-
-def cv_folds(t: Table, rows: np.ndarray, k: int = 3) -> np.ndarray:
-    rng = np.random.default_rng(qd.SEED)
-    folds = np.arange(len(rows)) % k
-    rng.shuffle(folds)
-    mm = np.char.startswith(t.group[rows].astype(str), "mmlu/")
-    subjects = sorted(set(t.group[rows][mm].tolist()))
-    perm = rng.permutation(len(subjects))
-    fold_of = {subjects[j]: i % k for i, j in enumerate(perm)}
-    folds[mm] = [fold_of[g] for g in t.group[rows][mm]]
-    return folds
-
-
-def choose(t: Table, X: np.ndarray, train: np.ndarray) -> tuple[dict[str, float], list[Any]]:
-    folds = cv_folds(t, train)
-    scores = []
-    for params in GRID:
-        ll = []
-        for f in range(3):
-            fit_rows, val_rows = train[folds != f], train[folds == f]
-            m = fit(X[fit_rows], t.Y[fit_rows], **params)
-            ll.append(log_loss(predict(m, X[val_rows]), t.Y[val_rows]))
-        scores.append([params, round(float(np.mean(ll)), 5)])
-        log(f"  cv {params}: log-loss {np.mean(ll):.4f}")
-    best = min(scores, key=lambda s: s[1])[0]
-    return best, scores
-
-
-# --------------------------------------------------------------------------- artifact
-
-
-def _r(x: float) -> float:
-    return float(f"{x:.6g}")
-
-
-def artifact(t: Table, d: dict[str, Any], m: dict[str, np.ndarray], X: np.ndarray) -> bytes:
-    U = np.linalg.svd(m["D"], full_matrices=False)[0][:, :KINDS]
-    U = U * np.sign(U[np.argmax(np.abs(U), axis=0), range(U.shape[1])])  # fixed signs
-    spread = [j for j, f in enumerate(FEATURES) if f not in BINARY]
-    distance = (X[:, spread] ** 2).mean(1)
-    doc = {
-        "schema": SCHEMA,
-        "note": "Trained by scripts/train_quality.py on ../shared/routing-data (RouteLLM "
-        "MMLU, Apache-2.0; RouterBench via RouterDC, MIT). Only weights over prompt-profile "
-        "features are stored: no prompt text.",
-        "features": list(FEATURES),
-        **d,
-        "shared": [_r(v) for v in m["w0"]],
-        "center": _r(float((X @ m["w0"]).mean())),
-        "familiar": _r(float(np.quantile(distance, 0.9))),
-        "kinds": [[_r(v) for v in U[:, k]] for k in range(U.shape[1])],
-        "models": {
-            name: {
-                "ability": _r(float(m["b"][j])),
-                "center": _r(float((X @ (m["w0"] + m["D"][:, j])).mean())),
-                "weights": [_r(v) for v in m["w0"] + m["D"][:, j]],
-            }
-            for j, name in enumerate(t.models)
-        },
-    }
-    return (json.dumps(doc, separators=(",", ":")) + "\n").encode()
-
-
-# --------------------------------------------------------------------------- checks
+def check_runtime(fitted: qf.Fitted, model: Any, prompts: Sequence[str]) -> float:
+    """The largest difference between scikit-learn's encoding and the runtime's."""
+    want = fitted.encode(prompts)
+    got = np.array([model.encode(p) for p in prompts])
+    worst = float(np.abs(want - got).max())
+    if worst > 1e-3:
+        raise SystemExit(f"the runtime encodes prompts differently (max diff {worst:.2g})")
+    return worst
 
 
 def auc(score: np.ndarray, y: np.ndarray) -> float:
@@ -287,62 +91,64 @@ def auc(score: np.ndarray, y: np.ndarray) -> float:
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def new_model_check(
-    t: Table, d: dict[str, Any], X: np.ndarray, params: dict[str, float], train: np.ndarray
-) -> dict[str, Any]:
-    """Retrain without one model's labels; calibrate it from CALIBRATION_ROWS training rows
-    with the package's own `calibrate.fit_model`; score its held-out rows."""
+def log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    pp = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-(y * np.log(pp) + (1 - y) * np.log(1 - pp)).mean())
+
+
+def new_model_check(train: list[qf.Block], test: list[qf.Block]) -> dict[str, Any]:
+    """Refit without one model's labels; calibrate it from CALIBRATION_ROWS training rows
+    with the package's own `calibrate.fit_profiles`; score its held-out rows."""
     out = {}
     rng = np.random.default_rng(qd.SEED)
+    full = qf.fit(train)
     for name in NEW_MODELS:
-        j = t.models.index(name)
-        Y = t.Y.copy()
-        Y[:, j] = np.nan
-        keep = [k for k in range(len(t.models)) if k != j]
-        m = fit(X[train], Y[train][:, keep], **params)
-        art = artifact(_Sub(t, keep), d, m, X[train])
-        model = _read_model(art)
-        labelled = train[~np.isnan(t.Y[train, j])]
+        blind = []
+        for b in train:
+            Y = b.Y.copy()
+            if name in b.models:
+                Y[:, b.models.index(name)] = np.nan
+            blind.append(qf.Block(b.source, b.prompts, b.models, Y))
+        model = _read_model(encode_bytes(qf.fit(blind)))
+        (b,) = [b for b in train if b.source == "routerbench"]
+        (t,) = [t for t in test if t.source == "routerbench"]
+        y_all = b.Y[:, b.models.index(name)]
+        labelled = np.flatnonzero(~np.isnan(y_all))
         cal = np.sort(rng.choice(labelled, CALIBRATION_ROWS, replace=False))
-        test = np.flatnonzero(t.test & ~np.isnan(t.Y[:, j]))
-        head = fit_model(
+        head = fit_profiles(
             model,
             "never-seen-model",
-            [model.design(t.profiles[i].tolist()) for i in cal],
-            t.Y[cal, j].tolist(),
+            [model.encode(b.prompts[i]) for i in cal],
+            y_all[cal].tolist(),
         )
         scorer = TrainedPredictor(
             model,
             Calibration(
-                {"never-seen-model": Head(head.ability, None, head.kinds, "check", model.center)},
+                {
+                    "never-seen-model": model.calibrated_head(
+                        "never-seen-model", head.base, head.ability, head.kinds, "check"
+                    )
+                },
                 model.digest,
                 "check",
             ),
         )
-        p_cal = np.array(scorer.predict([t.prompts[i] for i in test], ["never-seen-model"]))[:, 0]
-        z = np.log(p_cal / (1 - p_cal))
-        y = t.Y[test, j]
-        full = fit(X[train], t.Y[train], **params)
-        pf = predict(full, X[test])[:, j]
+        y = t.Y[:, t.models.index(name)]
+        keep = ~np.isnan(y)
+        prompts = [p for p, k in zip(t.prompts, keep, strict=True) if k]
+        p_cal = np.array(scorer.predict(prompts, ["never-seen-model"]))[:, 0]
+        p_full = full.quality(prompts, name)
         out[name] = {
-            "held_out_rows": len(test),
-            "auc_calibrated_100_rows": round(auc(z, y), 4),
-            "auc_trained_on_all_labels": round(auc(pf, y), 4),
-            "log_loss_calibrated": round(log_loss(_sigmoid(z)[:, None], y[:, None]), 4),
+            "held_out_rows": len(prompts),
+            "auc_calibrated_100_rows": round(auc(p_cal, y[keep]), 4),
+            "auc_trained_on_all_labels": round(auc(p_full, y[keep]), 4),
+            "log_loss_calibrated": round(log_loss(p_cal, y[keep]), 4),
             "log_loss_constant_accuracy": round(
-                log_loss(np.full((len(y), 1), t.Y[cal, j].mean()), y[:, None]), 4
+                log_loss(np.full(len(prompts), y_all[cal].mean()), y[keep]), 4
             ),
         }
         log(f"  new model {name}: {out[name]}")
     return out
-
-
-class _Sub:
-    def __init__(self, t: Table, keep: list[int]) -> None:
-        self.models = [t.models[k] for k in keep]
-
-
-# --------------------------------------------------------------------------- main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -351,40 +157,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--skip-checks", action="store_true", help="no new-model check")
     args = ap.parse_args(argv)
     t0 = time.time()
-    parts = qd.load(args.data)
-    t = Table(parts)
-    train = np.flatnonzero(~t.test)
-    log(f"data: {len(t.prompts)} prompts ({t.test.sum()} held out), {len(t.models)} models")
-    d = fit_design(t.profiles[train])
-    X = design_matrix(t.profiles, d)
-    log(f"design: {len(FEATURES)} profile features + {X.shape[1] - len(FEATURES)} bins")
-    log("choosing hyper-parameters (3-fold CV inside the training rows)")
-    params, cv = choose(t, X, train)
-    log(f"chosen {params}; fitting on all {len(train)} training rows")
-    m = fit(X[train], t.Y[train], **params)
-    data = artifact(t, d, m, X[train])
+    parts = qd.load_all(args.data)
+    train = qf.blocks(parts, held_out=False)
+    test = qf.blocks(parts, held_out=True)
+    n_train = sum(len(b.prompts) for b in train)
+    n_test = sum(len(b.prompts) for b in test)
+    log(f"data: {n_train + n_test} prompts ({n_test} held out) from {len(train)} sources")
+    fitted = qf.fit(train, log=log)
+    data = encode_bytes(fitted)
     ARTIFACT.write_bytes(data)
     model = _read_model(data)
-    log(f"wrote {ARTIFACT.relative_to(ROOT)} ({len(data) / 1e3:.0f} KB, {model.digest})")
+    log(f"wrote {ARTIFACT.relative_to(ROOT)} ({len(data) / 1e6:.1f} MB, {model.digest})")
+    sample = [p for t in test for p in t.prompts[:300]]
+    worst = check_runtime(fitted, model, sample)
+    log(f"runtime encoding matches scikit-learn's on {len(sample)} prompts (max diff {worst:.1g})")
     files = qd.write_heldout(parts)
     predictor = TrainedPredictor(model)
     results = {}
     for f in files:
-        sample = qd.read_labelled_csv(f)
-        strong, weak = (qd.STRONG, qd.WEAK) if f.name.startswith("mmlu") else (qd.STRONG, None)
-        r = evaluate(sample, predictor, strong=strong, weak=weak)
+        labelled = qd.read_labelled_csv(f)
+        strong, weak = (
+            (qd.STRONG, None) if f.name.startswith("routerbench") else (qd.STRONG, qd.WEAK)
+        )
+        r = evaluate(labelled, predictor, strong=strong, weak=weak)
         results[f.name] = {"pair": r.metrics["pair"], "many_models": r.metrics["many_models"]}
         log(f"  {f.name}: APGR {r.metrics['pair']['apgr']}")
-    checks = {} if args.skip_checks else new_model_check(t, d, X, params, train)
+    checks = {} if args.skip_checks else new_model_check(train, test)
     metrics = {
-        "schema": "router-quality-metrics/1",
+        "schema": "router-quality-metrics/2",
         "quality_model": model.digest,
         "artifact_bytes": len(data),
-        "split": (qd.__doc__ or "").split("The split", 1)[1].strip(),
-        "rows": {"train": len(train), "held_out": int(t.test.sum())},
-        "models": t.models,
-        "hyper_parameters": params,
-        "cross_validation": cv,
+        "terms": len(model.vocabulary),
+        "split": (qd.__doc__ or "").split("The split", 1)[1].strip()
+        + "\n"
+        + (qd.load_alpaca.__doc__ or "").split("The split", 1)[1].strip(),
+        "rows": {"train": n_train, "held_out": n_test},
+        "models": sorted(model.models),
+        "hyper_parameters": qf.HYPER,
         "held_out": results,
         "new_model_check": checks,
         "reproduce": "make train-quality; python -m router eval "

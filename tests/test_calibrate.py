@@ -12,16 +12,17 @@ import pytest
 
 import router
 from router.cli import main as router_main
-from router.quality.calibrate import fit_sample
+from router.quality.calibrate import PULL_KINDS, fit_model, fit_sample, kind_pulls
 from router.quality.data import LabelledSample
 from router.quality.predictor import PriorPredictor
-from router.quality.profile import profile
 from router.quality.trained import (
     Calibration,
     Head,
+    TrainedModel,
     TrainedPredictor,
     default_model,
     load_calibration,
+    pack_vocabulary,
 )
 from router.quality.tune import simulate, tune_target
 
@@ -54,12 +55,7 @@ def synthetic(n: int, ability: float, seed: int = 1) -> LabelledSample:
     ps = prompts(n, seed)
     labels = []
     for p in ps:
-        x, act = model.design(profile(p))
-        z = (
-            ability
-            + model.center
-            + model.trust(x) * (model.dot(model.shared, x, act) - model.center)
-        )
+        z = ability + model.dot(model.shared, *model.design(model.encode(p)))
         labels.append(1.0 if rng.random() < 1 / (1 + math.exp(-z)) else 0.0)
     return LabelledSample(
         models=("brand-new-model",), prompts=tuple(ps), quality={"brand-new-model": tuple(labels)}
@@ -71,27 +67,88 @@ def test_fit_recovers_the_ability_of_a_model_never_seen() -> None:
     sample = synthetic(2000, ability=1.2)
     (head,) = fit_sample(model, sample)
     assert head.base == "shared"
+    assert head.ability == pytest.approx(1.2, abs=0.15)  # pulled a little toward the prior
     assert head.log_loss_after <= head.log_loss_before
     cal = Calibration(
         {"brand-new-model": Head(head.ability, None, head.kinds, "cal", model.center)}, "d", "f"
     )
     fitted = TrainedPredictor(model, cal).predict(sample.prompts[:300], ["brand-new-model"])
     true = [
-        1
-        / (
-            1
-            + math.exp(
-                -(
-                    1.2
-                    + model.center
-                    + model.trust(x) * (model.dot(model.shared, x, a) - model.center)
-                )
-            )
-        )
-        for x, a in (model.design(profile(p)) for p in sample.prompts[:300])
+        1 / (1 + math.exp(-(1.2 + model.dot(model.shared, *model.design(model.encode(p))))))
+        for p in sample.prompts[:300]
     ]
     gap = sum(abs(f[0] - t) for f, t in zip(fitted, true, strict=True)) / len(true)
     assert gap < 0.05
+
+
+def test_fit_recovers_the_kind_loadings_of_a_model_never_seen() -> None:
+    """Labels whose logit also moves with the encoding (1.5 per unit of difficulty, -3 per
+    unit of gap): the fit finds both loadings, not a version pulled most of the way to 0
+    (the encoding spreads little, so the pull is scaled to its spread)."""
+    model = default_model()
+    rng = random.Random(7)
+    truth = (1.5, -3.0)
+    designs = [model.design(model.encode(p)) for p in prompts(2000, seed=7)]
+    labels = []
+    for x, active in designs:
+        z = 0.5 + model.dot(model.shared, x, active) + model.dot(truth, x, active)
+        labels.append(1.0 if rng.random() < 1 / (1 + math.exp(-z)) else 0.0)
+    head = fit_model(model, "brand-new-model", designs, labels)
+    assert head.ability == pytest.approx(0.5, abs=0.15)
+    assert head.kinds == pytest.approx(truth, abs=0.75)
+    assert head.log_loss_after < head.log_loss_before
+
+
+def tiny_model(scale: tuple[float, float]) -> TrainedModel:
+    """A two-word artifact whose encoding numbers are multiplied by `scale` (its weights
+    divided by it): the same model in other units."""
+    ref = [[0.3, -0.2], [-0.1, 0.4], [0.5, 0.1], [-0.4, -0.3], [0.0, 0.2]]
+    art = {
+        "schema": "router-quality-model/2",
+        "encoding": ["difficulty", "gap"],
+        "ngrams": 1,
+        "intercepts": [0.0, 0.0],
+        "reference": [[a * scale[0], b * scale[1]] for a, b in ref],
+        "mean": [0.1 * scale[0], -0.05 * scale[1]],
+        "shared": [-1.0 / scale[0], 0.5 / scale[1]],
+        "models": {},
+        "vocabulary": pack_vocabulary({"w": [1.0, 1.0, 1.0]}),
+    }
+    return TrainedModel(art, "sha256:tiny")
+
+
+def test_the_pull_on_the_loadings_is_in_standardised_units() -> None:
+    """The pull on loading j is PULL_KINDS x the variance of encoding number j over the
+    model's reference: measuring a number in other units changes its loading by the
+    inverse factor and nothing else (same ability, same predictions, same fit)."""
+    model = default_model()
+    for k, pull in enumerate(kind_pulls(model)):
+        xs = [e[k] for e in model.reference]
+        mean = sum(xs) / len(xs)
+        variance = sum((x - mean) ** 2 for x in xs) / len(xs)
+        assert pull == pytest.approx(PULL_KINDS * variance)
+        assert 0 < pull < PULL_KINDS  # the encoding spreads less than one unit
+    rng = random.Random(11)
+    points = [(rng.gauss(0, 0.3), rng.gauss(0, 0.2)) for _ in range(60)]
+    labels = [1.0 if a - 2 * b + rng.gauss(0, 0.3) > 0 else 0.0 for a, b in points]
+    scale = (4.0, 0.25)
+    plain, scaled = tiny_model((1.0, 1.0)), tiny_model(scale)
+    assert kind_pulls(scaled) == pytest.approx(
+        [p * c * c for p, c in zip(kind_pulls(plain), scale, strict=True)]
+    )
+    one = fit_model(plain, "acme/new-1", [plain.design(x) for x in points], labels)
+    other = fit_model(
+        scaled,
+        "acme/new-1",
+        [scaled.design((a * scale[0], b * scale[1])) for a, b in points],
+        labels,
+    )
+    assert other.ability == pytest.approx(one.ability, rel=1e-6)
+    assert other.kinds == pytest.approx(
+        [h / c for h, c in zip(one.kinds, scale, strict=True)], rel=1e-6
+    )
+    assert other.log_loss_after == pytest.approx(one.log_loss_after, rel=1e-9)
+    assert one.kinds[0] > 0 > one.kinds[1]  # the labels' own direction
 
 
 def test_too_few_rows_are_refused() -> None:
@@ -169,6 +226,14 @@ def test_calibrate_cli_writes_a_file_the_router_reads(
     )
     d = r.plan([{"role": "user", "content": "Tell me something fun about chess."}])
     assert all(c.quality_source.startswith("calibrated") for c in d.candidates)
+    # The sample's prompts became the reference traffic (encodings only, no text).
+    n = 120  # write_sample's rows
+    assert doc["reference_requests"] == n
+    assert len(doc["reference"]) == min(n, 600)
+    assert all(len(row) == 2 for row in doc["reference"])
+    assert "reference traffic: the sample's" in captured.out
+    assert r.scorer.reference == cal.reference  # type: ignore[attr-defined]
+    assert cal.reference != default_model().reference
 
 
 @pytest.mark.parametrize(

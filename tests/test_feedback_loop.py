@@ -18,13 +18,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import router
 from router.cli import main
 from router.errors import ConfigError, InvalidRequest
 from router.executor import RetryPolicy
+from router.feedback import MIN_REFERENCE, REFERENCE_SIZE, gather, spread
+from router.ledger import Ledger
 from router.quality.calibrate import MIN_ROWS
-from router.quality.trained import default_model
+from router.quality.trained import TrainedPredictor, default_model, rank
+from router.scoring import default_scorer
 from router.testing import FaultServer, ok, server_error
 
 FAST = RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.02, jitter=0.0)
@@ -92,7 +97,7 @@ def specs(local: FaultServer, api: FaultServer) -> list[dict[str, Any]]:
 CONFIG = """
 [router]
 quality_target = {target}
-
+{extra}
 [[deployments]]
 name = "local"
 model = "openai/local-coder"
@@ -212,7 +217,7 @@ def test_feedback_moves_each_kind_toward_the_deployment_that_is_good_at_it(
 
     config = tmp_path / "router.toml"
     config.write_text(
-        CONFIG.format(target=target, local=local.base_url, api=api.base_url, key=KEY_ENV)
+        CONFIG.format(target=target, local=local.base_url, api=api.base_url, key=KEY_ENV, extra="")
     )
     argv = ["replay", "--ledger", str(ledger), "--config", str(config), "--json"]
     assert main([*argv, "--calibration", str(cal)]) == 0
@@ -231,7 +236,10 @@ def test_replay_shows_spend_and_shares_before_and_after_a_calibration(
     it: the spend falls to 0 and the text names both shares."""
     local, api = servers
     ledger = tmp_path / "ledger.sqlite"
-    r = router.Router(specs(local, api), quality_target=0.99, ledger=ledger, retry=FAST)
+    # paid_share=1.0: the bar alone decides (these easy questions would go free first).
+    r = router.Router(
+        specs(local, api), quality_target=0.99, paid_share=1.0, ledger=ledger, retry=FAST
+    )
     for i in range(5):
         assert r.complete(user(chat_question(i))).decision.served_by == "api"
     head = {"base": "shared", "ability": 8.0, "kinds": [], "rows": 50, "accuracy": 1.0,
@@ -248,7 +256,13 @@ def test_replay_shows_spend_and_shares_before_and_after_a_calibration(
     )
     config = tmp_path / "router.toml"
     config.write_text(
-        CONFIG.format(target=0.9, local=local.base_url, api=api.base_url, key=KEY_ENV)
+        CONFIG.format(
+            target=0.9,
+            local=local.base_url,
+            api=api.base_url,
+            key=KEY_ENV,
+            extra="paid_share = 1.0  # the bar alone decides, as when the traffic was served\n",
+        )
     )
     argv = ["replay", "--ledger", str(ledger), "--config", str(config)]
     assert main([*argv, "--calibration", str(cal), "--json"]) == 0
@@ -437,6 +451,7 @@ def test_calibrate_says_how_to_get_feedback_when_there_is_none(
     err = refused(capsys, served[2], tmp_path)
     assert "no feedback" in err
     assert "Router.feedback(result.decision.request_id" in err
+    assert f"nor a reference traffic (1 of the {MIN_REFERENCE} requests" in err
 
 
 def test_calibrate_refuses_rows_recorded_under_another_quality_model(
@@ -521,3 +536,151 @@ def test_the_last_application_score_wins_over_the_cascade_verdict(
     assert code == 0, err
     head = json.loads(out.read_text())["models"]["openai/local-coder"]
     assert (head["rows"], head["accuracy"]) == (MIN_ROWS, 0.0)
+
+
+# -- calibrate --ledger: the reference traffic -------------------------------------------
+
+
+@given(st.lists(st.integers(), max_size=2000), st.integers(2, 700))
+def test_spread_keeps_all_rows_or_an_even_deterministic_subsample(rows: list[int], n: int) -> None:
+    got = spread(rows, n)
+    if len(rows) <= n:
+        assert got == rows
+        return
+    assert len(got) == n
+    assert (got[0], got[-1]) == (rows[0], rows[-1])
+    at = [round(i * (len(rows) - 1) / (n - 1)) for i in range(n)]
+    assert got == [rows[i] for i in at]
+    assert at == sorted(set(at))  # in record order, no row twice
+    assert spread(rows, n) == got
+
+
+def traffic(i: int) -> str:
+    return chat_question(i) if i % 2 else code_request(i)
+
+
+def test_calibrate_writes_the_recorded_traffic_as_the_reference(
+    servers: tuple[FaultServer, FaultServer],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """70 requests: 60 recorded under this quality model (5 of them scored), 6 under
+    another one, 4 without a profile (the prior scorer). The reference is made of the 60,
+    whether scored or not; too few scores for a head is not a refusal when there is a
+    reference, and the Router then places requests in the user's own traffic."""
+    path, cal = tmp_path / "ledger.sqlite", tmp_path / "cal.json"
+    r = router.Router(specs(*servers), objective="cheapest", ledger=path, retry=FAST)
+    sent = [traffic(i) for i in range(66)]
+    for i, text in enumerate(sent):
+        result = r.complete(user(text))
+        if i < 5:
+            r.feedback(result.decision.request_id or "", True)
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE records SET quality_model = 'sha256:0123456789abcdef' WHERE id IN "
+            "(SELECT id FROM records ORDER BY id DESC LIMIT 6)"
+        )
+    prior = router.Router(specs(*servers), objective="cheapest", ledger=path, retry=FAST,
+                          scorer=router.scoring.prior_scorer)  # fmt: skip
+    for i in range(4):
+        prior.complete(user(traffic(i)))
+
+    code, out, err = calibrate(capsys, "--ledger", str(path), "--out", str(cal))
+    assert code == 0, err
+    assert "reference traffic: 60 recorded requests (all of their encodings)" in out
+    assert "fitted no model: no model has 20 scored answers yet" in err
+    assert f"skipped openai/local-coder (5 scored answers, {MIN_ROWS} needed)" in err
+    doc = json.loads(cal.read_text())
+    assert doc["models"] == {}
+    assert doc["reference_requests"] == 60
+    model = default_model()
+    # The encodings as recorded, in record order: [difficulty, gap] per request.
+    assert doc["reference"] == [list(model.encode(text)) for text in sent[:60]]
+    for word in ("weekend", "birthday", "Python", "sorted lists"):
+        assert word not in cal.read_text()  # numbers, not the prompts
+
+    scorer = default_scorer(cal)
+    assert isinstance(scorer, TrainedPredictor)
+    assert scorer.reference == tuple(map(tuple, doc["reference"]))
+    assert scorer.reference != model.reference
+    routed = router.Router(specs(*servers), calibration=cal)
+    assert isinstance(routed.scorer, TrainedPredictor)
+    assert routed.scorer.reference == scorer.reference
+    # The Router ranks the gain of paying among the same two deployments' gains on the
+    # user's 60 encodings, not on the training prompts'.
+    free, paid = routed.deployments
+    decision = routed.plan(user(traffic(100)))
+    features = decision.features
+    quality = {c.name: c.quality for c in decision.candidates}
+    gain = quality["api"] - quality["local"]
+    on = [features.model_copy(update={"profile": tuple(e)}) for e in doc["reference"]]
+    gains = sorted(q[1] - q[0] for q in (scorer(f, [free, paid]) for f in on))
+    assert decision.gain_percentile == pytest.approx(rank(gain, gains), abs=1e-4)
+    shipped = TrainedPredictor(model).gain_percentile(features, free, paid, gain)
+    assert scorer.gain_percentile(features, free, paid, gain) != pytest.approx(shipped)
+
+
+def test_calibrate_keeps_at_most_600_recorded_encodings_evenly_spaced(
+    servers: tuple[FaultServer, FaultServer],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """701 requests with a profile (copies of one real record, each with its own numbers)
+    and 5 with a malformed one: the reference is 600 of the 701, evenly spaced in record
+    order (the first and the last included); the malformed ones are not counted."""
+    path, cal = tmp_path / "ledger.sqlite", tmp_path / "cal.json"
+    router.Router(specs(*servers), ledger=path, retry=FAST).complete(user(chat_question(0)))
+    profiles = [[round(i / 1000, 4), round(-i / 2000, 4)] for i in range(700)]
+    malformed = ["[1.0]", '["a", 1.0]', "[true, 1.0]", "[NaN, 1.0]", "not json"]
+    with sqlite3.connect(path) as conn:
+        columns = [c[1] for c in conn.execute("PRAGMA table_info(records)") if c[1] != "id"]
+        copy = (
+            f"INSERT INTO records ({', '.join(columns)}) SELECT "
+            + ", ".join("?" if c == "profile" else c for c in columns)
+            + " FROM records WHERE id = 1"
+        )
+        for i, profile in enumerate(profiles):
+            conn.execute(copy, (json.dumps(profile),))
+            if i % 140 == 0:
+                conn.execute(copy, (malformed[i // 140],))
+        (first,) = conn.execute("SELECT profile FROM records WHERE id = 1").fetchone()
+    recorded = [json.loads(first), *profiles]
+    assert len(recorded) == REFERENCE_SIZE + 101
+
+    found = gather(Ledger(path, create=False), default_model().digest)
+    assert found.recorded == [tuple(p) for p in recorded]
+    assert found.reference is not None
+    assert len(found.reference) == REFERENCE_SIZE
+    assert found.reference == [tuple(p) for p in spread(recorded)]
+    assert (found.reference[0], found.reference[-1]) == (tuple(recorded[0]), (0.699, -0.3495))
+
+    code, out, err = calibrate(capsys, "--ledger", str(path), "--out", str(cal))
+    assert code == 0, err
+    assert "reference traffic: 701 recorded requests (600 of their encodings, evenly" in out
+    doc = json.loads(cal.read_text())
+    assert doc["reference_requests"] == 701
+    assert doc["reference"] == [list(p) for p in found.reference]
+    scorer = default_scorer(cal)
+    assert isinstance(scorer, TrainedPredictor)
+    assert len(scorer.reference) == REFERENCE_SIZE
+
+
+def test_calibrate_leaves_the_reference_out_below_the_minimum_and_says_so(
+    servers: tuple[FaultServer, FaultServer],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path, cal = tmp_path / "ledger.sqlite", tmp_path / "cal.json"
+    scored_ledger(servers, path, MIN_ROWS)
+    code, out, err = calibrate(capsys, "--ledger", str(path), "--out", str(cal))
+    assert code == 0, err
+    assert (
+        f"reference traffic: {MIN_ROWS} recorded requests, fewer than {MIN_REFERENCE}: "
+        "paid_share stays a share of the training prompts"
+    ) in out
+    doc = json.loads(cal.read_text())
+    assert "reference" not in doc
+    assert set(doc["models"]) == {"openai/local-coder"}
+    scorer = default_scorer(cal)
+    assert isinstance(scorer, TrainedPredictor)
+    assert scorer.reference == default_model().reference

@@ -3,6 +3,8 @@
 In every source the strong model wins exactly on the prompts that contain one word
 ("zebra"), so a router that reads words can learn the rule on two sources and apply it
 to the third: out of source, ours and the TF-IDF + LR baseline must both beat random.
+The paired bootstrap and its numpy APGR are checked against the package's metrics on
+random data.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 import leave_one_source_out as loso  # type: ignore[import-not-found]
+
+from router.quality.metrics import apgr, threshold_curve
 
 STRONG = "gpt-4-1106-preview"
 FILLER = [
@@ -107,6 +112,7 @@ def test_leave_one_source_out_table(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     lines = [line for line in printed.splitlines() if line.startswith("| ")]
     assert lines[0].startswith("| held-out source | rows | setting | APGR ours |")
+    assert "| ours - TF-IDF+LR [95% CI] | ours higher |" in lines[0]
     body = [[c.strip() for c in line.strip("|").split("|")] for line in lines[1:]]
     assert [(r[0], r[2]) for r in body] == [
         ("mmlu", "out of source"),
@@ -120,6 +126,8 @@ def test_leave_one_source_out_table(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "ours beats TF-IDF+LR on APGR" in printed
 
     doc = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert doc["schema"] == "router-leave-one-source-out/2"
+    assert doc["bootstrap"]["resamples"] == 1000
     assert len(doc["rows"]) == 6
     for row in doc["rows"]:
         assert row["random"]["apgr"] == pytest.approx(0.5)
@@ -129,11 +137,92 @@ def test_leave_one_source_out_table(tmp_path: Path, capsys: pytest.CaptureFixtur
             assert row[router]["apgr"] <= row["oracle"]["apgr"] + 1e-9
             share = row[router]["cpt50"]
             assert share is None or 0.0 <= share <= 1.0
+        d = row["ours_minus_tfidf_lr"]
+        assert d["apgr"] == pytest.approx(row["ours"]["apgr"] - row["tfidf_lr"]["apgr"])
+        assert d["resamples"] + d["undefined"] == 1000
+        assert d["resamples"] > 900
+        lo, hi = d["ci95"]
+        assert lo - 1e-12 <= d["apgr"] <= hi + 1e-12, row
+        assert 0.0 <= d["share_ours_better"] <= 1.0
     for row in doc["rows"][:3]:
         assert row["ours"]["apgr"] > 0.6, row
         assert row["tfidf_lr"]["apgr"] > 0.6, row
         assert row["ours"]["cpt50"] < 0.5, row
     assert set(doc["ours_beats_tfidf_lr_out_of_source"]) == {"mmlu", "routerbench", "alpaca"}
+    assert set(doc["ours_beats_tfidf_lr_out_of_source_beyond_noise"]) == {
+        "mmlu",
+        "routerbench",
+        "alpaca",
+    }
+
+
+def package_apgr(scores: np.ndarray, strong: np.ndarray, weak: np.ndarray) -> float:
+    """What `measure` computes: the package's APGR over every distinct score."""
+    curve = threshold_curve([float(v) for v in scores], list(strong), list(weak))
+    return apgr(curve, float(np.mean(weak)), float(np.mean(strong)))
+
+
+@pytest.mark.parametrize("graded", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_apgr_from_counts_equals_the_package(graded: bool, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 300
+    if graded:
+        strong, weak = rng.random(n), rng.random(n) * 0.8
+    else:
+        strong = (rng.random(n) < 0.7).astype(float)
+        weak = (rng.random(n) < 0.5).astype(float)
+    # Rounded scores: many ties, which the package moves together.
+    scores = np.round(rng.normal(size=n) + 0.5 * (strong - weak), 1)
+    ranking = loso.Ranking(scores, strong - weak)
+
+    ones = np.ones(n, int)
+    assert loso.apgr_from_counts(ranking, ones) == pytest.approx(
+        package_apgr(scores, strong, weak), abs=1e-12
+    )
+    for _ in range(5):  # a resample: row i repeated counts[i] times
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        rows = np.repeat(np.arange(n), counts)
+        assert loso.apgr_from_counts(ranking, counts) == pytest.approx(
+            package_apgr(scores[rows], strong[rows], weak[rows]), abs=1e-12
+        )
+
+
+def test_apgr_from_counts_is_none_without_a_gap() -> None:
+    same = np.array([1.0, 0.0, 1.0])
+    ranking = loso.Ranking(np.array([0.3, 0.2, 0.1]), same - same)
+    assert loso.apgr_from_counts(ranking, np.ones(3, int)) is None
+
+
+def test_bootstrap_of_the_baseline_against_itself_is_zero() -> None:
+    rng = np.random.default_rng(3)
+    strong = (rng.random(500) < 0.7).astype(float)
+    weak = (rng.random(500) < 0.5).astype(float)
+    scores = rng.normal(size=500)
+    result = loso.bootstrap(scores, scores.copy(), strong, weak)
+    assert result["ci95"] == [0.0, 0.0]
+    assert result["share_ours_better"] == 0.0  # strictly higher: never
+    assert result["resamples"] == 1000
+    assert result["undefined"] == 0
+
+
+def test_bootstrap_interval_contains_the_difference_and_is_paired() -> None:
+    rng = np.random.default_rng(4)
+    n = 800
+    strong = (rng.random(n) < 0.7).astype(float)
+    weak = (rng.random(n) < 0.5).astype(float)
+    informed = (strong - weak) + rng.normal(scale=1.5, size=n)
+    blind = rng.normal(size=n)
+    point = package_apgr(informed, strong, weak) - package_apgr(blind, strong, weak)
+    result = loso.bootstrap(informed, blind, strong, weak)
+    lo, hi = result["ci95"]
+    assert lo <= point <= hi
+    assert lo > 0.0  # the informed router is clearly better
+    assert result["share_ours_better"] > 0.975
+    again = loso.bootstrap(informed, blind, strong, weak)
+    assert again == result  # seeded: the same resamples every run
+    swapped = loso.bootstrap(blind, informed, strong, weak)
+    assert swapped["ci95"] == pytest.approx([-hi, -lo])
 
 
 def test_missing_data_is_one_clear_line(tmp_path: Path) -> None:

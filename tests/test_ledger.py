@@ -281,6 +281,7 @@ def test_soft_budget_steps_down_to_the_free_model_and_the_decision_says_why(
              "context_window": 8192, "quality": 0.6},
         ],
         quality_target=0.9,  # local (0.6 / 0.95 = 0.63 of the best) is not good enough...
+        paid_share=1.0,  # the bar alone decides: "hi" would go free first under the default
         retry=FAST,
         ledger=tmp_path / "ledger.sqlite",
         budgets=[{"tenant": "acme", "period": "day", "usd": 0.01, "mode": "soft"}],

@@ -52,6 +52,7 @@ from router.errors import (
     StreamInterrupted,
 )
 from router.executor import RetryPolicy
+from router.feedback import MIN_REFERENCE, REFERENCE_SIZE
 from router.quality.trained import default_model
 from router.records import Decision
 from router.testing import (
@@ -434,8 +435,19 @@ def traffic(
     failures(run, s, fleet, paid)
     streams(run, s, fleet, paid)
     confidential(run, s, fleet, make, paid)
+    reference_traffic(run, s, make)
     scored(run, s, make, paid)
     return run
+
+
+def reference_traffic(
+    run: Run, s: Secrets, make: Callable[[Sequence[str], bool], router.Router]
+) -> None:
+    """Enough recorded requests (each with the marker) for `calibrate --ledger` to write
+    the reference traffic: their encodings, two numbers each computed from the text."""
+    local = make(["local-d"], False)
+    for _ in range(MIN_REFERENCE):
+        run.keep(local.complete(s.public_prompt()))
 
 
 def scored(
@@ -623,8 +635,17 @@ def reports(ledger: Path, out: Path, fleet: dict[str, FaultServer], corpus: Corp
     assert cli_main(["report", "--ledger", str(ledger), "--json", "--html", str(html)]) == 0
     assert cli_main(["replay", "--ledger", str(ledger), "--config", str(config), "--json"]) == 0
     assert cli_main(["replay", "--ledger", str(ledger), "--config", str(config)]) == 0
-    cal = out / "cal.json"  # too few scored answers per model: it says so and writes none
-    assert cli_main(["calibrate", "--ledger", str(ledger), "--out", str(cal)]) == 2
+    learned = out / "learned-cal.json"  # the reference traffic and a head, from the ledger
+    assert cli_main(["calibrate", "--ledger", str(ledger), "--out", str(learned)]) == 0
+    doc = json.loads(learned.read_text())
+    assert doc["reference_requests"] >= MIN_REFERENCE
+    assert len(doc["reference"]) == min(doc["reference_requests"], REFERENCE_SIZE)
+    assert all(
+        len(e) == 2 and all(isinstance(v, float | int) for v in e) for e in doc["reference"]
+    )  # [difficulty, gap] pairs: numbers only
+    assert "openai/fault-d" in doc["models"]  # local-d's answers, each scored
+    assert set(doc["models"]) <= {spec["model"] for spec in specs(fleet).values()}
+    cal = out / "cal.json"
     cal.write_text(json.dumps(CALIBRATION | {"quality_model": default_model().digest}))
     replay = ["replay", "--ledger", str(ledger), "--config", str(config), "--calibration", str(cal)]
     assert cli_main(replay) == 0
@@ -729,6 +750,9 @@ def test_keys_and_prompts_appear_nowhere_the_router_writes(
     assert not leaks, summary(leaks)
     in_ledger = [n for n in corpus.texts if "ledger.sqlite" in n]
     assert in_ledger, "the ledger and its WAL files were grepped"
+    learned = [d for n, d in corpus.texts.items() if n.startswith("file ") and "learned-cal" in n]
+    assert learned, "calibrate --ledger's file was grepped"
+    assert b'"reference"' in learned[0]
     outside = corpus.hits(keys.prompt_needles, lambda n: "ledger.sqlite" not in n)
     assert not outside, summary(outside)
     stored = corpus.hits(keys.prompt_needles, lambda n: "ledger.sqlite" in n)

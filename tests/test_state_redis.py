@@ -94,6 +94,7 @@ def test_router_budget_on_redis_moves_to_free_when_spent(redis_url: str) -> None
             state=redis_url,
             budgets=[{"tenant": "*", "period": "day", "usd": 0.0012}],
             quality_target=0.95,
+            paid_share=1.0,  # the bar alone decides: these short prompts would go free first
         )
         served = []
         for i in range(4):
@@ -149,6 +150,7 @@ def test_unreachable_redis_fails_closed_and_says_so(tmp_path: Path) -> None:
                 budgets=[{"tenant": "*", "period": "day", "usd": 1.0}],
                 ledger=tmp_path / "ledger.sqlite",
                 quality_target=0.95,
+                paid_share=1.0,  # the bar alone decides: short prompts would go free first
                 cache=True,
             )
             api.script(ok("paid", prompt_tokens=20, completion_tokens=40))
@@ -191,6 +193,7 @@ def test_open_mode_serves_as_planned_and_holds_nothing() -> None:
             state_settings={"budgets_when_unavailable": "open", "timeout_ms": 100},
             budgets=[{"tenant": "*", "period": "day", "usd": 1.0}],
             quality_target=0.95,
+            paid_share=1.0,  # the bar alone decides: these short prompts would go free first
         )
         api.script(ok("paid", prompt_tokens=20, completion_tokens=40))
         res = r.complete([{"role": "user", "content": "q"}], max_tokens=50)
@@ -259,6 +262,7 @@ def test_a_reservation_whose_reply_is_lost_is_released(redis_url: str) -> None:
             state_settings={"retry_seconds": 0.05},
             budgets=[{"tenant": "*", "period": "day", "usd": 1.0}],
             quality_target=0.95,
+            paid_share=1.0,  # the bar alone decides: these short prompts would go free first
         )
         assert r.shared is not None
         link = r.shared.link

@@ -2,14 +2,22 @@
 
 For every model column of the sample (RouterBench's column convention), it fits
 
-    logit P(m good | x) = a_m + base_m(x) + h_m . kinds(x)
+    logit P(m good | x) = a_m + base_m(x) + h_m . encoding(x)
 
-where `base_m` is the trained model's own weights when the predictor knows m, else the
-shared prompt difficulty; `kinds(x)` are the K kind directions of the shipped artifact
-(how a model's strengths vary with the kind of prompt); `a_m` the model's ability. It is
-a (K+1)-parameter logistic regression per model, fitted by Newton's method with an L2
+where `base_m` is the trained model's own weights over the prompt's encoding
+(difficulty, gap) when the predictor knows m, else the shared weights; `h_m` is how
+this model departs from them on the user's traffic and `a_m` the model's ability. It is
+a 3-parameter logistic regression per model, fitted by Newton's method with an L2
 pull of `a_m` toward the prior ability and of `h_m` toward 0, so ~100 rows give a usable
 fit and a model name never seen before is fine. Pure Python.
+
+The pull on `h_m` is scaled to the encoding: `PULL_KINDS * var_j` on loading j, where
+`var_j` is the variance of encoding number j over the quality model's reference
+encodings (`TrainedModel.reference`, training prompts; `kind_pulls`). That is a
+`PULL_KINDS` pull on the loading in standardised units (logits per standard deviation
+of the number), whatever the number's units. The numbers spread little (standard
+deviations ~0.3 and ~0.17 in the shipped model), so an unscaled pull held the loadings
+near 0 even where the labels clearly pointed one way.
 
 Quality cells may be fractional (0..1): the fit maximises the Bernoulli likelihood of the
 cell as a soft label.
@@ -26,16 +34,18 @@ from typing import Any
 
 from router.quality.data import LabelledSample
 from router.quality.predictor import prior_quality
-from router.quality.profile import profile
 from router.quality.trained import CAL_SCHEMA, TrainedModel
 
 __all__ = [
     "MIN_ROWS",
+    "PULL_ABILITY",
+    "PULL_KINDS",
     "FittedHead",
     "calibration_json",
     "fit_model",
     "fit_profiles",
     "fit_sample",
+    "kind_pulls",
 ]
 
 MIN_ROWS = 20
@@ -43,6 +53,20 @@ MIN_ROWS = 20
 
 PULL_ABILITY = 0.01
 PULL_KINDS = 0.01
+"""Per loading in standardised units: `fit_model` multiplies it by the variance of the
+encoding number over the model's reference (see the module docstring)."""
+
+
+def kind_pulls(model: TrainedModel) -> list[float]:
+    """The L2 pull on each kind loading: `PULL_KINDS` x the variance of that encoding
+    number (its kind direction's projection) over `model.reference`."""
+    out = []
+    for k in model.kind_dirs:
+        xs = [model.dot(k, x, act) for x, act in map(model.design, model.reference)]
+        mean = math.fsum(xs) / len(xs)
+        var = math.fsum((v - mean) ** 2 for v in xs) / len(xs)
+        out.append(PULL_KINDS * (var or 1.0))  # a constant number: unscaled (never seen)
+    return out
 
 
 @dataclass(frozen=True)
@@ -92,24 +116,17 @@ def fit_model(
     known = model.known(name)
     if known is not None:
         a0, w = model.models[known]
-        center, base = model.centers[known], "trained"
+        base = "trained"
     else:
         a0 = math.log(prior_quality(name) / (1 - prior_quality(name))) - model.center
-        w, center, base = model.shared, model.center, "shared"
-    # As TrainedPredictor scores: bias + center + trust * (w.x + h.kinds(x) - center).
-    trust = [model.trust(x) for x, _ in designs]
-    offset = [
-        center + t * (model.dot(w, x, act) - center)
-        for (x, act), t in zip(designs, trust, strict=True)
-    ]
-    feats = [
-        [1.0, *(t * model.dot(k, x, act) for k in model.kind_dirs)]
-        for (x, act), t in zip(designs, trust, strict=True)
-    ]
+        w, base = model.shared, "shared"
+    # As TrainedPredictor scores: bias + w.x + h.kinds(x).
+    offset = [model.dot(w, x, act) for x, act in designs]
+    feats = [[1.0, *(model.dot(k, x, act) for k in model.kind_dirs)] for x, act in designs]
     n, p = len(labels), len(model.kind_dirs) + 1
     theta = [a0] + [0.0] * (p - 1)
     prior = [a0] + [0.0] * (p - 1)
-    pull = [PULL_ABILITY] + [PULL_KINDS] * (p - 1)
+    pull = [PULL_ABILITY, *kind_pulls(model)]
     before = _loss([o + a0 for o in offset], labels)
     for _ in range(50):
         z = [o + sum(map(float.__mul__, f, theta)) for o, f in zip(offset, feats, strict=True)]
@@ -159,7 +176,7 @@ def fit_sample(model: TrainedModel, sample: LabelledSample) -> list[FittedHead]:
         raise ValueError(
             f"calibration needs at least {MIN_ROWS} labelled rows; the sample has {len(sample)}"
         )
-    designs = [model.design(profile(p)) for p in sample.prompts]
+    designs = [model.design(model.encode(p)) for p in sample.prompts]
     return [fit_model(model, m, designs, sample.quality[m]) for m in sample.models]
 
 

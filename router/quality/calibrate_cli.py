@@ -1,7 +1,10 @@
 """`python -m router calibrate DATA.csv... --out CAL.json`: fit the quality predictor to
 a labelled sample of your own traffic, and optionally set `quality_target` from a goal.
 `python -m router calibrate --ledger LEDGER --out CAL.json`: fit it to the scored answers
-a ledger holds (`Router.feedback`, the cascade's verdicts; `router.feedback`).
+a ledger holds (`Router.feedback`, the cascade's verdicts; `router.feedback`), and take
+the encodings ([difficulty, gap]) of the traffic it recorded as the reference on which
+`free-first` ranks the gain of paying, so that `paid_share` is a share of the user's own
+traffic (`reference`: from `MIN_REFERENCE` requests, at most `REFERENCE_SIZE`).
 
 Point the config at the file (`[router] calibration = "CAL.json"`) or pass
 `Router(calibration="CAL.json")`. `main(argv)` returns 0, or 2 with one
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from router.errors import LedgerError
-from router.feedback import Gathered, gather
+from router.feedback import MIN_REFERENCE, REFERENCE_SIZE, Gathered, gather, spread
 from router.ledger import Ledger
 from router.quality.calibrate import (
     MIN_ROWS,
@@ -35,14 +38,19 @@ from router.quality.tune import tune_target
 __all__ = ["main"]
 
 _DESCRIPTION = f"""\
-Fit each model's ability (and its loadings on the predictor's kind directions) from a
-labelled sample in RouterBench's column convention: `prompt`, one quality column per
-model (0..1 or True/False), optional `<model>|total_cost`. About 100 rows are enough;
-model names the predictor never saw are fine. Writes CAL.json.
+Fit each model's ability (and its loadings on the prompt's difficulty and gap, the two
+numbers the predictor reduces a prompt to) from a labelled sample in RouterBench's column
+convention: `prompt`, one quality column per model (0..1 or True/False), optional
+`<model>|total_cost`. About 100 rows are enough; model names the predictor never saw are
+fine. From {MIN_REFERENCE} rows up, the sample's prompts (as encodings, no text) also become
+the reference traffic free-first's paid_share is a share of. Writes CAL.json.
 
 Or, with --ledger LEDGER instead of CSV files: from the answers scored in a ledger
 (Router.feedback and the cascade's verdicts), one model at a time, each with at least
-{MIN_ROWS} scored answers."""
+{MIN_ROWS} scored answers; and, from at least {MIN_REFERENCE} requests the ledger recorded
+(scored or not), the reference traffic: their encodings (difficulty, gap; up to
+{REFERENCE_SIZE}, evenly spaced), on which free-first ranks the gain of paying, so that its
+paid_share is a share of your traffic (numbers only, no text)."""
 
 _EPILOG = """\
 Goals (optional, one of): --max-paid-share 0.2 ("at most 20% of requests to paid
@@ -167,6 +175,21 @@ def _from_csv(args: argparse.Namespace) -> int:
             f"{tuned.quality:.3f} vs {tuned.strong} {tuned.strong_quality:.3f})"
         )
         lines.append(f"set it in your config: [router] quality_target = {tuned.quality_target:.4f}")
+    # The sample's own prompts are the user's traffic: the reference free-first ranks the
+    # gain of paying on, so the refitted heads are ranked among prompts like these.
+    encodings = [list(model.encode(p)) for p in sample.prompts]
+    if len(encodings) >= MIN_REFERENCE:
+        extra["reference"] = spread(encodings)
+        extra["reference_requests"] = len(encodings)
+        lines.append(
+            f"reference traffic: the sample's {len(encodings)} prompts (as encodings, no text): "
+            "paid_share is a share of your traffic"
+        )
+    else:
+        lines.append(
+            f"reference traffic: {len(encodings)} prompts, fewer than {MIN_REFERENCE}: "
+            "paid_share stays a share of the training prompts"
+        )
     text = calibration_json(model, heads, [str(p) for p in args.data], extra)
     return _write(args.out, text, lines)
 
@@ -209,30 +232,65 @@ def _from_ledger(args: argparse.Namespace) -> int:
     except LedgerError as exc:
         return _fail(f"--ledger: {exc}")
     where = str(args.ledger)
-    if not found.feedback:
-        return _fail(
-            f"{where}: no feedback in this ledger; score answers with "
-            "Router.feedback(result.decision.request_id, score) or serve with "
-            'mode="cascade", then calibrate again'
-        )
-    unused = _unused(found)
-    if not found.usable:
-        return _fail(f"{where}: none of its {found.feedback} scored answers can be used: {unused}")
     model, heads, skipped = default_model(), [], []
+    unused = _unused(found)
     for name in sorted(found.scores):
         n = len(found.scores[name])
         if n < MIN_ROWS:
             skipped.append(f"{name} ({n} scored answers, {MIN_ROWS} needed)")
             continue
         heads.append(fit_profiles(model, name, found.profiles[name], found.scores[name]))
-    if not heads:
-        return _fail(f"{where}: no model has {MIN_ROWS} scored answers yet: {'; '.join(skipped)}")
-    print(f"fitted {len(heads)} models on {found.usable} scored answers", file=sys.stderr)
-    for why in ([unused] if unused else []) + [f"skipped {s}" for s in skipped]:
+    if not found.feedback:
+        problem = (
+            "no feedback in this ledger; score answers with "
+            "Router.feedback(result.decision.request_id, score) or serve with "
+            'mode="cascade", then calibrate again'
+        )
+    elif not found.usable:
+        problem = f"none of its {found.feedback} scored answers can be used: {unused}"
+    elif not heads:
+        problem = f"no model has {MIN_ROWS} scored answers yet: {'; '.join(skipped)}"
+    else:
+        problem = ""
+    reference, recorded = found.reference, len(found.recorded)
+    if problem and reference is None:
+        return _fail(
+            f"{where}: {problem}; nor a reference traffic ({recorded} of the "
+            f"{MIN_REFERENCE} requests recorded under this quality model it needs)"
+        )
+    if heads:
+        print(f"fitted {len(heads)} models on {found.usable} scored answers", file=sys.stderr)
+    else:
+        print(f"fitted no model: {problem}", file=sys.stderr)
+    for why in ([unused] if unused and found.usable else []) + [f"skipped {s}" for s in skipped]:
         print(f"  {why}", file=sys.stderr)
-    extra = {"feedback": {"answers": found.feedback, "used": found.usable, "skipped": skipped}}
+    extra: dict[str, Any] = {
+        "feedback": {"answers": found.feedback, "used": found.usable, "skipped": skipped}
+    }
+    lines = (
+        _table(heads)
+        if heads
+        else ["no model fitted (see above): its predictions stay uncalibrated"]
+    )
+    if reference is not None:
+        extra["reference"] = [list(pair) for pair in reference]
+        extra["reference_requests"] = recorded
+        kept = (
+            "all of their encodings"
+            if len(reference) == recorded
+            else f"{len(reference)} of their encodings, evenly spaced"
+        )
+        lines.append(
+            f"reference traffic: {recorded} recorded requests ({kept}): "
+            "paid_share is a share of your traffic"
+        )
+    else:
+        lines.append(
+            f"reference traffic: {recorded} recorded requests, fewer than {MIN_REFERENCE}: "
+            "paid_share stays a share of the training prompts"
+        )
     text = calibration_json(model, heads, [where], extra)
-    return _write(args.out, text, _table(heads))
+    return _write(args.out, text, lines)
 
 
 def _unused(found: Gathered) -> str:

@@ -11,8 +11,10 @@ little to whoever owns the budget; a goal does:
   with the sample's own labels (RouteLLM's threshold calibration, generalised from one
   strong/weak pair to any set of models).
 
-The routing is simulated exactly as the planner's `free-first` objective does it, with the
-predictor's per-prompt qualities: among the models whose predicted quality is at least
+The routing is simulated as the planner's `free-first` objective does it when the quality
+bar decides every request (`paid_share = 1.0`; under the default `paid_share` the bar
+only orders the requests ranked worth paying for), with the predictor's per-prompt
+qualities: among the models whose predicted quality is at least
 target x the best, the cheapest (free models cost 0; paid ones their mean
 `|total_cost` in the sample, else 1). Free models are those named in `free`, by default
 those whose family (`families.toml`) has open weights.
