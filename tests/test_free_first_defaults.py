@@ -61,9 +61,10 @@ HARD = (
     "A bag has 5 red, 7 blue and 8 green balls. Three are drawn without replacement. What "
     "is the probability that exactly two share a colour? Show the computation step by step.",
 )
-# Measured with the shipped model (README, "Free first, per prompt"): the two design-and-
-# implement code prompts in C and Go rank below the line, because the training data's
-# code (MBPP) is easy for every model: "implement" lowers the learned difficulty.
+# Measured with the shipped model (README, "Free first, per prompt"): the design-and-
+# implement code prompts in C and Go rank below the line. In two of the three training
+# sources the labels say code-word prompts are average or easy
+# (`scripts/code_difficulty.py`), so "implement" lowers the learned difficulty.
 HARD_MISSES_ALLOWED = 2
 
 SETUP: list[dict[str, Any]] = [
