@@ -15,10 +15,10 @@ is not learned as difficulty):
   that of its worst third: high when paying for a stronger model changes the answer.
 
 Stage 2, the heads: per model, logit P(m good | x) = a_m + b_m . (difficulty, gap), a
-logistic regression on the model's labelled cells (0/1 correctness, or AlpacaEval's
-probability of beating GPT-4-turbo as a soft label), each source weighing the same.
-Heads are shipped for the models with 0/1 correctness labels (MMLU, RouterBench), so
-every shipped number is on one scale; AlpacaEval's models teach the encoding only.
+logistic regression on the model's 0/1 correctness cells (MMLU, RouterBench), each
+source weighing the same. Only correctness: AlpacaEval's probability of beating
+GPT-4-turbo is another scale (Mixtral's ~0.13 against its ~0.7 correctness), so its
+models teach the encoding only, and every shipped number is on one scale.
 
 Both stages are convex: a rerun gives the same numbers, whatever the seed (the
 non-convex joint fit this replaced moved by up to 0.17 APGR with its initialisation).
@@ -166,8 +166,8 @@ def fit(train: Sequence[Block], hyper: dict[str, Any] = HYPER, log: Any = None) 
     for model in models:
         rows, ys, ws = [], [], []
         for b, lo in zip(train, at, strict=False):
-            if model not in b.models:
-                continue
+            if model not in b.models or b.source not in CORRECTNESS:
+                continue  # one scale: AlpacaEval's win rates against GPT-4-turbo are not
             y = b.labels()[:, b.models.index(model)]
             keep = np.flatnonzero(~np.isnan(y))
             if not len(keep):

@@ -238,7 +238,7 @@ def test_explain_says_why_in_words(tmp_path: Path, capsys: pytest.CaptureFixture
     cfg.write_text("\n".join(lines), encoding="utf-8")
     assert main(["explain", "--config", str(cfg), HARD[0]]) == 0
     out = capsys.readouterr().out
-    assert "gain of paying: more than on 73% of reference traffic" in out
+    assert "gain of paying: more than on 72% of reference traffic" in out
     assert 'harder because of: "3", "there are", "primes"' in out
     assert "before the prompt" in out
     assert "harder than usual" in out
