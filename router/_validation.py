@@ -7,6 +7,7 @@ file, the dotted key and what to write instead, and never echoes a secret.
 from __future__ import annotations
 
 import difflib
+import json
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ MAX_TOML_DEPTH = 32
 """Nesting of tables and arrays a config or policy file may have (real ones need ~4)."""
 
 _SECRET_KEYS = {"api_key", "key", "token", "secret", "password", "api_secret"}
+_LIST_TYPES = {"tuple_type", "list_type", "set_type", "frozen_set_type", "iterable_type"}
 
 
 def fields_of(model: type[BaseModel]) -> list[str]:
@@ -77,6 +79,18 @@ def _explain(err: Mapping[str, Any], known: Sequence[str]) -> str:
     value = err.get("input")
     if isinstance(value, str | int | float | bool) and last not in _SECRET_KEYS:
         msg += f" (got {value!r})"
+        if kind in _LIST_TYPES and isinstance(value, str) and isinstance(loc[-1], str):
+            # `origin = "CN"` where a list is wanted: show the one-element list to write
+            msg += f"; write a list: {last} = [{json.dumps(value)}]"
+    elif (
+        kind == "string_type"
+        and isinstance(value, list)
+        and len(value) == 1
+        and isinstance(value[0], str)
+        and last not in _SECRET_KEYS
+        and isinstance(loc[-1], str)
+    ):
+        msg += f"; write one value, not a list: {last} = {json.dumps(value[0])}"
     return msg
 
 

@@ -13,23 +13,32 @@ import functools
 import logging
 import math
 import os
+import re
+import socket
+import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from router.errors import (
     AuthenticationFailed,
     BadRequest,
+    ConnectionRefused,
     ContentFiltered,
     ContextWindowExceeded,
+    CredentialsRejected,
+    HostNotFound,
+    MissingCredentials,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
+    TLSFailed,
 )
 from router.models import Deployment
 
-__all__ = ["Backend", "LiteLLMBackend", "map_error"]
+__all__ = ["Backend", "LiteLLMBackend", "map_error", "timeout_error"]
 
 _NO_KEY = "sk-no-key-needed"  # OpenAI-compatible local servers ignore the key but litellm wants one
 
@@ -137,17 +146,179 @@ def _retry_after(exc: BaseException) -> float | None:
         return None  # an HTTP date: fall back to the exponential backoff
 
 
-def map_error(exc: BaseException, deployment: str) -> ProviderError:
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what caused it (`__cause__`, else `__context__`), outermost first: litellm
+    wraps the transport's error (httpx, aiohttp) in its own, often with a made-up 500."""
+    out: list[BaseException] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen and len(out) < 32:
+        seen.add(id(e))
+        out.append(e)
+        e = e.__cause__ or e.__context__
+    return out
+
+
+def _endpoint(chain: list[BaseException], api_base: str | None) -> str:
+    """host:port the failed connection was for: from the transport's request (httpx) or
+    connection key (aiohttp), else the deployment's api_base. Never a path or credential."""
+    for e in reversed(chain):  # the transport's own error (litellm's may carry a made-up URL)
+        url = getattr(getattr(e, "_request", None) or _httpx_request(e), "url", None)
+        host, port = getattr(url, "host", None), getattr(url, "port", None)
+        if isinstance(host, str) and host:
+            scheme = getattr(url, "scheme", "")
+            return _host_port(host, port if isinstance(port, int) else None, scheme)
+        host, port = getattr(e, "host", None), getattr(e, "port", None)  # aiohttp
+        if isinstance(host, str) and host and isinstance(port, int):
+            return _host_port(host, port, "")
+    if api_base:
+        try:
+            parts = urlsplit(api_base)
+            if parts.hostname:
+                return _host_port(parts.hostname, parts.port, parts.scheme)
+        except ValueError:
+            pass
+    return "the provider"
+
+
+def _httpx_request(e: BaseException) -> Any:
+    try:  # httpx.RequestError.request raises when the error carries none
+        return getattr(e, "request", None)
+    except RuntimeError:
+        return None
+
+
+def _host_port(host: str, port: int | None, scheme: str) -> str:
+    port = port or {"https": 443, "http": 80}.get(scheme)
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
+
+
+def _tls_reason(e: ssl.SSLError) -> str:
+    reason = getattr(e, "reason", None) or type(e).__name__  # aiohttp's subclasses lack it
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return f"certificate rejected: {getattr(e, 'verify_message', None) or reason}"
+    if reason == "WRONG_VERSION_NUMBER":
+        return "WRONG_VERSION_NUMBER: the server may speak plain HTTP, not HTTPS"
+    return str(reason)
+
+
+_DNS_GONE = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME), socket.EAI_FAIL}
+_KEY_VAR = re.compile(r"\b[A-Z][A-Z0-9_]*_(?:API_KEY|KEY|TOKEN)\b")
+_MISSING_KEY = re.compile(
+    r"missing (?:\w+ )?(?:api[ _]key|credentials)|api_key client option must be set", re.I
+)
+
+
+def _transport_error(
+    chain: list[BaseException], deployment: str, api_base: str | None, timeout: float | None
+) -> ProviderError | None:
+    """The connection-level cause, named, when no HTTP answer came back: refused, DNS,
+    TLS, timeout, reset. None when the provider answered (its status decides then)."""
+    connecting = any(
+        type(e).__name__ in ("ConnectError", "ConnectTimeout")
+        or type(e).__name__.startswith("ClientConnector")
+        for e in chain
+    )
+    for e in reversed(chain):  # the root cause first
+        if isinstance(e, ConnectionRefusedError):
+            where = _endpoint(chain, api_base)
+            return ConnectionRefused(
+                deployment, f"connection refused by {where} (is the server running?)"
+            )
+        if isinstance(e, socket.gaierror):
+            where = _endpoint(chain, api_base)
+            if e.errno in _DNS_GONE:
+                return HostNotFound(deployment, f"DNS failure: {where} does not resolve")
+            return ProviderUnavailable(
+                deployment, f"DNS failure: could not resolve {where} now ({e.strerror})"
+            )
+        if isinstance(e, ssl.SSLError):
+            where = _endpoint(chain, api_base)
+            if connecting or isinstance(e, ssl.SSLCertVerificationError):
+                return TLSFailed(deployment, f"TLS failure with {where} ({_tls_reason(e)})")
+            return ProviderUnavailable(deployment, f"TLS error from {where} ({_tls_reason(e)})")
+        if isinstance(e, TimeoutError) or type(e).__name__ in (
+            "ConnectTimeout",
+            "ReadTimeout",
+            "WriteTimeout",
+            "PoolTimeout",
+            "ServerTimeoutError",
+            "ConnectionTimeoutError",
+            "SocketTimeoutError",
+        ):
+            if connecting or "Connect" in type(e).__name__:
+                return ProviderTimeout(
+                    deployment, f"timed out connecting to {_endpoint(chain, api_base)}"
+                )
+            return _timed_out(deployment, timeout, _endpoint(chain, api_base))
+        if isinstance(e, ConnectionResetError):
+            where = _endpoint(chain, api_base)
+            return ProviderUnavailable(deployment, f"connection reset by {where}")
+    return None
+
+
+def _answered(chain: list[BaseException]) -> bool:
+    """Did a provider answer over HTTP (its body, not ours, is then in the messages)?"""
+    return any(
+        type(e).__name__ in ("HTTPStatusError", "ClientResponseError")
+        or (type(e).__module__.startswith("openai") and hasattr(e, "status_code"))
+        for e in chain
+    )
+
+
+def _missing_key(chain: list[BaseException], deployment: str) -> MissingCredentials | None:
+    """litellm's own "no key for this provider" errors, raised before anything is sent (as
+    a 401, a 500 or a connection error depending on the provider). Only a variable name
+    is kept from the message; a provider's answer is never read for it."""
+    if _answered(chain):
+        return None
+    for e in chain:
+        message = str(e)
+        if _MISSING_KEY.search(message):
+            names = _KEY_VAR.findall(message)
+            what = f"${names[0]} is not set" if names else "no API key is set for this provider"
+            return MissingCredentials(deployment, f"missing credentials: {what}")
+    return None
+
+
+def _timed_out(deployment: str, seconds: float | None, where: str) -> ProviderTimeout:
+    within = f" within {seconds:.3g} s" if seconds is not None else ""
+    return ProviderTimeout(deployment, f"timed out: no answer from {where}{within}")
+
+
+def timeout_error(deployment: Deployment, seconds: float) -> ProviderTimeout:
+    """The error for a call to `deployment` cut at the deadline after `seconds`: names its
+    host:port (from api_base) and the time it had."""
+    return _timed_out(deployment.name, seconds, _endpoint([], deployment.api_base))
+
+
+def map_error(
+    exc: BaseException,
+    deployment: str,
+    *,
+    api_base: str | None = None,
+    timeout: float | None = None,
+) -> ProviderError:
     """A litellm/openai exception as a router error with a disposition. Keeps only the
-    status code and the kind of failure: provider messages can echo prompts or keys."""
+    status code and the kind of failure: provider messages can echo prompts or keys.
+    A connection-level cause (refused, DNS, TLS, timeout, reset) is named with the
+    host:port, and carries no HTTP status (litellm reports those as 500 or 408)."""
     lm = _litellm()
+    chain = _chain(exc)
+    missing = _missing_key(chain, deployment)
+    if missing is not None:
+        return missing
+    transport = _transport_error(chain, deployment, api_base, timeout)
+    if transport is not None:
+        return transport
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     table: list[tuple[Any, type[ProviderError], str]] = [
         (lm.ContextWindowExceededError, ContextWindowExceeded, "context window exceeded"),
         (lm.ContentPolicyViolationError, ContentFiltered, "refused by the content filter"),
-        (lm.AuthenticationError, AuthenticationFailed, "authentication failed"),
-        (lm.PermissionDeniedError, AuthenticationFailed, "permission denied"),
+        (lm.AuthenticationError, CredentialsRejected, "credentials rejected"),
+        (lm.PermissionDeniedError, CredentialsRejected, "credentials rejected"),
         (lm.RateLimitError, RateLimited, "rate limited"),
         (lm.Timeout, ProviderTimeout, "timed out"),
         (lm.NotFoundError, AuthenticationFailed, "model or endpoint not found"),
@@ -174,6 +345,12 @@ def map_error(exc: BaseException, deployment: str) -> ProviderError:
         # not the deployment's health (a breaker must not open on a caller's value)
         return BadRequest(deployment, f"could not build the request ({type(exc).__name__})")
     return ProviderUnavailable(deployment, f"unexpected {type(exc).__name__}", status=status)
+
+
+def _mapped(exc: BaseException, deployment: Deployment, kwargs: dict[str, Any]) -> ProviderError:
+    return map_error(
+        exc, deployment.name, api_base=deployment.api_base, timeout=kwargs.get("timeout")
+    )
 
 
 def _dump(response: Any) -> dict[str, Any]:
@@ -228,7 +405,7 @@ class LiteLLMBackend:
         try:
             response = lm.completion(**kwargs)
         except Exception as exc:  # every failure leaves as a typed router error
-            error = map_error(exc, deployment.name)
+            error = _mapped(exc, deployment, kwargs)
         else:
             return _dump(response)
         raise error  # outside `except`: no __context__ holding the provider's raw error
@@ -243,9 +420,9 @@ class LiteLLMBackend:
             async with asyncio.timeout(timeout):  # the exact deadline (see client_timeout)
                 response = await lm.acompletion(**kwargs)
         except TimeoutError:
-            error: ProviderError = ProviderTimeout(deployment.name, "timed out")
+            error: ProviderError = timeout_error(deployment, timeout)
         except Exception as exc:  # every failure leaves as a typed router error
-            error = map_error(exc, deployment.name)
+            error = _mapped(exc, deployment, kwargs)
         else:
             return _dump(response)
         raise error  # outside `except`: no __context__ holding the provider's raw error
@@ -264,7 +441,7 @@ class LiteLLMBackend:
             for chunk in response:
                 yield chunk.model_dump()
         except Exception as exc:  # every failure leaves as a typed router error
-            error = map_error(exc, deployment.name)
+            error = _mapped(exc, deployment, kwargs)
         else:
             return
         finally:  # also when the caller stops early: let go of the HTTP connection now
@@ -285,7 +462,7 @@ class LiteLLMBackend:
             async for chunk in response:
                 yield chunk.model_dump()
         except Exception as exc:  # every failure leaves as a typed router error
-            error = map_error(exc, deployment.name)
+            error = _mapped(exc, deployment, kwargs)
         else:
             return
         finally:  # also when the caller stops early: let go of the HTTP connection now
@@ -298,9 +475,8 @@ class LiteLLMBackend:
         if deployment.api_key_env is not None:
             key = os.environ.get(deployment.api_key_env)
             if not key:
-                raise AuthenticationFailed(
-                    deployment.name,
-                    f"environment variable {deployment.api_key_env} is not set",
+                raise MissingCredentials(
+                    deployment.name, f"missing credentials: ${deployment.api_key_env} is not set"
                 )
             _REDACT_KEYS.add(key)
         elif deployment.hosting == "api":

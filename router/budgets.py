@@ -1,5 +1,10 @@
-"""Budgets: USD per tenant (and optionally per tag) per day or month. Pure: the counters
-come from the store as values, the clock from the caller.
+"""Budgets: USD per tenant, or for the whole organisation (optionally per tag), per day or
+month. Pure: the counters come from the store as values, the clock from the caller.
+
+Scope: `tenant = "acme"` is one tenant's budget; `tenant = "*"` gives every tenant a
+budget of its own (one counter each); `scope = "organisation"` is one budget, one
+counter, shared by every tenant ("$50 a month for the whole company"). A request counts
+against every budget that applies to it, and the tightest decides.
 
 A `hard` budget takes paid deployments out of the plan when what is left cannot cover
 the request's maximum cost there. A `soft` budget first relaxes the quality target
@@ -19,6 +24,9 @@ limit, also under concurrency.
 ('2025-11-29', 10000000)
 >>> relaxed_target(0.9, b, used_micro=8_000_000)
 0.45
+>>> company = Budget(scope="organisation", period="month", usd=50)
+>>> company.key("acme"), company.key("globex") == company.key("acme")
+('organisation/*/month/all-tenants', True)
 """
 
 from __future__ import annotations
@@ -36,9 +44,11 @@ from router.records import MICRO
 
 __all__ = [
     "DEFAULT_STEPS",
+    "ORGANISATION_SUFFIX",
     "Budget",
     "BudgetState",
     "applicable",
+    "is_organisation_counter",
     "max_cost_micro",
     "parse_budgets",
     "relaxed_target",
@@ -48,14 +58,49 @@ Steps = tuple[tuple[float, float], ...]
 DEFAULT_STEPS: Steps = ((0.5, 0.8), (0.75, 0.5), (0.9, 0.0))
 """(share of the budget used, factor on the quality target) for soft budgets."""
 
+ORGANISATION_SUFFIX = "/all-tenants"
+"""How the organisation's counters end (`organisation/TAG/PERIOD/all-tenants`). A tenant's
+counter is `TENANT/TAG/PERIOD` and so always ends in `/day` or `/month`: no tenant, whatever
+its name, can share the organisation's counter (in the ledger or on Redis)."""
+
+_SCOPES = {"tenant": "tenant", "organisation": "organisation", "organization": "organisation"}
+_WHO = (
+    'write tenant = "NAME" (one tenant), tenant = "*" (every tenant, each its own '
+    'counter) or scope = "organisation" (one counter shared by all tenants)'
+)
+
+
+def is_organisation_counter(key: str) -> bool:
+    """True for the counter of a `scope = "organisation"` budget (shared by all tenants)."""
+    return key.endswith(ORGANISATION_SUFFIX)
+
+
+def _scope_problem(scope: object, tenant: object) -> str | None:
+    """What to write about `tenant` when it does not go with `scope`, else None."""
+    organisation = isinstance(scope, str) and _SCOPES.get(scope) == "organisation"
+    if organisation and tenant is not None:
+        own = (
+            f'for {tenant}\'s own budget write tenant = "{tenant}" without scope'
+            if isinstance(tenant, str) and tenant != "*"
+            else 'for a budget per tenant write tenant = "*" without scope'
+        )
+        return f"an organisation budget counts all tenants in one counter: leave out tenant ({own})"
+    if not organisation and tenant is None and scope in (None, "tenant"):
+        return f"is required: {_WHO}"
+    return None
+
 
 class Budget(BaseModel):
     """One `[[budgets]]` entry of the config."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
-    tenant: str = Field(min_length=1)
-    """A tenant name, or "*" for every tenant, each with its own counter."""
+    scope: Literal["tenant", "organisation"] = "tenant"
+    """`tenant` (the default): the budget of `tenant`. `organisation` (or `organization`):
+    one budget, one counter, for all tenants together; `tenant` is then left out."""
+    tenant: str | None = Field(default=None, min_length=1)
+    """A tenant name, or "*" for every tenant, each with its own counter. Required unless
+    `scope = "organisation"`, and not allowed with it."""
     tag: str | None = None
     """Count only requests carrying this tag."""
     period: Literal["day", "month"]
@@ -63,6 +108,11 @@ class Budget(BaseModel):
     mode: Literal["hard", "soft"] = "hard"
     steps: Steps = DEFAULT_STEPS
     """Soft budgets: (share used, factor on the quality target), ascending shares."""
+
+    @field_validator("scope", mode="before")
+    @classmethod
+    def _one_spelling(cls, scope: object) -> object:
+        return _SCOPES.get(scope, scope) if isinstance(scope, str) else scope
 
     @field_validator("steps")
     @classmethod
@@ -82,13 +132,30 @@ class Budget(BaseModel):
             raise ValueError('steps apply to mode = "soft" budgets only')
         return self
 
+    @model_validator(mode="after")
+    def _tenant_fits_scope(self) -> Budget:
+        problem = _scope_problem(self.scope, self.tenant)
+        if problem is not None:
+            raise ValueError(f"tenant: {problem}")
+        return self
+
+    @property
+    def organisation(self) -> bool:
+        """One counter shared by every tenant (`scope = "organisation"`)."""
+        return self.scope == "organisation"
+
     @property
     def limit_micro(self) -> int:
         return round(self.usd * MICRO)
 
     def key(self, tenant: str) -> str:
-        """The counter this budget keeps for `tenant`: tenant/tag/period."""
-        return f"{tenant if self.tenant == '*' else self.tenant}/{self.tag or '*'}/{self.period}"
+        """The counter this budget keeps for `tenant`: tenant/tag/period, or for the
+        organisation the same one whatever the tenant, organisation/tag/period/all-tenants
+        (see `ORGANISATION_SUFFIX`: no tenant's counter can have that name)."""
+        tag = self.tag or "*"
+        if self.organisation:
+            return f"organisation/{tag}/{self.period}{ORGANISATION_SUFFIX}"
+        return f"{tenant if self.tenant == '*' else self.tenant}/{tag}/{self.period}"
 
     def window(self, now: float) -> str:
         """The UTC day (YYYY-MM-DD) or month (YYYY-MM) `now` falls in."""
@@ -97,7 +164,8 @@ class Budget(BaseModel):
 
     def label(self, tenant: str) -> str:
         tag = f" tag {self.tag}" if self.tag else ""
-        return f"{self.mode} budget {tenant}{tag} ${self.usd:g}/{self.period}"
+        who = "organisation" if self.organisation else tenant
+        return f"{self.mode} budget {who}{tag} ${self.usd:g}/{self.period}"
 
 
 class BudgetState(NamedTuple):
@@ -121,8 +189,13 @@ class BudgetState(NamedTuple):
 
 
 def applicable(budgets: Sequence[Budget], tenant: str, tags: Sequence[str]) -> list[Budget]:
-    """The budgets a request of `tenant` with `tags` counts against."""
-    return [b for b in budgets if b.tenant in ("*", tenant) and (b.tag is None or b.tag in tags)]
+    """The budgets a request of `tenant` with `tags` counts against: the organisation's,
+    every tenant's ("*") and its own."""
+    return [
+        b
+        for b in budgets
+        if (b.organisation or b.tenant in ("*", tenant)) and (b.tag is None or b.tag in tags)
+    ]
 
 
 def max_cost_micro(features: Features, deployment: Deployment) -> int:
@@ -152,18 +225,23 @@ def relaxed_target(target: float, budget: Budget, used_micro: int) -> float:
 def parse_budgets(entries: Sequence[Budget | Mapping[str, Any]], source: str) -> tuple[Budget, ...]:
     """Validate `[[budgets]]` entries; a ConfigError names the entry and the key."""
     out = []
-    seen: set[tuple[str, str | None, str]] = set()
+    seen: set[tuple[str, str | None, str | None, str]] = set()
     for i, entry in enumerate(entries):
+        if isinstance(entry, Mapping):
+            problem = _scope_problem(entry.get("scope"), entry.get("tenant"))
+            if problem is not None:
+                raise ConfigError(source, f"budgets[{i}].tenant", problem)
         try:
             budget = entry if isinstance(entry, Budget) else Budget.model_validate(entry)
         except ValidationError as exc:
             raise_config_error(source, exc, f"budgets[{i}]", fields_of(Budget))
-        ident = (budget.tenant, budget.tag, budget.period)
+        ident = (budget.scope, budget.tenant, budget.tag, budget.period)
         if ident in seen:
+            who = "the organisation" if budget.organisation else f"tenant {budget.tenant!r}"
             raise ConfigError(
                 source,
                 f"budgets[{i}]",
-                f"a second {budget.period} budget for tenant {budget.tenant!r}"
+                f"a second {budget.period} budget for {who}"
                 + (f" tag {budget.tag!r}" if budget.tag else "")
                 + "; keep one",
             )

@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from fnmatch import fnmatchcase, translate
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,9 +30,11 @@ __all__ = [
     "DeploymentSpec",
     "Family",
     "ModelFacts",
+    "families",
     "family_of",
     "image_tokens_of",
     "lookup",
+    "models",
     "price_map_path",
     "resolve",
 ]
@@ -67,23 +69,50 @@ class DeploymentSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@/+-]+$")
+    """Unique name of this deployment: what decisions, the ledger and policy rules say."""
     model: str = Field(min_length=1)
+    """The litellm model string, e.g. "gpt-4o", "deepseek/deepseek-chat" or
+    "openai/qwen2.5-7b-instruct" for an OpenAI-compatible server
+    (`python -m router catalog GLOB` lists the known ones)."""
     api_base: str | None = None
+    """The server's URL, e.g. "http://127.0.0.1:8080/v1"; a loopback address means
+    hosting = "local" for open weights."""
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The environment variable holding the API key, e.g. "OPENAI_API_KEY" (never the
+    key itself)."""
     hosting: Hosting | None = None
+    """Where it runs: "local", "self-hosted" or "api". Default: "api" for closed weights
+    and catalog models, "local" for a loopback api_base."""
     weights: Weights | None = None
+    """"open" or "closed". Default: from the model's family (`python -m router catalog`)."""
     vendor: str | None = None
+    """Who made the model, e.g. "meta". Default: from the model's family."""
     origin: str | None = None
+    """The country the model comes from, e.g. "US". Default: from the model's family."""
     region: str | None = None
+    """Where the deployment processes data, e.g. "eu-west"; an allow rule on region denies
+    a deployment that does not state it."""
     license: str | None = None
+    """The model's licence, e.g. "apache-2.0". Default: from the model's family."""
     context_window: int | None = Field(default=None, gt=0)
+    """Tokens the model reads (prompt and output). Default: from litellm's price map;
+    required for a model it does not know."""
     max_output_tokens: int | None = Field(default=None, gt=0)
+    """The most tokens one answer may have. Default: from litellm's price map."""
     capabilities: tuple[SpecCapability, ...] | None = None
+    """What it can do, from "tools", "vision", "json", "json_schema" (long_context follows
+    from the window). Default: from litellm's price map, else none."""
     input_cost_per_mtok: float | None = Field(default=None, ge=0)
+    """USD per 1M input tokens. Default: from litellm's price map; free when not an API."""
     output_cost_per_mtok: float | None = Field(default=None, ge=0)
+    """USD per 1M output tokens; give both prices or neither."""
     cost_model: CostModel | None = None
+    """What running it yourself costs, turned into a per-token price:
+    `{ usd_per_hour = 2.0, output_tokens_per_second = 40 }` (instead of the two prices)."""
     quality: float | None = Field(default=None, ge=0, le=1)
+    """A quality prior between 0 and 1. Default: the family's prior, else 0.5."""
     image_tokens: int | None = Field(default=None, gt=0)
+    """The most input tokens one image may count as. Default: the model's rule if known."""
 
 
 class ModelFacts(BaseModel):
@@ -188,6 +217,32 @@ def _families() -> tuple[tuple[re.Pattern[str], Family], ...]:
     return tuple(out)
 
 
+def families() -> tuple[Family, ...]:
+    """Every model family of `router/data/families.toml`, in file order."""
+    return tuple(f for _, f in _families())
+
+
+_CHAT_MODES = {"chat", "completion", "responses"}
+
+
+def models(pattern: str = "*", path: Path | None = None) -> list[ModelFacts]:
+    """The chat models of litellm's price map whose name (`gpt-4o`) or provider-qualified
+    name (`openai/gpt-4o`) matches the glob `pattern`, case-insensitive, sorted by name.
+    Embedding, image and audio models are left out: the router plans chat requests."""
+    glob = pattern.lower()
+    out = []
+    for key, entry in _price_map(path if path is not None else price_map_path()).items():
+        if entry.get("mode", "chat") not in _CHAT_MODES:
+            continue
+        provider = entry.get("litellm_provider")
+        names = [key.lower()]
+        if isinstance(provider, str) and not key.startswith(f"{provider}/"):
+            names.append(f"{provider}/{key}".lower())
+        if any(fnmatchcase(n, glob) for n in names):
+            out.append(_facts(key, entry))
+    return sorted(out, key=lambda f: f.key)
+
+
 def family_of(model: str) -> Family | None:
     """The family a model string belongs to, matched on its lower-cased base name."""
     base = model.rsplit("/", 1)[-1].lower()
@@ -227,34 +282,23 @@ def resolve(spec: DeploymentSpec, source: str, key: str) -> Deployment:
     family = family_of(spec.model)
 
     hosting = _infer_hosting(spec, facts, family)
-    if hosting is None:
-        raise ConfigError(
-            source,
-            f"{key}.hosting",
-            f"cannot tell where {spec.name!r} runs; "
-            'write hosting = "local", "self-hosted" or "api"',
-        )
-
     weights = spec.weights or (family.weights if family else None)
-    if weights is None:
-        if hosting == "api":
-            raise ConfigError(
-                source,
-                f"{key}.weights",
-                f'model {spec.model!r} is of no known family; write weights = "open" or "closed"',
-            )
-        weights = "open"
-
     context_window = spec.context_window or (facts.context_window if facts else None)
-    if context_window is None:
-        raise UnknownModelError(
-            source,
-            f"{key}.context_window",
-            f"model {spec.model!r} is not in litellm's price map; "
-            "write context_window = <tokens> (and the prices if it is a paid API)",
-        )
-
-    in_price, out_price, price_source = _prices(spec, facts, hosting, source, key)
+    prices = None if hosting is None else _prices(spec, facts, hosting, source, key)
+    missing = _missing(
+        spec,
+        facts,
+        hosting=hosting,
+        weights=weights,
+        context_window=context_window,
+        prices=prices,
+    )
+    if missing:
+        _raise_missing(spec, facts, source, key, missing)
+    if hosting is None or context_window is None or prices is None:  # pragma: no cover
+        raise AssertionError("_missing lists every unknown fact")
+    weights = weights or "open"  # a model you run yourself, of no known family
+    in_price, out_price, price_source = prices
 
     if spec.capabilities is not None:
         caps: set[Capability] = set(spec.capabilities)
@@ -306,7 +350,9 @@ def image_tokens_of(model: str) -> int:
 
 def _prices(
     spec: DeploymentSpec, facts: ModelFacts | None, hosting: Hosting, source: str, key: str
-) -> tuple[float, float, str]:
+) -> tuple[float, float, str] | None:
+    """(input, output) USD per token and where they come from; None for an API model
+    nobody prices (the caller asks for them with whatever else is missing)."""
     if spec.cost_model is not None:
         if spec.input_cost_per_mtok is not None or spec.output_cost_per_mtok is not None:
             raise ConfigError(
@@ -329,10 +375,65 @@ def _prices(
         # A model you run yourself costs no API fee; state a cost_model to count GPU time.
         return 0.0, 0.0, "free (no cost_model stated)"
     if facts is None or facts.input_usd_per_token is None or facts.output_usd_per_token is None:
-        raise UnknownModelError(
-            source,
-            f"{key}.input_cost_per_mtok",
-            f"no price is known for API model {spec.model!r}; write "
-            "input_cost_per_mtok = <USD> and output_cost_per_mtok = <USD>",
-        )
+        return None
     return facts.input_usd_per_token, facts.output_usd_per_token, "catalog"
+
+
+# What to write for each fact the catalog cannot fill (`resolve` reports them all at once).
+_WRITE = {
+    "hosting": 'write hosting = "local", "self-hosted" or "api"',
+    "weights": 'write weights = "open" or "closed"',
+    "context_window": "write context_window = <tokens> (e.g. 32768)",
+    "input_cost_per_mtok": (
+        "write input_cost_per_mtok = <USD> and output_cost_per_mtok = <USD> "
+        "(per 1M tokens, e.g. 0.5 and 1.5)"
+    ),
+}
+
+
+def _missing(
+    spec: DeploymentSpec,
+    facts: ModelFacts | None,
+    *,
+    hosting: Hosting | None,
+    weights: Weights | None,
+    context_window: int | None,
+    prices: tuple[float, float, str] | None,
+) -> list[str]:
+    """The keys a deployment must state because nobody knows them, in the order to write."""
+    missing = []
+    if hosting is None:
+        missing.append("hosting")
+    if weights is None and hosting == "api":
+        missing.append("weights")
+    if context_window is None:
+        missing.append("context_window")
+    if hosting == "api" and prices is None:
+        missing.append("input_cost_per_mtok")
+    return missing
+
+
+def _raise_missing(
+    spec: DeploymentSpec, facts: ModelFacts | None, source: str, key: str, missing: list[str]
+) -> NoReturn:
+    """One error for every missing fact: `key` names the first, the message all of them."""
+    fixes = [_WRITE[m] for m in missing]
+    if missing[0] == "hosting":
+        why = f"cannot tell where {spec.name!r} runs"
+        needs = []  # what an API would need besides: unknown until hosting is known
+        if spec.weights is None and family_of(spec.model) is None:
+            needs.append('weights = "open" or "closed"')
+        if (facts is None or facts.input_usd_per_token is None) and (
+            spec.cost_model is None and spec.input_cost_per_mtok is None
+        ):
+            needs.append("input_cost_per_mtok = <USD> and output_cost_per_mtok = <USD>")
+        if needs:
+            fixes.append(f'if hosting = "api", also write {" and ".join(needs)}')
+    elif facts is None:
+        why = f"model {spec.model!r} is not in litellm's price map"
+    else:
+        why = f"litellm's price map does not say everything needed about {spec.model!r}"
+    count = f"{len(missing)} keys are missing from {key}: " if len(missing) > 1 else ""
+    unknown = facts is None or {"context_window", "input_cost_per_mtok"} & set(missing)
+    error = UnknownModelError if unknown else ConfigError
+    raise error(source, f"{key}.{missing[0]}", f"{why}; {count}{'; '.join(fixes)}")

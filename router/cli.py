@@ -1,4 +1,5 @@
-"""`python -m router explain | check | demo | local | replay | report | eval | calibrate`.
+"""`python -m router explain | check | catalog | packs | demo | local | replay | report | eval |
+calibrate`, and `python -m router --version`.
 
 User errors (bad config, bad arguments) print one line to stderr and exit 2;
 "nothing may serve this request" prints the decision and exits 1.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import os
 import signal
@@ -19,23 +21,33 @@ from typing import Any
 
 from router import demo_live, replay, report
 from router._router import Router
-from router.config import load_config
+from router.catalog import ModelFacts, families, family_of, models
+from router.config import Config, load_config
 from router.demo import DEMO_CONFIG, SAMPLES
 from router.errors import NoEligibleDeployment, RouterError
 from router.local import LocalServer
 from router.models import SENSITIVITY_LEVELS, Deployment
-from router.packs import load_policy
+from router.packs import builtin_policies, describe_pack, load_policy
 from router.quality import calibrate_cli
 from router.quality import cli as quality_cli
 from router.records import Decision
-from router.render import DemoRow, QualityWhy, demo_table, explain_text, usd
+from router.render import (
+    DemoRow,
+    QualityWhy,
+    demo_table,
+    deployment_facts,
+    deployments_text,
+    explain_text,
+    usd,
+)
+from router.scoring import default_scorer
 
 __all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one clear line and exit 2, never a traceback
-        # Always "router: error:", also from a subcommand's parser ("router explain").
+        # Always "router: error:", also from a subcommand's parser ("python -m router explain").
         self.exit(2, f"router: error: {message}\n")
 
 
@@ -56,8 +68,47 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def version() -> str:
+    """This package's version: the installed distribution's, else pyproject.toml's (a
+    checkout run without installing), else "unknown"."""
+    try:
+        return importlib.metadata.version("freefirst-router")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    try:
+        with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as f:
+            found = tomllib.load(f).get("project", {}).get("version")
+    except (OSError, tomllib.TOMLDecodeError):
+        found = None
+    return found if isinstance(found, str) else "unknown"
+
+
+class _Version(argparse.Action):
+    """`--version`: the version is looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"router {version()}")
+        parser.exit(0)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="router", description="Plan LLM requests: free first, paid by exception.")
+    p = _Parser(
+        prog="python -m router", description="Plan LLM requests: free first, paid by exception."
+    )
+    p.add_argument("--version", action=_Version, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ex = sub.add_parser("explain", help="print the routing decision for one prompt")
@@ -74,10 +125,35 @@ def _parser() -> argparse.ArgumentParser:
 
     ch = sub.add_parser("check", help="validate a config file or a policy pack")
     ch.add_argument("file", type=Path)
+    ch.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    ca = sub.add_parser(
+        "catalog",
+        help="models the catalog knows: prices, context window, capabilities, provenance",
+        description="Chat models of litellm's price map (prices in USD per 1M tokens) and "
+        "the model families that give vendor, origin, weights, licence and a quality prior. "
+        "Without MODEL-GLOB: the families only.",
+    )
+    ca.add_argument(
+        "pattern",
+        nargs="?",
+        metavar="MODEL-GLOB",
+        help="e.g. 'gpt-4o*', 'deepseek/*' or '*' for all (case-insensitive)",
+    )
+    ca.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    pk = sub.add_parser(
+        "packs",
+        help="the shipped policy packs, their rules and variables",
+        description="Without NAME: each shipped pack with its description and variables. "
+        "With NAME: its rules in order (includes expanded) and its variables' defaults.",
+    )
+    pk.add_argument("name", nargs="?", metavar="NAME", help="a shipped pack, e.g. public-sector")
+    pk.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     lo = sub.add_parser("local", help="serve a GGUF model on 127.0.0.1 until Ctrl-C")
     lo.add_argument("--model", type=Path, help="GGUF file (default: SmolLM2-135M-Instruct)")
-    lo.add_argument("--port", type=_positive_int, help="port (default: a free one)")
+    lo.add_argument("--port", type=_port, help="port 1-65535 (default: a free one)")
     lo.add_argument(
         "--sha256",
         type=_sha256,
@@ -93,21 +169,21 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "report",
         help="requests, spend, savings, latency and compliance from a ledger",
-        add_help=False,  # `router report -h` is the report's own help
+        add_help=False,  # `python -m router report -h` is the report's own help
         prefix_chars="\0",  # every argument goes to router.report.main as it is
     ).add_argument("args", nargs=argparse.REMAINDER)
 
     sub.add_parser(
         "eval",
         help="score the quality predictor's routing on a labelled CSV sample",
-        add_help=False,  # `router eval -h` is the evaluation's own help
+        add_help=False,  # `python -m router eval -h` is the evaluation's own help
         prefix_chars="\0",  # every argument goes to router.quality.cli.main as it is
     ).add_argument("args", nargs=argparse.REMAINDER)
 
     sub.add_parser(
         "calibrate",
         help="fit the quality predictor to a labelled sample of your traffic",
-        add_help=False,  # `router calibrate -h` is the calibration's own help
+        add_help=False,  # `python -m router calibrate -h` is the calibration's own help
         prefix_chars="\0",  # every argument goes to router.quality.calibrate_cli.main
     ).add_argument("args", nargs=argparse.REMAINDER)
 
@@ -125,6 +201,11 @@ def _parser() -> argparse.ArgumentParser:
     de = sub.add_parser("demo", help="route the built-in sample workload and print a table")
     de.add_argument("--config", type=Path, help="config file (default: the built-in demo set)")
     de.add_argument("--live", action="store_true", help="start SmolLM2 locally and answer for real")
+    de.add_argument(
+        "--no-answers",
+        action="store_true",
+        help="with --live: leave out the answer column (the start of each answer)",
+    )
     return p
 
 
@@ -155,9 +236,12 @@ def _explain(args: argparse.Namespace) -> int:
         doc = {**decision.summary(), "baseline_cost_usd": baseline}
         if why is not None:
             doc["quality_why"] = why.to_dict()
+        doc["deployments"] = {d.name: deployment_facts(d) for d in r.deployments}
         print(json.dumps(doc, indent=2))
     else:
         print(explain_text(decision, baseline, why))
+        print("\ndeployments:")
+        print(deployments_text(r.deployments))
     return code
 
 
@@ -182,21 +266,36 @@ def _check(args: argparse.Namespace) -> int:
         for label, _ in pol.rules:
             print(f"  {label}")
         return 0
-    cfg = load_config(path)
-    print(
-        f"ok: {len(cfg.deployments)} deployments, policy {cfg.policy.name!r} "
-        f"({cfg.policy.fingerprint}, {len(cfg.policy.rules)} rules), "
-        f"objective {cfg.settings.objective}"
-    )
-    for d in cfg.deployments:
+    cfg = load_config(path)  # every check a Router makes of its arguments, in TOML terms
+    if cfg.calibration is not None:
+        default_scorer(cfg.calibration)  # read as the Router would: a bad file fails here
+    warnings = _closed_weights_warnings(cfg.deployments, cfg.source)
+    if args.json:
+        print(json.dumps(_check_doc(cfg, warnings), indent=2))
+    else:
         print(
-            f"  {d.name:<24} {d.hosting:<11} {d.weights:<6} ctx {d.context_window:>9,}  "
-            f"in {usd(d.input_usd_per_token * 1e6)}/M  out {usd(d.output_usd_per_token * 1e6)}/M"
-            f"  q={d.quality:.2f} ({d.quality_source})"
+            f"ok: {len(cfg.deployments)} deployments, policy {cfg.policy.name!r} "
+            f"({cfg.policy.fingerprint}, {len(cfg.policy.rules)} rules), "
+            f"objective {cfg.settings.objective}"
         )
-    for line in _closed_weights_warnings(cfg.deployments, cfg.source):
+        print(deployments_text(cfg.deployments))
+    for line in warnings:
         print(f"router: warning: {line}", file=sys.stderr)
     return 0
+
+
+def _check_doc(cfg: Config, warnings: Sequence[str]) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "config": cfg.source,
+        "policy": cfg.policy.name,
+        "policy_fingerprint": cfg.policy.fingerprint,
+        "rules": [label for label, _ in cfg.policy.rules],
+        "objective": cfg.settings.objective,
+        "mode": cfg.settings.mode,
+        "deployments": {d.name: deployment_facts(d) for d in cfg.deployments},
+        "warnings": list(warnings),
+    }
 
 
 def _closed_weights_warnings(deployments: Sequence[Deployment], source: str) -> list[str]:
@@ -222,9 +321,117 @@ def _looks_like_pack(path: Path) -> bool:
     return "deployments" not in raw and ("rules" in raw or "include" in raw)
 
 
+def _catalog(args: argparse.Namespace) -> int:
+    fams = families()
+    found = models(args.pattern) if args.pattern else []
+    if args.json:
+        doc: dict[str, Any] = {"families": [f.model_dump(mode="json") for f in fams]}
+        if args.pattern:
+            doc["models"] = [_model_doc(m) for m in found]
+        print(json.dumps(doc, indent=2))
+        return 0
+    if not args.pattern:
+        print(f"{len(fams)} model families (router/data/families.toml):")
+        print(f"  {'vendor':<12} {'origin':<6} {'weights':<7} {'license':<22} quality  models")
+        for f in fams:
+            print(
+                f"  {f.vendor:<12} {f.origin:<6} {f.weights:<7} {f.license:<22} "
+                f"{f.quality:7.2f}  {', '.join(f.match)}"
+            )
+        print(
+            f"\n{len(models())} chat models in litellm's price map; list some with "
+            "python -m router catalog 'gpt-4o*' (or '*' for all)"
+        )
+        return 0
+    if not found:
+        print(f"no chat model of litellm's price map matches {args.pattern!r}")
+        return 1
+    print(
+        f"{len(found)} models matching {args.pattern!r} (USD per 1M tokens; a catalog model "
+        "is an API unless its deployment says otherwise; region is set per deployment):"
+    )
+    width = max(len(m.key) for m in found)
+    print(
+        f"  {'model':<{width}}  {'provider':<14} {'input':>9} {'output':>9} {'context':>9}  "
+        f"{'capabilities':<29} {'vendor':<10} {'origin':<6} weights"
+    )
+    for m in found:
+        fam = family_of(m.key)
+        caps = ",".join(sorted(m.capabilities)) or "-"
+        print(
+            f"  {m.key:<{width}}  {(m.provider or '-'):<14} {_per_mtok(m.input_usd_per_token):>9} "
+            f"{_per_mtok(m.output_usd_per_token):>9} "
+            f"{(f'{m.context_window:,}' if m.context_window else '-'):>9}  {caps:<29} "
+            f"{(fam.vendor if fam else '-'):<10} {(fam.origin if fam else '-'):<6} "
+            f"{fam.weights if fam else '-'}"
+        )
+    return 0
+
+
+def _per_mtok(usd_per_token: float | None) -> str:
+    if usd_per_token is None:
+        return "-"
+    return usd(usd_per_token * 1e6)
+
+
+def _model_doc(m: ModelFacts) -> dict[str, Any]:
+    fam = family_of(m.key)
+    per_mtok = [
+        None if p is None else round(p * 1e6, 6)
+        for p in (m.input_usd_per_token, m.output_usd_per_token)
+    ]
+    return {
+        "model": m.key,
+        "provider": m.provider,
+        "input_usd_per_mtok": per_mtok[0],
+        "output_usd_per_mtok": per_mtok[1],
+        "context_window": m.context_window,
+        "max_output_tokens": m.max_output_tokens,
+        "capabilities": sorted(m.capabilities),
+        "family": list(fam.match) if fam else None,
+        "vendor": fam.vendor if fam else None,
+        "origin": fam.origin if fam else None,
+        "weights": fam.weights if fam else None,
+        "license": fam.license if fam else None,
+        "quality_prior": fam.quality if fam else None,
+        "hosting": "api",
+        "region": None,
+    }
+
+
+def _packs(args: argparse.Namespace) -> int:
+    names = [args.name] if args.name else builtin_policies()
+    packs = [describe_pack(n) for n in names]
+    if args.json:
+        print(json.dumps(packs[0] if args.name else packs, indent=2))
+        return 0
+    for i, pack in enumerate(packs):
+        if i:
+            print()
+        print(f"{pack['name']}: {pack['description']}")
+        if pack["include"]:
+            print(f"  includes {', '.join(pack['include'])}")
+        print(f"  unscannable content counts as {pack['unscannable']}")
+        if pack["vars"]:
+            print("  variables (override in the config: [router] policy_vars = { NAME = ... }):")
+            for name, value in pack["vars"].items():
+                print(f"    {name} = {json.dumps(value)}")
+        if args.name:
+            print("  rules, in order:")
+            for rule in pack["rules"]:
+                fields = ", ".join(
+                    f"{k} = {json.dumps(v)}" for k, v in rule.items() if k not in {"label", "from"}
+                )
+                print(f"    {rule['label']} ({rule['from']}): {fields}")
+        else:
+            n = len(pack["rules"])
+            print(f"  {n} rule{'s' * (n != 1)}: python -m router packs {pack['name']}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     if args.live:
-        return demo_live.run()
+        return demo_live.run(answers=not args.no_answers)
     r = _router(args.config)
     rows: list[DemoRow] = []
     decisions: list[Decision | None] = []
@@ -317,6 +524,8 @@ def _replay(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "explain": _explain,
     "check": _check,
+    "catalog": _catalog,
+    "packs": _packs,
     "demo": _demo,
     "local": _local,
     "replay": _replay,

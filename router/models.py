@@ -73,7 +73,8 @@ def sensitivity_rank(level: Sensitivity) -> int:
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: the validators are built on first use, not at `import router`
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class CostModel(Frozen):
@@ -144,7 +145,7 @@ class Deployment(Frozen):
 class Message(BaseModel):
     """An OpenAI-style chat message. Extra provider fields pass through untouched."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", defer_build=True)
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None

@@ -45,7 +45,7 @@ from router.errors import ConfigError
 from router.models import Sensitivity
 from router.policy import Allow, Deny, LocalOnly, MaxCost, Policy, Require, Rule, RuleFn
 
-__all__ = ["PackFile", "builtin_policies", "load_policy", "policy_dir"]
+__all__ = ["PackFile", "builtin_policies", "describe_pack", "load_policy", "policy_dir"]
 
 
 class PackFile(BaseModel):
@@ -221,3 +221,23 @@ def _rule_fields(kind: object) -> list[str]:
     }
     model = by_kind.get(kind)
     return fields_of(model) if model else ["kind"]
+
+
+def describe_pack(name: str) -> dict[str, Any]:
+    """A shipped pack as data, includes expanded (for `python -m router packs NAME`):
+    its description, its variables with their defaults, the effective `unscannable`
+    and every rule in order as written (variables left as `"${name}"`)."""
+    path = _pack_path(name, policy_dir(), "python -m router packs", "NAME")
+    pack = PackFile.model_validate(read_toml(path))
+    chain = _collect(path.resolve(), ())
+    return {
+        "name": pack.name,
+        "description": pack.description,
+        "include": list(pack.include),
+        "unscannable": chain.unscannable or "confidential",
+        "vars": dict(chain.vars),
+        "rules": [
+            {"label": label, "from": Path(where.partition(": ")[0]).name, **raw}
+            for label, where, raw in chain.rules
+        ],
+    }

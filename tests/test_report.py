@@ -66,6 +66,7 @@ def write(
     baseline: int | None = None,
     latency: float = 100.0,
     cache_hit: bool = False,
+    cold_start: bool = False,
 ) -> None:
     """One record, as the Router would write it, from a hand-built Decision."""
     answered = outcome in ("ok", "interrupted")
@@ -89,6 +90,7 @@ def write(
         cache_hit=cache_hit,
         usage=Usage(1000, 200, "provider") if answered else None,
         cost=Cost(cost, baseline) if answered else None,
+        cold_start=cold_start,
     )
     row = row_of(
         decision,
@@ -207,6 +209,115 @@ def test_latency_percentiles_are_nearest_rank_over_served_requests(tmp_path: Pat
     write(ledger, at=JAN1 + 200, outcome="error", latency=60_000.0)  # no answer: not counted
     lat = build_report(ledger, since=None, tenant=None).latency
     assert (lat.served, lat.p50_ms, lat.p90_ms, lat.p99_ms, lat.max_ms) == (100, 50, 90, 99, 100)
+
+
+def cold_start_ledger(path: Path, *, suspect: bool = False) -> Ledger:
+    """One cold start of 7,000 ms (the process's first call, litellm's import) and nine
+    warm requests of 20 ms; `suspect`: one of the warm ones is a confidential request
+    served by an API (the report's second scan then also reads the suspects)."""
+    ledger = Ledger(path)
+    write(ledger, at=JAN1, latency=7000.0, cold_start=True)
+    for i in range(9):
+        if suspect and i == 0:
+            write(ledger, at=JAN1 + 1, sensitivity="confidential", served="gpt-4o", latency=20.0)
+        else:
+            write(ledger, at=JAN1 + 1 + i, latency=20.0)
+    write(ledger, at=JAN1 + 20, outcome="error", latency=9000.0, cold_start=True)  # unserved
+    ledger.close()
+    return ledger
+
+
+COLD_LINE = "  cold starts   1 (p50 7,000 ms), left out of the latency percentiles"
+
+
+@pytest.mark.parametrize("suspect", [False, True], ids=["plain", "with-suspects"])
+def test_cold_starts_are_left_out_of_the_latency_percentiles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suspect: bool
+) -> None:
+    ledger = cold_start_ledger(tmp_path / "ledger.sqlite", suspect=suspect)
+    assert main(["--ledger", str(ledger.path), "--json"]) == 0
+    lat = json.loads(capsys.readouterr().out)["latency"]
+    assert (lat["served"], lat["p50_ms"], lat["p90_ms"], lat["p99_ms"], lat["max_ms"]) == (
+        9, 20, 20, 20, 20,
+    )  # fmt: skip
+    assert (lat["cold_starts"], lat["cold_p50_ms"], lat["cold_starts_included"]) == (
+        1, 7000, False,
+    )  # fmt: skip
+    page = tmp_path / "report.html"
+    assert main(["--ledger", str(ledger.path), "--html", str(page)]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert "  latency       p50 20 ms, p90 20 ms, p99 20 ms, max 20 ms (warm served requests)" in (
+        text
+    )
+    assert COLD_LINE in text
+    html = page.read_text()
+    assert "1 (p50 7,000 ms), left out of the latency percentiles" in html
+    assert "leaving out cold starts" in html
+
+
+def test_include_cold_starts_puts_them_back_in_the_percentiles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = cold_start_ledger(tmp_path / "ledger.sqlite")
+    assert main(["--ledger", str(ledger.path), "--json", "--include-cold-starts"]) == 0
+    lat = json.loads(capsys.readouterr().out)["latency"]
+    assert (lat["served"], lat["p50_ms"], lat["p90_ms"], lat["p99_ms"], lat["max_ms"]) == (
+        10, 20, 20, 7000, 7000,
+    )  # fmt: skip
+    assert (lat["cold_starts"], lat["cold_p50_ms"], lat["cold_starts_included"]) == (
+        1, 7000, True,
+    )  # fmt: skip
+    page = tmp_path / "report.html"
+    assert main(["--ledger", str(ledger.path), "--include-cold-starts", "--html", str(page)]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert "  latency       p50 20 ms, p90 20 ms, p99 7,000 ms, max 7,000 ms (served requests)" in (
+        text
+    )
+    assert "  cold starts   1 (p50 7,000 ms), counted in the latency percentiles" in text
+    assert "leaving out cold starts" not in page.read_text()
+
+
+def test_a_ledger_without_cold_starts_prints_no_cold_start_line(
+    ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger.close()
+    assert main(["--ledger", str(ledger.path), "--json"]) == 0
+    lat = json.loads(capsys.readouterr().out)["latency"]
+    assert (lat["served"], lat["cold_starts"], lat["cold_p50_ms"]) == (6, 0, None)
+    page = tmp_path / "report.html"
+    assert main(["--ledger", str(ledger.path), "--html", str(page)]) == 0
+    text = capsys.readouterr().out
+    assert "cold start" not in text
+    assert "(served requests)" in text
+    assert "cold start" not in page.read_text()
+
+
+def test_a_schema_2_ledger_is_upgraded_and_its_records_count_as_warm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(path)
+    write(ledger, at=JAN1, latency=7000.0)
+    for i in range(9):
+        write(ledger, at=JAN1 + 1 + i, latency=20.0)
+    ledger.close()
+    with sqlite3.connect(path) as conn:  # as a schema-2 router left it: no cold_start column
+        conn.execute("ALTER TABLE records DROP COLUMN cold_start")
+        conn.execute("PRAGMA user_version=2")
+    conn.close()
+    assert main(["--ledger", str(path), "--json"]) == 0
+    lat = json.loads(capsys.readouterr().out)["latency"]
+    assert (lat["served"], lat["p99_ms"], lat["cold_starts"], lat["cold_p50_ms"]) == (
+        10, 7000, 0, None,
+    )  # fmt: skip
+    with sqlite3.connect(path) as conn:  # opening it upgraded it in place, records intact
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("SELECT COUNT(*), COUNT(cold_start) FROM records").fetchone() == (
+            10, 0,
+        )  # fmt: skip
+    conn.close()
+    assert main(["--ledger", str(path)]) == 0
+    assert "cold start" not in capsys.readouterr().out
 
 
 def test_a_clean_ledger_has_no_compliance_finding(ledger: Ledger) -> None:
@@ -448,6 +559,7 @@ def test_the_command_prints_text_json_and_writes_html(
     ledger.close()
     before = digest(ledger.path)
     page = tmp_path / "out" / "report.html"
+    page.parent.mkdir()  # the command does not create folders (tests/test_cli_small.py)
     assert main(["--ledger", str(ledger.path), "--html", str(page)]) == 0
     out = capsys.readouterr()
     assert "confidential-or-above requests served by non-local deployments: 0" in out.out

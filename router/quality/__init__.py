@@ -25,7 +25,7 @@ Modules:
   with cost columns, all models) beside the random router and the oracle.
 - `result`: what `evaluate` returns: `EvalResult`, whose `write` puts `metrics.json`,
   `predictions.csv` and `curve.png` into a folder; `Curves`; `EvalInputError`.
-- `plot`: `curve.png`, drawn with the optional matplotlib (`router[eval]`).
+- `plot`: `curve.png`, drawn with the optional matplotlib (`freefirst-router[eval]`).
 - `cli`: `python -m router eval`.
 
 Nothing here imports numpy: the metrics are plain Python over sequences of floats.

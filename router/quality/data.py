@@ -4,8 +4,9 @@ The convention (RouterBench, Hu et al. 2024; also RouteLLM's MMLU response files
 per prompt, a `prompt` column, one quality column named by each model, and optionally
 `<model>|total_cost` (USD for that query) and `<model>|model_response` (the answer text).
 
-- Quality cells are numbers (`0.0`, `1`, `0.75`, ...) or `True`/`False` (any case), as in
-  RouteLLM's MMLU files, read as 1.0/0.0. They must be finite.
+- Quality cells are numbers from 0 to 1 (`0.0`, `1`, `0.75`, ...) or `True`/`False` (any
+  case), as in RouteLLM's MMLU files, read as 1.0/0.0. A number outside 0..1 (`5`, `-3`:
+  a score on another scale) is an error, not clipped.
 - Cost cells are finite numbers >= 0.
 - Model names are discovered from the header: every column that is not `prompt`, not a
   `<model>|<suffix>` column and not one of `METADATA_COLUMNS` (the unnamed index column
@@ -259,6 +260,14 @@ def _read_rows(
             if value is None:
                 blank = True
                 break
+            if not 0.0 <= value <= 1.0:
+                raise DataFormatError(
+                    path,
+                    f"quality {row[index].strip()!r} is outside 0..1: a quality cell is a "
+                    "number from 0 (wrong) to 1 (right), or True/False",
+                    line=line,
+                    column=model,
+                )
             parsed_quality.append(value)
         if not blank:
             for model, index in layout.cost.items():

@@ -7,7 +7,7 @@ hull of the single models) and the oracle; in `--mode cascade` also the cascade'
 share of calls to the strong model (the other models as horizontal lines when there is
 no cost panel to show them).
 
-matplotlib is optional (`pip install 'router[eval]'`): it is imported here, inside
+matplotlib is optional (`pip install 'freefirst-router[eval]'`): it is imported here, inside
 `render_png`, and drawn with the Agg canvas directly, leaving pyplot's global state
 (and the user's backend) alone.
 """
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PlotUnavailable", "check_available", "render_png"]
 
-INSTALL_HINT = "pip install 'router[eval]'"
+INSTALL_HINT = "pip install 'freefirst-router[eval]'"
 _EXTRA_COLORS = ("tab:purple", "tab:orange", "tab:brown", "tab:pink")
 
 

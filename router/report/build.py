@@ -110,11 +110,18 @@ def _check_tenant(ledger: Ledger, tenant: str) -> None:
 
 
 def build_report(
-    ledger: Ledger, *, since: str | None, tenant: str | None, now: float | None = None
+    ledger: Ledger,
+    *,
+    since: str | None,
+    tenant: str | None,
+    now: float | None = None,
+    include_cold_starts: bool = False,
 ) -> Report:
     """The report over the ledger's records from UTC day `since` (YYYY-MM-DD) on, for one
-    `tenant` or all. Raises InvalidRequest for a malformed `since` or a tenant the ledger
-    has never seen (the message lists the known ones), LedgerError for a damaged file.
+    `tenant` or all. The latency percentiles leave out cold starts (requests that paid the
+    process's first-call cost) unless `include_cold_starts`; they are counted apart.
+    Raises InvalidRequest for a malformed `since` or a tenant the ledger has never seen
+    (the message lists the known ones), LedgerError for a damaged file.
     Only reads the ledger (the aggregates go to a TEMP table of this connection)."""
     if since is not None:
         since = parse_since(since)
@@ -124,7 +131,7 @@ def build_report(
     try:
         if tenant is not None:
             _check_tenant(ledger, tenant)
-        report = _build(ledger, since, tenant)
+        report = _build(ledger, since, tenant, include_cold_starts)
     except sqlite3.DatabaseError as exc:  # a damaged page past the header
         raise LedgerError(
             str(ledger.path), f"cannot be read ({exc}); nothing was changed"
@@ -202,7 +209,7 @@ def _stats(key: str, values: Sequence[Any], hosting: str | None = None) -> Stats
     return Stats(key, hosting=hosting, **sums)
 
 
-def _build(ledger: Ledger, since: str | None, tenant: str | None) -> Report:
+def _build(ledger: Ledger, since: str | None, tenant: str | None, include_cold: bool) -> Report:
     _cube(ledger, since, tenant)
 
     def rollup(keys: str) -> list[tuple[Any, ...]]:
@@ -244,7 +251,7 @@ def _build(ledger: Ledger, since: str | None, tenant: str | None) -> Report:
         first_day=by_day[0].key if by_day else None,
         last_day=by_day[-1].key if by_day else None,
         total=total,
-        latency=_percentiles(latencies),
+        latency=_latency(latencies, include_cold),
         by_tenant=tuple(by_tenant),
         by_deployment=tuple(by_deployment),
         by_day=tuple(by_day),
@@ -252,21 +259,41 @@ def _build(ledger: Ledger, since: str | None, tenant: str | None) -> Report:
     )
 
 
+_COLD = "COALESCE(cold_start, 0)"
+"""SQL: the record paid the process's first-call cost (NULL, before schema 3: warm)."""
+
+
 def _second_pass(
     ledger: Ledger, since: str | None, tenant: str | None, suspects: bool
-) -> tuple[list[float], list[int]]:
-    """The served requests' latencies and, when the cube counted any, the ids of the
-    suspect records, in one scan."""
+) -> tuple[list[tuple[float, bool]], list[int]]:
+    """The served requests' (latency, cold start) and, when the cube counted any, the ids
+    of the suspect records, in one scan."""
     if not suspects:
         where, args = _where(since, tenant, IN_SERVED)
-        return [r[0] for r in ledger.query(f"SELECT latency_ms FROM records{where}", args)], []
+        rows = ledger.query(f"SELECT latency_ms, {_COLD} FROM records{where}", args)
+        return [(ms, bool(cold)) for ms, cold in rows], []
     where, args = _where(since, tenant, f"({IN_SERVED} OR {SUSPECT})")
     rows = ledger.query(
-        f"SELECT CASE WHEN {IN_SERVED} THEN latency_ms END, "
+        f"SELECT CASE WHEN {IN_SERVED} THEN latency_ms END, {_COLD}, "
         f"CASE WHEN {SUSPECT} THEN id END FROM records{where}",
         args,
     )
-    return [r[0] for r in rows if r[0] is not None], [r[1] for r in rows if r[1] is not None]
+    return (
+        [(r[0], bool(r[1])) for r in rows if r[0] is not None],
+        [r[2] for r in rows if r[2] is not None],
+    )
+
+
+def _latency(rows: list[tuple[float, bool]], include_cold: bool) -> Latency:
+    """The percentiles over the warm requests (all of them if `include_cold`), and the
+    cold starts counted apart with their own median."""
+    cold = [ms for ms, is_cold in rows if is_cold]
+    kept = [ms for ms, is_cold in rows if include_cold or not is_cold]
+    return _percentiles(kept)._replace(
+        cold_starts=len(cold),
+        cold_p50_ms=_percentiles(cold).p50_ms,
+        cold_starts_included=include_cold,
+    )
 
 
 def _percentiles(latencies: list[float]) -> Latency:

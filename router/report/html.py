@@ -298,6 +298,13 @@ def render_html(report: Report) -> str:
         '<p class="muted">Definitions: served = answered (ok or interrupted stream); free = '
         f"cost $0; local = hosting local; yours = on your machines, hosting {_e(YOURS)}; "
         "saved = baseline - spend over records with a "
-        "baseline; latency percentiles are nearest-rank over served requests.</p></body></html>"
+        "baseline; latency percentiles are nearest-rank over served requests"
+        + (
+            ""
+            if report.latency.cold_starts_included or not report.latency.cold_starts
+            else ", leaving out cold starts (requests that paid the process's first-call "
+            "cost: litellm's import)"
+        )
+        + ".</p></body></html>"
     )
     return "\n".join(sections) + "\n"

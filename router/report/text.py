@@ -7,9 +7,9 @@ import math
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
-from router.report.values import YOUR_MACHINES, Compliance, Report, Stats
+from router.report.values import YOUR_MACHINES, Compliance, Latency, Report, Stats
 
-__all__ = ["compliance_line", "money", "render_text"]
+__all__ = ["cold_start_line", "compliance_line", "money", "render_text"]
 
 
 def money(micro: int) -> str:
@@ -52,6 +52,19 @@ def _scope(report: Report) -> str:
     return f"{span}{since}, {who}"
 
 
+def _latency_over(lat: Latency) -> str:
+    if not lat.cold_starts:
+        return "served requests"
+    return "served requests" if lat.cold_starts_included else "warm served requests"
+
+
+def cold_start_line(lat: Latency) -> str:
+    """The cold starts (requests that paid the process's first-call cost), apart from the
+    percentiles or, with --include-cold-starts, in them."""
+    where = "counted in" if lat.cold_starts_included else "left out of"
+    return f"{_n(lat.cold_starts)} (p50 {_ms(lat.cold_p50_ms)}), {where} the latency percentiles"
+
+
 def _summary_lines(report: Report) -> list[tuple[str, str]]:
     t, lat = report.total, report.latency
     saved = (
@@ -89,8 +102,9 @@ def _summary_lines(report: Report) -> list[tuple[str, str]]:
         (
             "latency",
             f"p50 {_ms(lat.p50_ms)}, p90 {_ms(lat.p90_ms)}, p99 {_ms(lat.p99_ms)}, "
-            f"max {_ms(lat.max_ms)} (served requests)",
+            f"max {_ms(lat.max_ms)} ({_latency_over(lat)})",
         ),
+        *([("cold starts", cold_start_line(lat))] if lat.cold_starts else []),
         ("tokens", f"{_n(t.prompt_tokens)} prompt, {_n(t.completion_tokens)} completion"),
     ]
 

@@ -120,13 +120,20 @@ SUMMED = tuple(f.name for f in dataclasses.fields(Stats) if f.name not in ("key"
 
 
 class Latency(NamedTuple):
-    """End-to-end latency of the served requests, nearest-rank percentiles, in ms."""
+    """End-to-end latency of the served requests, nearest-rank percentiles, in ms: over
+    the warm requests only, unless `cold_starts_included` (`served` counts the requests
+    the percentiles are over). A cold start paid the process's first-call cost (litellm's
+    import, seconds: the ledger's `cold_start` column; a record written before schema 3
+    counts as warm): `cold_starts` counts them, `cold_p50_ms` is their own median."""
 
     served: int
     p50_ms: float | None
     p90_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    cold_starts: int = 0
+    cold_p50_ms: float | None = None
+    cold_starts_included: bool = False
 
 
 class Offender(NamedTuple):

@@ -1,6 +1,6 @@
 """Shared state on Redis: budget counters and holds, cooldowns, the response cache.
 
-The only module that imports redis-py (lazily: `pip install 'router[redis]'`).
+The only module that imports redis-py (lazily: `pip install 'freefirst-router[redis]'`).
 
 Key layout (`P` = `StateSettings.key_prefix`, default "router"; `{...}` is the Redis
 Cluster hash tag, so every script touches one slot):
@@ -10,15 +10,22 @@ Cluster hash tag, so every script touches one slot):
 - `P:{t:TENANT}:b:COUNTER:WINDOW:holds` (hash): request token -> "amount:expires"; a
   hold lapses at the request's timeout + 60 s.
 - `P:{t:TENANT}:settled:TOKEN` (string): the request's settlement was counted; 1 day.
+- `P:{org}:b:COUNTER:WINDOW:spent`, `...:holds`, `P:{org}:settled:TOKEN`: the same for
+  the counters of `scope = "organisation"` budgets, one for all tenants.
 - `P:{t:TENANT}:c:HASH` (JSON string): a cached answer with its tenant;
   `cache_ttl_seconds`.
 - `P:{cd:DEPLOYMENT}` (hash): the breaker (failures, opened at, probe out); expires
   10 cooldowns after its last failure.
 
-COUNTER is the budget's counter (`tenant/tag/period`), WINDOW its UTC day or month.
-A request's counters all belong to its tenant, so its holds and its settlement are one
-script each. Without Redis: see `StateSettings`; a settlement that cannot be written is
-kept in this process and replayed (once: the marker) when Redis answers again.
+COUNTER is the budget's counter (`tenant/tag/period`, or the organisation's
+`organisation/tag/period/all-tenants`), WINDOW its UTC day or month. A request's
+counters live in at most two hash tags, its tenant's and `{org}`: its holds and its
+settlement are one script per hash tag (Redis Cluster runs no script across slots),
+the tenant's first. A hold is all or nothing in each; when the organisation refuses,
+the tenant's hold just taken is released again (meanwhile it can only make another
+request of that tenant wait, never let one overspend). Without Redis: see
+`StateSettings`; a settlement that cannot be written is kept in this process and
+replayed (once per hash tag: the markers) when Redis answers again.
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
+from router.budgets import is_organisation_counter
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns, counts_against
 from router.errors import ProviderError
 from router.state import StateUnavailable, _lua
@@ -121,10 +130,21 @@ class RedisBudgets:
         self._pending: list[tuple[str, str, tuple[tuple[str, str], ...], int]] = []
         self._lock = threading.Lock()
 
+    def _tag(self, tenant: str, key: str) -> str:
+        """The hash tag of a counter: the organisation's, or its tenant's."""
+        return "{org}" if is_organisation_counter(key) else f"{{t:{tenant}}}"
+
+    def _groups(self, tenant: str, counters: Sequence[tuple[str, str]]) -> list[list[int]]:
+        """The counters' indices per hash tag (one script each): the tenant's, then
+        the organisation's."""
+        own = [i for i, (key, _) in enumerate(counters) if not is_organisation_counter(key)]
+        org = [i for i, (key, _) in enumerate(counters) if is_organisation_counter(key)]
+        return [g for g in (own, org) if g]
+
     def _keys(self, tenant: str, counters: Sequence[tuple[str, str]]) -> list[str]:
         out = []
         for key, window in counters:
-            base = f"{self._prefix}:{{t:{tenant}}}:b:{key}:{window}"
+            base = f"{self._prefix}:{self._tag(tenant, key)}:b:{key}:{window}"
             out += [base + ":spent", base + ":holds"]
         return out
 
@@ -134,8 +154,13 @@ class RedisBudgets:
             return []
         self._flush()
         script = self._link.script(_lua.USED)
-        values = self._link.call(lambda: script(keys=self._keys(tenant, counters)))
-        return [int(v) for v in values]
+        out = [0] * len(counters)
+        for group in self._groups(tenant, counters):
+            keys = self._keys(tenant, [counters[i] for i in group])
+            values = self._link.call(partial(script, keys=keys))
+            for i, v in zip(group, values, strict=True):
+                out[i] = int(v)
+        return out
 
     def reserve(
         self,
@@ -148,24 +173,35 @@ class RedisBudgets:
     ) -> list[int] | None:
         """Hold `amount_micro` on every counter or on none (None: one would go over)."""
         self._flush()
-        keys = self._keys(tenant, [(k, w) for k, w, _ in limits])
-        args = [
-            token,
-            amount_micro,
-            f"{hold_seconds:.3f}",
-            COUNTER_TTL,
-            *(lim for *_, lim in limits),
-        ]
+        counters = [(k, w) for k, w, _ in limits]
         script = self._link.script(_lua.RESERVE)
-        try:
-            values = self._link.call(lambda: script(keys=keys, args=args))
-        except StateUnavailable:
-            # The script may have run with its reply lost: release the token later (a
-            # zero-cost settlement, once) rather than leave its hold until it lapses.
-            with self._lock:
-                self._pending.append((tenant, token, tuple((k, w) for k, w, _ in limits), 0))
-            raise
-        return None if values is None else [int(v) for v in values]
+        out = [0] * len(limits)
+        held: list[tuple[str, str]] = []
+        for group in self._groups(tenant, counters):
+            keys = self._keys(tenant, [counters[i] for i in group])
+            args = [
+                token,
+                amount_micro,
+                f"{hold_seconds:.3f}",
+                COUNTER_TTL,
+                *(limits[i][2] for i in group),
+            ]
+            try:
+                values = self._link.call(partial(script, keys=keys, args=args))
+            except StateUnavailable:
+                # The script may have run with its reply lost: release the token later (a
+                # zero-cost settlement, once) rather than leave its hold until it lapses.
+                with self._lock:
+                    self._pending.append((tenant, token, tuple(counters), 0))
+                raise
+            if values is None:
+                if held:  # the tenant's hold taken a moment ago: give it back now
+                    self.settle(tenant, token, held, 0)
+                return None
+            for i, v in zip(group, values, strict=True):
+                out[i] = int(v)
+            held += [counters[i] for i in group]
+        return out
 
     def settle(
         self, tenant: str, token: str, counters: Sequence[tuple[str, str]], cost_micro: int
@@ -182,11 +218,15 @@ class RedisBudgets:
     def _settle(
         self, tenant: str, token: str, counters: tuple[tuple[str, str], ...], cost: int
     ) -> None:
-        keys = [f"{self._prefix}:{{t:{tenant}}}:settled:{token}", *self._keys(tenant, counters)]
+        """One script per hash tag, each once (its own marker): a replay after a partial
+        settlement counts only the part that was not."""
         script = self._link.script(_lua.SETTLE)
-        self._link.call(
-            lambda: script(keys=keys, args=[token, max(cost, 0), COUNTER_TTL, MARKER_TTL])
-        )
+        for group in self._groups(tenant, counters):
+            part = [counters[i] for i in group]
+            marker = f"{self._prefix}:{self._tag(tenant, part[0][0])}:settled:{token}"
+            keys = [marker, *self._keys(tenant, part)]
+            args = [token, max(cost, 0), COUNTER_TTL, MARKER_TTL]
+            self._link.call(partial(script, keys=keys, args=args))
 
     @property
     def pending(self) -> int:

