@@ -17,7 +17,7 @@ usage is the provider's when it sent it (the router asks for it with
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from router.accounting import usage_of
 from router.errors import ProviderError, ProviderUnavailable, StreamInterrupted
@@ -145,6 +145,17 @@ class AsyncStream(Stream):
     ) -> None:
         super().__init__(head, iter(()), decision, settle)
         self._arest = rest
+
+    def __iter__(self) -> NoReturn:
+        # A plain `for` would run `Stream.__iter__` over the chunks already received and
+        # then settle that partial text as a complete answer (issue 16): refuse it.
+        raise TypeError(
+            "an AsyncStream (from Router.astream) is read with `async for chunk in stream`, "
+            "not `for`; for a plain loop use Router.stream"
+        )
+
+    def close(self) -> NoReturn:
+        raise TypeError("an AsyncStream is closed with `await stream.aclose()`, not close()")
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         served = self.decision.served_by or "?"

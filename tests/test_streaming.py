@@ -181,3 +181,37 @@ def test_a_stream_with_no_output_is_retried_not_taken_for_an_answer(
     assert s.text == "fine"
     assert [(a.deployment, a.outcome) for a in s.decision.attempts] == [("a", "retry"), ("a", "ok")]
     assert "without output" in (s.decision.attempts[0].error or "")
+
+
+def test_an_async_stream_refuses_a_plain_for_and_settles_nothing(
+    servers: tuple[FaultServer, FaultServer],
+) -> None:
+    """A plain `for` over `astream`'s result used to yield the chunks already received
+    and then settle that partial text as a complete answer (issue 16)."""
+    first, second = servers
+    first.script(stream(("one ", "two ", "three")))
+
+    async def run() -> tuple[AsyncStream, str]:
+        s = await make_router(first, second).astream(HI)
+        with pytest.raises(TypeError, match="async for"):
+            for _ in s:
+                pass
+        with pytest.raises(TypeError, match="aclose"):
+            s.close()
+        assert not s.settled
+        assert not s.finished
+        assert s.text == ""
+        text = "".join(
+            [
+                c["delta"].get("content") or ""
+                async for chunk in s
+                for c in chunk.get("choices") or ()
+            ]
+        )
+        return s, text
+
+    s, text = asyncio.run(run())
+    assert text == s.text == "one two three"
+    assert s.finished
+    assert s.settled
+    assert s.decision.served_by == "a"
