@@ -39,13 +39,18 @@ from router.errors import (
 if TYPE_CHECKING:  # the lazy names, for type checkers and editors
     from router import policy
     from router._router import Router
+    from router.backends import Backend, LiteLLMBackend
+    from router.budgets import Budget
     from router.cache import ResponseCache
     from router.cooldowns import CooldownPolicy
     from router.executor import RetryPolicy
+    from router.ledger import Ledger
     from router.models import CostModel, Deployment, Features, Request
     from router.planner import Settings
     from router.records import Attempt, Candidate, Cost, Decision, Rejection, Result, Usage
+    from router.state.settings import StateSettings
     from router.streaming import AsyncStream, Stream
+    from router.verify import CascadeSettings
 
 __version__ = "0.1.0"
 
@@ -54,8 +59,11 @@ __all__ = [
     "AsyncStream",
     "Attempt",
     "AuthenticationFailed",
+    "Backend",
     "BadRequest",
+    "Budget",
     "Candidate",
+    "CascadeSettings",
     "ConfigError",
     "ContentFiltered",
     "ContextWindowExceeded",
@@ -66,7 +74,9 @@ __all__ = [
     "Deployment",
     "Features",
     "InvalidRequest",
+    "Ledger",
     "LedgerError",
+    "LiteLLMBackend",
     "ModelIntegrityError",
     "NoEligibleDeployment",
     "ProviderError",
@@ -81,6 +91,7 @@ __all__ = [
     "Router",
     "RouterError",
     "Settings",
+    "StateSettings",
     "Stream",
     "StreamInterrupted",
     "UnknownModelError",
@@ -97,6 +108,9 @@ __all__.extend(_MORE_ERRORS)
 _LAZY: dict[str, str] = {
     "AsyncStream": "router.streaming",
     "Attempt": "router.records",
+    "Backend": "router.backends",
+    "Budget": "router.budgets",
+    "CascadeSettings": "router.verify",
     "Candidate": "router.records",
     "CooldownPolicy": "router.cooldowns",
     "Cost": "router.records",
@@ -104,6 +118,8 @@ _LAZY: dict[str, str] = {
     "Decision": "router.records",
     "Deployment": "router.models",
     "Features": "router.models",
+    "Ledger": "router.ledger",
+    "LiteLLMBackend": "router.backends",
     "Rejection": "router.records",
     "Request": "router.models",
     "ResponseCache": "router.cache",
@@ -111,6 +127,7 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "router.executor",
     "Router": "router._router",
     "Settings": "router.planner",
+    "StateSettings": "router.state.settings",
     "Stream": "router.streaming",
     "Usage": "router.records",
 }

@@ -490,3 +490,23 @@ def test_a_schema_2_ledger_gains_the_cold_start_column_in_place(tmp_path: Path) 
     conn.close()
     assert rows == [("old", None), ("new", 0)]  # the old record as it was, NULL: unknown
     assert [row.cold_start for row in Ledger(path, create=False).rows()] == [None, 0]
+
+
+def test_the_types_the_constructor_takes_are_importable_from_router() -> None:
+    """Issue 16: `Router(...)` takes a Backend, CascadeSettings, StateSettings, Budgets and
+    a Ledger; a user should not need to know which submodule defines each."""
+    import inspect  # noqa: PLC0415
+
+    import router  # noqa: PLC0415
+    from router.backends import Backend, LiteLLMBackend  # noqa: PLC0415
+    from router.budgets import Budget  # noqa: PLC0415
+    from router.ledger import Ledger  # noqa: PLC0415
+    from router.state.settings import StateSettings  # noqa: PLC0415
+    from router.verify import CascadeSettings  # noqa: PLC0415
+
+    for cls in (Backend, LiteLLMBackend, Budget, Ledger, StateSettings, CascadeSettings):
+        assert getattr(router, cls.__name__) is cls
+        assert cls.__name__ in router.__all__
+    params = inspect.signature(router.Router).parameters
+    for name in ("backend", "budgets", "ledger", "cascade", "state_settings"):
+        assert name in params
