@@ -217,3 +217,15 @@ def call(r: Router, mode: CallMode, messages: Sequence[Any], args: Mapping[str, 
                     pass
 
         asyncio.run(once())
+
+
+def free_and_paid(local: FaultServer, api: FaultServer, key_env: str) -> list[dict[str, Any]]:
+    """Two deployment entries on loopback servers: a free local model (quality 0.5) and a
+    paid API (quality 0.95, $2.5 / $10 per 1M tokens, its key in `key_env`)."""
+    return [
+        {"name": "local", "model": "openai/q", "api_base": local.base_url,
+         "context_window": 8192, "quality": 0.5},
+        {"name": "api", "model": "openai/big", "api_base": api.base_url, "hosting": "api",
+         "weights": "closed", "context_window": 8192, "quality": 0.95,
+         "api_key_env": key_env, "input_cost_per_mtok": 2.5, "output_cost_per_mtok": 10},
+    ]  # fmt: skip

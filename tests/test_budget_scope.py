@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from factories import free_and_paid
 
 import router
 from router.budgets import Budget, applicable, parse_budgets
@@ -150,16 +151,6 @@ def servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FaultServer, Faul
         yield local, api
 
 
-def _deployments(local: FaultServer, api: FaultServer) -> list[dict[str, Any]]:
-    return [
-        {"name": "local", "model": "openai/q", "api_base": local.base_url,
-         "context_window": 8192, "quality": 0.5},
-        {"name": "api", "model": "openai/big", "api_base": api.base_url, "hosting": "api",
-         "weights": "closed", "context_window": 8192, "quality": 0.95,
-         "api_key_env": KEY_ENV, "input_cost_per_mtok": 2.5, "output_cost_per_mtok": 10},
-    ]  # fmt: skip
-
-
 class Store:
     """Where a test's counters live, read back from the store itself."""
 
@@ -202,7 +193,7 @@ def _router(
     servers: tuple[FaultServer, FaultServer], store: Store, budgets: list[dict[str, Any]]
 ) -> router.Router:
     return router.Router(
-        _deployments(*servers),
+        free_and_paid(*servers, KEY_ENV),
         budgets=budgets,
         quality_target=0.95,
         paid_share=1.0,  # the bar alone decides: these short prompts would go free first

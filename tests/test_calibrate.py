@@ -69,9 +69,7 @@ def test_fit_recovers_the_ability_of_a_model_never_seen() -> None:
     assert head.base == "shared"
     assert head.ability == pytest.approx(1.2, abs=0.15)  # pulled a little toward the prior
     assert head.log_loss_after <= head.log_loss_before
-    cal = Calibration(
-        {"brand-new-model": Head(head.ability, None, head.kinds, "cal", model.center)}, "d", "f"
-    )
+    cal = Calibration({"brand-new-model": Head(head.ability, None, head.kinds, "cal")}, "d", "f")
     fitted = TrainedPredictor(model, cal).predict(sample.prompts[:300], ["brand-new-model"])
     true = [
         1 / (1 + math.exp(-(1.2 + model.dot(model.shared, *model.design(model.encode(p))))))

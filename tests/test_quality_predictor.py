@@ -508,7 +508,7 @@ def test_a_conversation_is_judged_by_its_last_user_turn() -> None:
 
 def test_a_calibration_head_overrides_the_prior() -> None:
     model = default_model()
-    cal = Calibration({"mine": Head(2.0, None, (0.0, 0.0), "calibrated", model.center)}, "d", "f")
+    cal = Calibration({"mine": Head(2.0, None, (0.0, 0.0), "calibrated")}, "d", "f")
     plain = TrainedPredictor(model).predict([HARD], ["mine"])[0][0]
     calibrated = TrainedPredictor(model, cal).predict([HARD], ["mine"])[0][0]
     assert calibrated > plain

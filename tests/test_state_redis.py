@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import redis
+from factories import free_and_paid
 
 import router
 from router.cooldowns import CooldownPolicy
@@ -22,14 +23,7 @@ os.environ.setdefault("STATE_TEST_KEY", "sk-test")
 
 
 def deployments(local: FaultServer, api: FaultServer) -> list[dict[str, Any]]:
-    return [
-        {"name": "local", "model": "openai/q", "api_base": local.base_url,
-         "context_window": 8192, "quality": 0.5},
-        {"name": "api", "model": "openai/big", "api_base": api.base_url, "hosting": "api",
-         "weights": "closed", "context_window": 8192, "quality": 0.95,
-         "api_key_env": "STATE_TEST_KEY", "input_cost_per_mtok": 2.5,
-         "output_cost_per_mtok": 10},
-    ]  # fmt: skip
+    return free_and_paid(local, api, "STATE_TEST_KEY")
 
 
 def state(url: str, **settings: Any) -> RedisState:

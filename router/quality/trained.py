@@ -161,8 +161,6 @@ class Head:
     weights: tuple[float, ...] | None
     kinds: tuple[float, ...]
     source: str
-    center: float = 0.0
-    """The mean of the prompt-dependent part over the training prompts."""
 
 
 @dataclass(frozen=True)
@@ -202,9 +200,8 @@ class TrainedModel:
             if len(w) != self.width:
                 raise CalibrationError("quality model weights do not match its encoding")
         self.center = self.dot(self.shared, self.mean, ())
-        self.centers: dict[str, float] = {
-            name: self.dot(w, self.mean, ()) for name, (_, w) in self.models.items()
-        }
+        """The shared weights' part of the logit on the mean encoding: subtracted from an
+        unknown model's prior logit so its mean quality stays its prior."""
         self.kind_dirs: tuple[tuple[float, ...], ...] = tuple(
             tuple(1.0 if i == k else 0.0 for i in range(self.width)) for k in range(self.width)
         )
@@ -261,21 +258,20 @@ class TrainedModel:
         knows `name`) or on the shared weights ("shared")."""
         known = self.known(name) if base == "trained" else None
         if known is None:
-            return Head(ability, None, kinds, source, self.center)
-        return Head(ability, self.models[known][1], kinds, source, self.centers[known])
+            return Head(ability, None, kinds, source)
+        return Head(ability, self.models[known][1], kinds, source)
 
     def head(self, name: str, prior: float | None, prior_source: str) -> Head:
         known = self.known(name)
         if prior is None and known is not None:
             bias, w = self.models[known]
-            return Head(bias, w, (), f"trained ({known})", self.centers[known])
+            return Head(bias, w, (), f"trained ({known})")
         p = prior if prior is not None else DEFAULT_QUALITY
         return Head(
             _logit(p) - self.center,
             None,
             (),
             f"{prior_source} + prompt difficulty",
-            self.center,
         )
 
 
