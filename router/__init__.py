@@ -42,12 +42,14 @@ if TYPE_CHECKING:  # the lazy names, for type checkers and editors
     from router.backends import Backend, LiteLLMBackend
     from router.budgets import Budget
     from router.cache import ResponseCache
+    from router.catalog import DeploymentSpec
     from router.cooldowns import CooldownPolicy
     from router.executor import RetryPolicy
     from router.ledger import Ledger
     from router.models import CostModel, Deployment, Features, Request
-    from router.planner import Settings
+    from router.policy import Policy
     from router.records import Attempt, Candidate, Cost, Decision, Rejection, Result, Usage
+    from router.settings import CooldownSettings, RetrySettings, RouterConfig, Settings
     from router.state.settings import StateSettings
     from router.streaming import AsyncStream, Stream
     from router.verify import CascadeSettings
@@ -68,10 +70,12 @@ __all__ = [
     "ContentFiltered",
     "ContextWindowExceeded",
     "CooldownPolicy",
+    "CooldownSettings",
     "Cost",
     "CostModel",
     "Decision",
     "Deployment",
+    "DeploymentSpec",
     "Features",
     "InvalidRequest",
     "Ledger",
@@ -79,6 +83,7 @@ __all__ = [
     "LiteLLMBackend",
     "ModelIntegrityError",
     "NoEligibleDeployment",
+    "Policy",
     "ProviderError",
     "ProviderTimeout",
     "ProviderUnavailable",
@@ -88,7 +93,9 @@ __all__ = [
     "ResponseCache",
     "Result",
     "RetryPolicy",
+    "RetrySettings",
     "Router",
+    "RouterConfig",
     "RouterError",
     "Settings",
     "StateSettings",
@@ -113,20 +120,25 @@ _LAZY: dict[str, str] = {
     "CascadeSettings": "router.verify",
     "Candidate": "router.records",
     "CooldownPolicy": "router.cooldowns",
+    "CooldownSettings": "router.settings",
     "Cost": "router.records",
     "CostModel": "router.models",
     "Decision": "router.records",
     "Deployment": "router.models",
+    "DeploymentSpec": "router.catalog",
     "Features": "router.models",
     "Ledger": "router.ledger",
     "LiteLLMBackend": "router.backends",
+    "Policy": "router.policy",
     "Rejection": "router.records",
     "Request": "router.models",
     "ResponseCache": "router.cache",
     "Result": "router.records",
     "RetryPolicy": "router.executor",
+    "RetrySettings": "router.settings",
     "Router": "router._router",
-    "Settings": "router.planner",
+    "RouterConfig": "router.settings",
+    "Settings": "router.settings",
     "StateSettings": "router.state.settings",
     "Stream": "router.streaming",
     "Usage": "router.records",

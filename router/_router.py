@@ -9,41 +9,38 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
 
-from pydantic import ValidationError
-
-from router.arguments import RequestArgs, to_request
-from router.backends import Backend, LiteLLMBackend, timeout_error
+from router.arguments import CompleteArgs, RequestArgs, StreamArgs, to_request
+from router.backends import Backend, LiteLLMBackend
 from router.books import Books
-from router.budgets import Budget, BudgetState, parse_budgets
+from router.budgets import Budget, BudgetState
 from router.cache import Cache
-from router.cascade import Cascade, empty_chunks, replay_chunks
+from router.cascade import Cascade
 from router.catalog import DeploymentSpec
-from router.config import baseline_prices, load_config, resolve_deployments
+from router.config import compile_config, tree_of
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns
+from router.effects import arun, run
 from router.errors import (
     ConfigError,
-    InvalidRequest,
     NoEligibleDeployment,
     RouterError,
 )
-from router.executor import RetryPolicy, aexecute, execute
+from router.executor import RetryPolicy
 from router.feedback import profile_digest, record_feedback
 from router.ledger import Ledger
 from router.models import Deployment, Message, Request
-from router.packs import load_policy
-from router.params import check_timeout
 from router.planner import Mode, Settings, plan
 from router.policy import Policy, RuleFn
 from router.pricing import cost_at
-from router.records import Decision, Result, Verification
-from router.scoring import ObjectiveName, Scorer, default_scorer
-from router.serving import Serving
+from router.records import Decision, Result
+from router.scoring import Scorer, default_scorer
+from router.serving import Pipeline, Route
+from router.settings import CooldownSettings, Origin, RetrySettings, RouterConfig, merged
 from router.state import StateSettings, is_redis_url
-from router.streaming import AsyncStream, Stream, aopen_head, open_head
+from router.streaming import AsyncStream, Stream
 from router.verify import AnswerScorerFn, CascadeSettings
 
 __all__ = ["Router"]
@@ -75,12 +72,9 @@ class _Warmth:
             with self.lock:
                 pass
 
-    async def await_(self) -> None:
-        """`wait` without blocking the event loop."""
-        if not self.done and self.lock.locked():
-            import asyncio  # noqa: PLC0415  (loaded already when a coroutine runs)
-
-            await asyncio.to_thread(self.wait)
+    def busy(self) -> bool:
+        """A warmup holds the lock now (a request waits for it, off the event loop)."""
+        return self.lock.locked()
 
     def after_fork(self) -> None:
         """A forked child does not inherit the thread that held the lock."""
@@ -127,8 +121,7 @@ def _warm_litellm() -> None:
 
 def _warm_shared() -> None:
     """The router's own lazy loads a first request may need: the cl100k encoding (prompts
-    near a context window are counted exactly) and tenacity (retries after a failure)."""
-    importlib.import_module("tenacity")
+    near a context window are counted exactly)."""
     try:
         from router.features import _encoding  # noqa: PLC0415
 
@@ -165,117 +158,127 @@ class Router:
 
     def __init__(
         self,
-        deployments: Sequence[Mapping[str, Any] | DeploymentSpec | Deployment],
+        deployments: Sequence[Mapping[str, Any] | DeploymentSpec | Deployment] | None = None,
         *,
-        policy: Policy | str | Path = "free-first",
+        config: RouterConfig | Mapping[str, Any] | None = None,
+        policy: Policy | str | Path | None = None,
         rules: Sequence[RuleFn] = (),
-        objective: ObjectiveName | None = None,
-        quality_target: float | None = None,
-        paid_share: float | None = None,
         settings: Settings | None = None,
         scorer: Scorer | None = None,
-        calibration: str | Path | None = None,
-        baseline: str | None = None,
         backend: Backend | None = None,
-        retry: RetryPolicy = RetryPolicy(),  # noqa: B008  (frozen: a shared default is safe)
-        cooldown: CooldownPolicy = CooldownPolicy(),  # noqa: B008
+        retry: RetrySettings | RetryPolicy | Mapping[str, Any] | None = None,
+        cooldown: CooldownSettings | CooldownPolicy | Mapping[str, Any] | None = None,
         cache: Cache | bool | None = None,
         ledger: Ledger | str | Path | None = None,
-        budgets: Sequence[Budget | Mapping[str, Any]] = (),
-        store_prompts: bool = False,
-        mode: Mode | None = None,
+        budgets: Sequence[Budget | Mapping[str, Any]] | None = None,
         cascade: CascadeSettings | Mapping[str, Any] | None = None,
         answer_scorer: AnswerScorerFn | None = None,
-        state: str = "local",
         state_settings: StateSettings | Mapping[str, Any] | None = None,
-        warmup: Warmup = False,
+        warmup: Warmup | None = None,
+        **options: Any,
     ) -> None:
-        self.deployments: tuple[Deployment, ...] = resolve_deployments(deployments, _SOURCE)
-        if not self.deployments:
-            raise ConfigError(_SOURCE, "deployments", "give at least one deployment")
-        if isinstance(policy, Policy):
-            if rules:
-                policy = Policy.of(
-                    policy.name, [*policy.rules, *rules], unscannable=policy.unscannable
-                )
-            self.policy = policy
-        else:
-            self.policy = load_policy(policy, extra_rules=rules, source=_SOURCE)
-        base = settings or Settings()
-        changes: dict[str, Any] = {}
-        if objective is not None:
-            changes["objective"] = objective
-        if quality_target is not None:
-            changes["quality_target"] = quality_target
-        if paid_share is not None:
-            changes["paid_share"] = paid_share
-        if mode is not None:
-            changes["mode"] = mode
-        if cascade is not None:
-            changes["cascade"] = (
-                cascade.model_dump() if isinstance(cascade, CascadeSettings) else dict(cascade)
-            )
-        try:
-            self.settings = Settings.model_validate({**base.model_dump(), **changes})
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(_SOURCE, key, str(err["msg"])) from None
+        """`config` is the config tree (`RouterConfig`, or `RouterConfig.load(path)`), or
+        its content as a mapping shaped like the TOML file. Every other keyword that names
+        a field of the tree overrides the tree's value (`router.settings.keywords()` lists
+        them): a `[router]` key by its name (`objective="best"`, `timeout=30`), a table by
+        its name (`retry={"attempts": 1}`, `cascade=CascadeSettings(...)`, `detectors=`),
+        `[state]` as `state_settings=`; a mapping is laid over the table, a model replaces
+        it. `settings=` (the planner's `Settings`) sets the keys it holds. Objects stay
+        arguments: a `Policy` (or a pack's `Path`) and custom `rules`, `scorer`, `backend`,
+        `answer_scorer`, a `Ledger` or `Cache` instance. Mistakes are ConfigErrors naming
+        the keyword (or the file's key) and what to write."""
+        given = {
+            "deployments": deployments,
+            "policy": policy if isinstance(policy, str) else None,
+            "retry": retry,
+            "cooldown": cooldown,
+            "cache": cache if isinstance(cache, bool) else None,
+            "ledger": ledger if isinstance(ledger, str | Path) else None,
+            "budgets": budgets,
+            "cascade": cascade,
+            "state_settings": state_settings,
+            "warmup": warmup,
+        }
+        overrides = {
+            **({} if settings is None else settings.as_keywords()),
+            **{name: value for name, value in given.items() if value is not None},
+            **options,
+        }
+        self.config: RouterConfig = merged(_tree(config), overrides)
+        """The config tree this Router was built from (its keywords laid over `config`)."""
+        tree = self.config
+        compiled = compile_config(
+            tree,
+            policy=policy if isinstance(policy, Policy | Path) else None,
+            rules=rules,
+            ledger_given=isinstance(ledger, Ledger),
+        )
+        self.deployments: tuple[Deployment, ...] = compiled.deployments
+        self.policy = compiled.policy
+        self.settings: Settings = tree.settings
+        self.timeout = tree.router.timeout
+        """Seconds a request may take in all when the call passes no `timeout`."""
         self._bound = self.policy.bind(self.deployments)
         self._by_name = {d.name: d for d in self.deployments}
         self.backend: Backend = backend or LiteLLMBackend()
-        self.retry = retry
-        self.state_settings = _state_settings(state_settings)
-        self.shared = _open_state(state, self.state_settings, cooldown)
-        self.cooldowns = _cooldowns(self.shared, self.state_settings, cooldown)
-        self.cache = _cache(cache, self.shared)
-        self.baseline = baseline
-        self.baseline_prices = baseline_prices(baseline, self.deployments, _SOURCE)
-        self.scorer: Scorer = scorer if scorer is not None else default_scorer(calibration)
+        self.retry = tree.retry
+        breaker = tree.cooldown
+        self.state_settings = compiled.state_settings
+        self.shared = _open_state(tree.router.state, self.state_settings, breaker)
+        self.cooldowns = _cooldowns(self.shared, self.state_settings, breaker)
+        given_cache = None if cache is None or isinstance(cache, bool) else cache
+        self.cache = _cache(given_cache or tree.router.cache, self.shared)
+        self.baseline = tree.router.baseline
+        self.baseline_prices = compiled.baseline_prices
+        self.scorer: Scorer = scorer if scorer is not None else default_scorer(compiled.calibration)
         # lazy: the file is created by the first record, never by a dry run (plan, explain)
         self.ledger = (
-            ledger if isinstance(ledger, Ledger) or ledger is None else Ledger(ledger, lazy=True)
+            ledger
+            if isinstance(ledger, Ledger)
+            else None
+            if compiled.ledger is None
+            else Ledger(compiled.ledger, lazy=True)
         )
-        parsed = parse_budgets(budgets, _SOURCE)
-        if parsed and self.ledger is None and self.shared is None:
-            raise ConfigError(
-                _SOURCE,
-                "budgets",
-                "budgets are kept in the ledger or in Redis: also pass ledger='PATH' "
-                "or state='redis://HOST:PORT/DB'",
-            )
         self.books = Books(
             ledger=self.ledger,
-            budgets=parsed,
+            budgets=tree.budgets,
             baseline=self.baseline_prices,
             by_name=self._by_name,
-            store_prompts=store_prompts,
+            store_prompts=tree.router.store_prompts,
             shared=self.shared.budgets if self.shared else None,
             state_settings=self.state_settings,
             quality_model=profile_digest(self.scorer),
-        )
-        self._serving = Serving(
-            books=self.books,
-            by_name=self._by_name,
-            retry=self.retry,
-            cooldowns=self.cooldowns,
-            cache=self.cache,
-            decide=self._decide,
         )
         if answer_scorer is None and self.settings.cascade.answer_scorer:
             from router.quality.answers import default_answer_scorer  # noqa: PLC0415
 
             answer_scorer = default_answer_scorer()
         self.answer_scorer = answer_scorer
-        self._cascade = Cascade(
+        self._start_warmup(tree.router.warmup)
+        self._pipeline = self._build_pipeline()
+
+    def _build_pipeline(self) -> Pipeline:
+        """The serving pipeline, with one strategy per mode (chosen once per request)."""
+        route = Route(retry=self.retry, cooldowns=self.cooldowns, by_name=self._by_name)
+        cascade = Cascade(
             backend=self.backend,
             settings=self.settings.cascade,
             retry=self.retry,
             cooldowns=self.cooldowns,
             by_name=self._by_name,
-            scorer=answer_scorer,
+            scorer=self.answer_scorer,
         )
-        self._start_warmup(warmup)
+        return Pipeline(
+            books=self.books,
+            by_name=self._by_name,
+            backend=self.backend,
+            cache=self.cache,
+            strategies={"route": route, "cascade": cascade},
+            default_mode=self.settings.mode,
+            warmth=self._warmth,
+            default_timeout=self.timeout,
+            decide=self._decide,
+        )
 
     def _start_warmup(self, warmup: Warmup) -> None:
         if warmup not in (False, True, "background"):
@@ -299,7 +302,7 @@ class Router:
     def warmup(self) -> float:
         """Pay the first-call cost now rather than in the first request's latency: import
         litellm and what its first completion loads (the backend's `warmup()` for another
-        backend that has one), the cl100k encoding and tenacity, and plan one tiny request
+        backend that has one), the cl100k encoding, and plan one tiny request
         (pydantic builds its validators on first use). Nothing is sent to any deployment
         and nothing is written to the ledger.
 
@@ -319,6 +322,8 @@ class Router:
                     _warm_litellm()
                 _warm_shared()
                 warmth.done = True
+            if self.shared is not None:  # redis.asyncio, which the first coroutine would load
+                self.shared.warmup()
             if not self._planned_once:
                 with contextlib.suppress(RouterError):  # a policy that serves no such request
                     self._decide(self.request([{"role": "user", "content": "warmup"}]))
@@ -338,19 +343,6 @@ class Router:
         by a request); requests served before that are marked `decision.cold_start`."""
         return self._warmth.done
 
-    def _called(self, fn: Callable[[], _T]) -> _T:
-        """A call to the backend: once it returns (or fails), the backend is warm."""
-        try:
-            return fn()
-        finally:
-            self._warmth.done = True
-
-    async def _acalled(self, aw: Awaitable[_T]) -> _T:
-        try:
-            return await aw
-        finally:
-            self._warmth.done = True
-
     @classmethod
     def from_config(
         cls,
@@ -358,25 +350,20 @@ class Router:
         *,
         rules: Sequence[RuleFn] = (),
         answer_scorer: AnswerScorerFn | None = None,
-        warmup: Warmup = False,
+        warmup: Warmup | None = None,
+        **options: Any,
     ) -> Router:
-        """A Router from a TOML config file (see the README, "Config"). `warmup` as in
-        `Router(...)`: True warms before returning, "background" in a daemon thread."""
-        cfg = load_config(path, extra_rules=rules)
+        """A Router from a TOML config file (see docs/config.md): the file is read into the
+        tree and handed to the constructor, `Router(config=RouterConfig.load(path), ...)`.
+        Keywords are `Router(...)`'s (objects such as `backend=`, or keys that override
+        the file's); `warmup` as in `Router(...)`: True warms before returning,
+        "background" in a daemon thread (default: the file's `[router] warmup`)."""
         return cls(
-            cfg.deployments,
-            policy=cfg.policy,
-            settings=cfg.settings,
-            baseline=cfg.baseline,
-            ledger=cfg.ledger,
-            budgets=cfg.budgets,
-            store_prompts=cfg.store_prompts,
+            config=RouterConfig.load(path),
+            rules=rules,
             answer_scorer=answer_scorer,
-            calibration=cfg.calibration,
-            state=cfg.state,
-            state_settings=cfg.state_settings,
-            cache=True if cfg.cache else None,
-            warmup=warmup or cfg.warmup,
+            warmup=warmup,
+            **options,
         )
 
     def request(
@@ -397,7 +384,7 @@ class Router:
         may serve it.
         """
         req = to_request(messages, args)
-        return self._decide(req, self.books.states(req, self.books.clock()))
+        return self._decide(req, run(self.books.states(req, self.books.clock())))
 
     def _decide(
         self, req: Request, budgets: Sequence[BudgetState] = (), request_id: str | None = None
@@ -412,17 +399,6 @@ class Router:
         if not decision.candidates:
             raise NoEligibleDeployment(decision)
         return decision
-
-    def _mode(self, mode: Mode | None) -> Mode:
-        if mode is None:
-            return self.settings.mode
-        if mode not in _MODES:
-            raise InvalidRequest("mode", "write 'route' or 'cascade'")
-        return mode
-
-    def _hold(self, mode: Mode) -> Callable[[Decision], int] | None:
-        """What a request holds on its budgets: more than one paid call in a cascade."""
-        return self._cascade.hold if mode == "cascade" else None
 
     def feedback(self, request_id: str, score: bool | float) -> None:
         """Record how good a served answer was, for `python -m router calibrate --ledger`.
@@ -451,96 +427,28 @@ class Router:
         return cost_at(decision.features, *self.baseline_prices)
 
     def complete(
-        self,
-        messages: Sequence[Mapping[str, Any] | Message],
-        *,
-        timeout: float = 60.0,
-        cache: bool | None = None,
-        mode: Mode | None = None,
-        **args: Unpack[RequestArgs],
+        self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[CompleteArgs]
     ) -> Result:
         """Plan the request and call the plan's deployments in order until one answers.
 
-        Retries and fallback stay inside the plan; `timeout` bounds the whole chain.
-        `cache` overrides the rule that only deterministic requests are cached.
-        `mode` overrides the Router's: "cascade" asks the best free deployment first and
-        escalates to a paid one of the plan only when the verifier doubts the answer
-        (`decision.verification` says what it did; see `router.cascade`).
+        Retries and fallback stay inside the plan; `timeout` (seconds, default 60) bounds
+        the whole chain. `cache` overrides the rule that only deterministic requests are
+        cached. `mode` overrides the Router's: "cascade" asks the best free deployment
+        first and escalates to a paid one of the plan only when the verifier doubts the
+        answer (`decision.verification` says what it did; see `router.cascade`).
         Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
         """
-        mode, timeout = self._mode(mode), check_timeout(timeout)
-        if cache is not None and not isinstance(cache, bool):
-            raise InvalidRequest(
-                "cache", "write True, False or None (None: cache deterministic requests)"
-            )
-        ticket, call, candidates = self._serving.prepare(
-            messages, args, timeout, hold=self._hold(mode)
-        )
-        use_cache = self._serving.use_cache(cache, call)
-        if use_cache and (hit := self._serving.cache_hit(ticket, call, candidates)) is not None:
-            return hit
-
-        def complete(d: Deployment, left: float) -> dict[str, Any]:
-            return self._called(lambda: self.backend.complete(d, call, left))
-
-        verification: Verification | None = None
-        with self._serving.failures(ticket):
-            # A warmup is running: wait for it rather than load twice (the wait counts in
-            # the record's latency, before the chain's own timeout starts; it is cold).
-            self._warmth.wait()
-            if mode == "cascade":
-                response, served, attempts, verification = self._cascade.run(
-                    ticket.decision, call, timeout, complete, keep=lambda answer: answer
-                )
-                outcome = (response, served, attempts)
-            else:
-                outcome = execute(candidates, complete, **self._serving.chain(timeout))
-        return self._serving.finish(ticket, call, outcome, use_cache, verification)
+        return run(self._pipeline.complete(messages, args))
 
     async def acomplete(
-        self,
-        messages: Sequence[Mapping[str, Any] | Message],
-        *,
-        timeout: float = 60.0,
-        cache: bool | None = None,
-        mode: Mode | None = None,
-        **args: Unpack[RequestArgs],
+        self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[CompleteArgs]
     ) -> Result:
-        """`complete` as a coroutine: litellm's async client, asyncio sleeps, no threads."""
-        mode, timeout = self._mode(mode), check_timeout(timeout)
-        if cache is not None and not isinstance(cache, bool):
-            raise InvalidRequest(
-                "cache", "write True, False or None (None: cache deterministic requests)"
-            )
-        ticket, call, candidates = self._serving.prepare(
-            messages, args, timeout, hold=self._hold(mode)
-        )
-        use_cache = self._serving.use_cache(cache, call)
-        if use_cache and (hit := self._serving.cache_hit(ticket, call, candidates)) is not None:
-            return hit
-
-        def acomplete(d: Deployment, left: float) -> Awaitable[dict[str, Any]]:
-            return self._acalled(self.backend.acomplete(d, call, left))
-
-        verification: Verification | None = None
-        with self._serving.failures(ticket):
-            await self._warmth.await_()  # as in `complete`; the event loop keeps running
-            if mode == "cascade":
-                response, served, attempts, verification = await self._cascade.arun(
-                    ticket.decision, call, timeout, acomplete, keep=lambda answer: answer
-                )
-                outcome = (response, served, attempts)
-            else:
-                outcome = await aexecute(candidates, acomplete, **self._serving.chain(timeout))
-        return self._serving.finish(ticket, call, outcome, use_cache, verification)
+        """`complete` as a coroutine: the same steps (`router.serving`), with litellm's async
+        client, Redis's asyncio client, and file and database work off the event loop."""
+        return await arun(self._pipeline.complete(messages, args))
 
     def stream(
-        self,
-        messages: Sequence[Mapping[str, Any] | Message],
-        *,
-        timeout: float = 60.0,
-        mode: Mode | None = None,
-        **args: Unpack[RequestArgs],
+        self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[StreamArgs]
     ) -> Stream:
         """Stream the answer. Retries and fallback happen before the first chunk; after it,
         a failure raises StreamInterrupted with the text already delivered. Usage and cost
@@ -551,87 +459,14 @@ class Router:
         replayed as chunks, or the paid deployment it escalates to streams live. The
         first chunk thus waits for the whole free answer; `mode="route"` streams at once.
         """
-        mode, timeout = self._mode(mode), check_timeout(timeout)
-        ticket, call, candidates = self._serving.prepare(
-            messages, args, timeout, hold=self._hold(mode)
-        )
-
-        def open_stream(
-            d: Deployment, left: float
-        ) -> tuple[list[dict[str, Any]], Iterator[dict[str, Any]]]:
-            return self._called(lambda: open_head(d.name, self.backend.stream(d, call, left)))
-
-        verification: Verification | None = None
-        with self._serving.failures(ticket):
-            self._warmth.wait()  # as in `complete`
-            if mode == "cascade":
-                (head, rest), served, attempts, verification = self._cascade.run(
-                    ticket.decision,
-                    call,
-                    timeout,
-                    open_stream,
-                    keep=lambda answer: (replay_chunks(answer), iter(())),
-                )
-            else:
-                (head, rest), served, attempts = execute(
-                    candidates,
-                    open_stream,
-                    **self._serving.chain(timeout),
-                )
-        started = dataclasses.replace(
-            ticket.decision, attempts=attempts, served_by=served.name, verification=verification
-        )
-        return Stream(head, rest, started, self._serving.settler(ticket, started))
+        return Stream(*run(self._pipeline.stream(messages, args)))
 
     async def astream(
-        self,
-        messages: Sequence[Mapping[str, Any] | Message],
-        *,
-        timeout: float = 60.0,
-        mode: Mode | None = None,
-        **args: Unpack[RequestArgs],
+        self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[StreamArgs]
     ) -> AsyncStream:
         """`stream` as a coroutine: await it, then `async for` over the chunks (in cascade
         mode, the free answer is verified before its first chunk, as in `stream`)."""
-        mode, timeout = self._mode(mode), check_timeout(timeout)
-        ticket, call, candidates = self._serving.prepare(
-            messages, args, timeout, hold=self._hold(mode)
-        )
-
-        async def open_stream(
-            d: Deployment, left: float
-        ) -> tuple[list[dict[str, Any]], AsyncIterator[dict[str, Any]]]:
-            import asyncio  # noqa: PLC0415  (not at `import router`)
-
-            try:
-                async with asyncio.timeout(left):  # the exact deadline (see client_timeout)
-                    return await self._acalled(
-                        aopen_head(d.name, self.backend.astream(d, call, left))
-                    )
-            except TimeoutError:
-                raise timeout_error(d, left) from None
-
-        verification: Verification | None = None
-        with self._serving.failures(ticket):
-            await self._warmth.await_()  # as in `complete`
-            if mode == "cascade":
-                (head, rest), served, attempts, verification = await self._cascade.arun(
-                    ticket.decision,
-                    call,
-                    timeout,
-                    open_stream,
-                    keep=lambda answer: (replay_chunks(answer), empty_chunks()),
-                )
-            else:
-                (head, rest), served, attempts = await aexecute(
-                    candidates,
-                    open_stream,
-                    **self._serving.chain(timeout),
-                )
-        started = dataclasses.replace(
-            ticket.decision, attempts=attempts, served_by=served.name, verification=verification
-        )
-        return AsyncStream(head, rest, started, self._serving.settler(ticket, started))
+        return AsyncStream(*await arun(self._pipeline.stream(messages, args)))
 
 
 def _warmth_of(backend: Backend) -> _Warmth:
@@ -642,15 +477,15 @@ def _warmth_of(backend: Backend) -> _Warmth:
     return _Warmth(done=not callable(getattr(backend, "warmup", None)))
 
 
-def _state_settings(value: StateSettings | Mapping[str, Any] | None) -> StateSettings:
-    if value is None or isinstance(value, StateSettings):
-        return value or StateSettings()
-    try:
-        return StateSettings.model_validate(dict(value))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(["state_settings", *(str(p) for p in err["loc"])])
-        raise ConfigError(_SOURCE, key, str(err["msg"])) from None
+def _tree(config: RouterConfig | Mapping[str, Any] | None) -> RouterConfig | None:
+    """`Router(config=...)`: a tree as it is; a mapping is read as a config file's content."""
+    if config is None or isinstance(config, RouterConfig):
+        return config
+    if not isinstance(config, Mapping):
+        raise ConfigError(
+            _SOURCE, "config", "give a RouterConfig (RouterConfig.load(PATH)) or a mapping"
+        )
+    return tree_of(config, Origin(source="Router(config=...)", file_terms=True))
 
 
 def _open_state(url: str, settings: StateSettings, cooldown: CooldownPolicy) -> RedisState | None:

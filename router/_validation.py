@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from router.errors import ConfigError
@@ -166,3 +166,16 @@ def read_toml(path: Path) -> dict[str, Any]:
             f"nested too deeply; keep tables and arrays within {MAX_TOML_DEPTH} levels",
         )
     return raw
+
+
+class Section(BaseModel):
+    """A table of the config tree (`router.settings.RouterConfig`): frozen, no unknown
+    keys, field docstrings as their docs (`scripts/config_reference.py`)."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        defer_build=True,
+        use_attribute_docstrings=True,
+        allow_inf_nan=False,  # TOML has inf and nan: neither is a number of seconds
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,8 +22,11 @@ from router.params import check_params, shown_name
 __all__ = [
     "MAX_JSON_DEPTH",
     "OPENAI_PARAMS",
+    "SERVING_ARGS",
+    "CompleteArgs",
     "OpenAIParams",
     "RequestArgs",
+    "StreamArgs",
     "call_params",
     "check_json",
     "to_request",
@@ -79,6 +82,26 @@ class RequestArgs(OpenAIParams, total=False):
     tags: Sequence[str]
     quality_target: float | None
 
+
+class StreamArgs(RequestArgs, total=False):
+    """`Router.stream` and `astream`: the request's arguments, and how to serve it.
+
+    `timeout` (seconds, default 60) bounds the whole chain of calls; `mode` ("route" or
+    "cascade") overrides the Router's for this request."""
+
+    timeout: float
+    mode: Literal["route", "cascade"]
+
+
+class CompleteArgs(StreamArgs, total=False):
+    """`Router.complete` and `acomplete`: `StreamArgs`, and `cache` (True or False
+    overrides the rule that only deterministic requests are cached)."""
+
+    cache: bool | None
+
+
+SERVING_ARGS = frozenset(CompleteArgs.__annotations__) - frozenset(RequestArgs.__annotations__)
+"""How to serve a request (not part of it): timeout, mode, cache."""
 
 OPENAI_PARAMS = frozenset(OpenAIParams.__annotations__)
 """OpenAI chat parameters accepted (and passed through, not used for planning)."""

@@ -386,6 +386,28 @@ async def _aclose(stream: Any) -> None:
             _log.debug("closing a stream failed: %s", type(exc).__name__)
 
 
+class _Failure:
+    """Catches what a blocking litellm call raises and keeps it as a router error, so the
+    caller raises that after the `with` block, where no exception is being handled."""
+
+    def __init__(self, deployment: Deployment, kwargs: dict[str, Any]) -> None:
+        self.deployment, self.kwargs = deployment, kwargs
+        self._error: ProviderError | None = None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> bool:
+        if not isinstance(exc, Exception):  # none, or the caller leaving (GeneratorExit)
+            return False
+        self._error = _mapped(exc, self.deployment, self.kwargs)
+        return True
+
+    def error(self) -> ProviderError:
+        assert self._error is not None
+        return self._error
+
+
 def client_timeout(seconds_left: float) -> float:
     """The timeout litellm gets. litellm caches its HTTP client keyed by the timeout value,
     so a new float per call (the chain's deadline minus now) costs a new client and TCP
@@ -401,14 +423,11 @@ class LiteLLMBackend:
     def complete(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
-        lm, kwargs = _litellm(), self._kwargs(deployment, params, timeout)
-        try:
-            response = lm.completion(**kwargs)
-        except Exception as exc:  # every failure leaves as a typed router error
-            error = _mapped(exc, deployment, kwargs)
-        else:
-            return _dump(response)
-        raise error  # outside `except`: no __context__ holding the provider's raw error
+        kwargs = self._kwargs(deployment, params, timeout)
+        failed = _Failure(deployment, kwargs)
+        with failed:
+            return _dump(_litellm().completion(**kwargs))
+        raise failed.error()  # outside `except`: no __context__ holding the provider's raw error
 
     async def acomplete(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
@@ -431,31 +450,22 @@ class LiteLLMBackend:
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> Iterator[dict[str, Any]]:
         """Chunks as dicts; any failure, before or after the first chunk, as ProviderError."""
-        lm = _litellm()
-        kwargs = self._kwargs(deployment, params, timeout)
-        kwargs["stream"] = True
-        kwargs["stream_options"] = {"include_usage": True}
-        response: Any = None
+        kwargs = self._stream_kwargs(deployment, params, timeout)
+        failed, response = _Failure(deployment, kwargs), None
         try:
-            response = lm.completion(**kwargs)
-            for chunk in response:
-                yield chunk.model_dump()
-        except Exception as exc:  # every failure leaves as a typed router error
-            error = _mapped(exc, deployment, kwargs)
-        else:
-            return
+            with failed:
+                response = _litellm().completion(**kwargs)
+                yield from (chunk.model_dump() for chunk in response)
+                return
         finally:  # also when the caller stops early: let go of the HTTP connection now
             _close(response)
-        raise error  # outside `except`: no __context__ holding the provider's raw error
+        raise failed.error()
 
     async def astream(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> AsyncIterator[dict[str, Any]]:
         """`stream` on litellm's async client."""
-        lm = _litellm()
-        kwargs = self._kwargs(deployment, params, timeout)
-        kwargs["stream"] = True
-        kwargs["stream_options"] = {"include_usage": True}
+        lm, kwargs = _litellm(), self._stream_kwargs(deployment, params, timeout)
         response: Any = None
         try:
             response = await lm.acompletion(**kwargs)
@@ -469,6 +479,15 @@ class LiteLLMBackend:
             await _aclose(response)
         raise error  # outside `except`: no __context__ holding the provider's raw error
 
+    @classmethod
+    def _stream_kwargs(
+        cls, deployment: Deployment, params: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        kwargs = cls._kwargs(deployment, params, timeout)
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+        return kwargs
+
     @staticmethod
     def _kwargs(deployment: Deployment, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         key: str | None = _NO_KEY
@@ -481,7 +500,19 @@ class LiteLLMBackend:
             _REDACT_KEYS.add(key)
         elif deployment.hosting == "api":
             key = None  # litellm reads the provider's usual variable
-        return {
+        headers = dict(deployment.extra_headers)
+        for header, env in deployment.extra_headers_env.items():
+            value = os.environ.get(env)
+            if not value:
+                raise MissingCredentials(
+                    deployment.name, f"missing credentials: ${env} (header {header}) is not set"
+                )
+            _REDACT_KEYS.add(value)
+            headers[header] = value
+        # the deployment's litellm_params first (an allow-list: router.catalog), then what
+        # the router sets itself, then the request's own parameters
+        kwargs: dict[str, Any] = {
+            **deployment.litellm_params,
             "model": deployment.model,
             "api_base": deployment.api_base,
             "api_key": key,
@@ -489,5 +520,9 @@ class LiteLLMBackend:
             "num_retries": 0,
             "max_retries": 0,
             "caching": False,
-            **params,
         }
+        if deployment.api_version is not None:
+            kwargs["api_version"] = deployment.api_version
+        if headers:
+            kwargs["extra_headers"] = headers
+        return {**kwargs, **params}

@@ -1,5 +1,6 @@
 """The books of a Router: budgets before the call, cost and the ledger record after it.
 
+Each step is an op (router.effects): the store's reads and writes are its effects.
 `open` reads the budgets a request counts against, plans with them, and reserves the
 request's maximum cost on them (re-planning if another request took the money first).
 `settle` prices the usage, writes the ledger record and releases the reservation with
@@ -18,6 +19,7 @@ from typing import NamedTuple
 
 from router.accounting import account
 from router.budgets import Budget, BudgetState, applicable, max_cost_micro
+from router.effects import Op
 from router.errors import NoEligibleDeployment
 from router.feedback import verdicts
 from router.ledger import Ledger, LedgerBudgets, Outcome, row_of
@@ -82,14 +84,16 @@ class Books:
         self.quality_model = quality_model
         """The digest recorded with each profile (`router.feedback.profile_digest`)."""
 
-    def states(self, request: Request, now: float) -> list[BudgetState]:
+    def states(self, request: Request, now: float) -> Op[list[BudgetState]]:
         """The budgets `request` counts against, with what is used of each now."""
         unread = self._unread(request, now)
         if not unread:
             return []
         assert self.store is not None  # budgets apply only with a store
         try:
-            used = self.store.used(request.tenant, [(s.key, s.window) for s in unread])
+            used = yield from self.store.used_op(
+                request.tenant, [(s.key, s.window) for s in unread]
+            )
         except StateUnavailable:
             return self._unavailable(unread)
         return [s._replace(used_micro=u) for s, u in zip(unread, used, strict=True)]
@@ -119,7 +123,7 @@ class Books:
         *,
         timeout: float,
         hold_amount: Callable[[Decision], int] | None = None,
-    ) -> Ticket:
+    ) -> Op[Ticket]:
         """Plan under the budgets and hold the request's maximum cost on them.
 
         Optimistic: the first plan assumes the budgets have room, and the reservation (one
@@ -143,7 +147,7 @@ class Books:
                 decision = decide(states)
             except NoEligibleDeployment as exc:
                 unheld = Ticket(exc.decision, now, started, (), None, False, prompt, notes, tenant)
-                self._record(unheld, exc.decision, "unservable", "NoEligibleDeployment")
+                yield from self._record(unheld, exc.decision, "unservable", "NoEligibleDeployment")
                 raise
             if not states:
                 return Ticket(decision, now, started, (), None, False, prompt, notes, tenant)
@@ -164,7 +168,9 @@ class Books:
             hold = timeout + HOLD_MARGIN
             assert self.store is not None  # budgets apply only with a store
             try:
-                seen = self.store.reserve(tenant, token, limits, amount, hold_seconds=hold)
+                seen = yield from self.store.reserve_op(
+                    tenant, token, limits, amount, hold_seconds=hold
+                )
             except StateUnavailable:
                 states, known = self._unavailable(states), True
                 if not states:  # open: serve as planned, nothing held
@@ -175,7 +181,7 @@ class Books:
                 if not known and any(_stepped(s) for s in real):
                     decision = decide(real)  # same candidates, relaxed target: fits the hold
                 return Ticket(decision, now, started, counters, token, True, prompt, notes, tenant)
-            states, known = self.states(request, now), True
+            states, known = (yield from self.states(request, now)), True
         raise AssertionError("unreachable: the last plan holds no paid deployment")
 
     def settle(
@@ -186,7 +192,7 @@ class Books:
         *,
         cache_hit: bool = False,
         outcome: Outcome = "ok",
-    ) -> Decision:
+    ) -> Op[Decision]:
         """Price the usage, write the record, release the hold with the actual cost.
         `outcome="interrupted"`: a stream that broke after delivering part of an answer.
 
@@ -201,12 +207,12 @@ class Books:
                 done, cost=done.cost._replace(micro_usd=done.cost.micro_usd + extra)
             )
         error = "StreamInterrupted" if outcome == "interrupted" else None
-        return self._record(ticket, done, outcome, error, served)
+        return (yield from self._record(ticket, done, outcome, error, served))
 
-    def fail(self, ticket: Ticket, decision: Decision, error: BaseException) -> Decision:
+    def fail(self, ticket: Ticket, decision: Decision, error: BaseException) -> Op[Decision]:
         """Record a request that got no answer (a RouterError, or the caller's
         cancellation) and release what it held."""
-        return self._record(ticket, decision, "error", type(error).__name__)
+        return (yield from self._record(ticket, decision, "error", type(error).__name__))
 
     def _record(
         self,
@@ -215,14 +221,14 @@ class Books:
         outcome: Outcome,
         error: str | None,
         served: Deployment | None = None,
-    ) -> Decision:
+    ) -> Op[Decision]:
         """Write the request's ledger row; its ticket settles and releases its holds (in
         the ledger's own statement, or by one script on Redis)."""
         store = self.store
         local = store is None or store.settles_with_record
         if store is not None and not local and ticket.held and ticket.token is not None:
             cost = decision.cost.micro_usd if decision.cost is not None else 0
-            store.settle(ticket.tenant, ticket.token, ticket.counters, cost)
+            yield from store.settle_op(ticket.tenant, ticket.token, ticket.counters, cost)
         if ticket.notes:  # after settling, which may have queued: the record says so
             decision = dataclasses.replace(decision, shared_state=tuple(ticket.notes))
         if self.ledger is None:
@@ -241,7 +247,7 @@ class Books:
             model=served.model if served else None,
             quality_model=self.quality_model,
         )
-        self.ledger.write(row, verdicts(decision, self.by_name, ts=ticket.ts))
+        yield from self.ledger.write_op(row, verdicts(decision, self.by_name, ts=ticket.ts))
         return decision
 
     def _prompt(self, request: Request) -> str | None:

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
+from router.effects import Op, blocking
+
 __all__ = ["Cache", "ResponseCache", "is_deterministic"]
 
 
@@ -74,6 +76,13 @@ class ResponseCache:
 
     def put(self, key: str, tenant: str, response: dict[str, Any]) -> None:
         self._cache.set(key, {"tenant": tenant, "response": response}, expire=self.ttl_seconds)
+
+    def get_op(self, key: str, tenant: str) -> Op[dict[str, Any] | None]:
+        """`get` as an op (router.effects): off the event loop when async."""
+        return blocking(lambda: self.get(key, tenant))
+
+    def put_op(self, key: str, tenant: str, response: dict[str, Any]) -> Op[None]:
+        return blocking(lambda: self.put(key, tenant, response))
 
     def close(self) -> None:
         self._cache.close()

@@ -37,7 +37,7 @@ books add to the request's cost when it escalated (honest accounting).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -45,8 +45,9 @@ from router.accounting import price_micro, response_usage
 from router.backends import Backend
 from router.budgets import max_cost_micro
 from router.cooldowns import Cooldowns
+from router.effects import Complete, Gather, Op
 from router.errors import AllDeploymentsFailed, BadRequest, ProviderError, RouterError
-from router.executor import RetryPolicy, aexecute, execute
+from router.executor import Call, Job, RetryPolicy, attempts
 from router.models import Deployment, Features
 from router.records import Attempt, Decision, Usage, Verification, response_text
 from router.verify import AnswerScorerFn, CascadeSettings, Verdict, verify, with_agreement
@@ -186,7 +187,12 @@ class Cascade:
         return hold_micro(decision.features, deployments, self.settings.samples)
 
     def _chain(self, timeout: float) -> dict[str, Any]:
-        return {"timeout": timeout, "policy": self.retry, "cooldowns": self.cooldowns}
+        return {
+            "timeout": timeout,
+            "policy": self.retry,
+            "cooldowns": self.cooldowns,
+            "now": self.clock,
+        }
 
     def _first_params(self, d: Deployment, call: dict[str, Any]) -> dict[str, Any]:
         if self.settings.logprobs and d.hosting != "api" and call.get("logprobs") is None:
@@ -325,37 +331,38 @@ class Cascade:
         )
         return AllDeploymentsFailed(attempts, reason)
 
-    # -- synchronous -----------------------------------------------------------------
+    # -- the op (router.effects: one copy, driven blocking or on the event loop) -------
 
-    def run(
-        self,
-        decision: Decision,
-        call: dict[str, Any],
-        timeout: float,
-        then: Callable[[Deployment, float], T],
-        keep: Callable[[Response], T],
-    ) -> Served[T]:
-        """Serve `decision`'s plan as a cascade. `then(deployment, seconds_left)` calls a
-        paid deployment (a completion, or the head of a stream); `keep(response)` turns
-        the free answer into the same shape."""
+    def serve(self, job: Job[T]) -> Op[Served[T]]:
+        """Serve the job's plan as a cascade: `job.then` calls a paid deployment (a
+        completion, or the head of a stream); `job.keep` gives the free answer in the
+        same shape. Samples are drawn concurrently when async."""
+        decision, call, timeout, then, keep = (
+            job.decision,
+            job.call,
+            job.timeout,
+            job.then,
+            job.keep,
+        )
         started = self.clock()
         deadline = started + timeout
         plan = self._plan(decision)
         free = [d for d in plan if in_free_tier(d)]
         if not free:
-            out, served, attempts = execute(plan, then, **self._chain(timeout))
+            out, served, tried = yield from attempts(plan, then, **self._chain(timeout))
             note = "no free deployment in the plan: routed without the cascade"
-            return out, served, attempts, self._unverified(started, note)
+            return out, served, tried, self._unverified(started, note)
         try:
-            response, first, attempts = execute(
+            response, first, tried = yield from attempts(
                 free, lambda d, left: self._first(d, call, left), **self._chain(timeout)
             )
         except AllDeploymentsFailed as failed:
-            return self._fall_back(plan, failed.attempts, then, started, deadline)
+            return (yield from self._fall_back(plan, failed.attempts, then, started, deadline))
         verdict = self._judge(call, response)
         samples: tuple[list[str], list[Attempt], int] = ([], [], 0)
         if self._wants_samples(verdict):
-            samples = self._sample(decision, self._sample_sources(free, first), call, deadline)
+            sources = self._sample_sources(free, first)
+            samples = yield from self._sample(decision, sources, call, deadline)
             verdict = with_agreement(
                 verdict, response, samples[0], rescore=self._rescore(call, response)
             )
@@ -364,7 +371,7 @@ class Cascade:
             call=call,
             response=response,
             first=first,
-            attempts=attempts,
+            attempts=tried,
             verdict=verdict,
             samples=samples,
             started=started,
@@ -375,7 +382,9 @@ class Cascade:
             return keep(judged.shown), first, judged.attempts, self._kept(judged, why)
         targets = escalation_targets(plan, judged.attempts)
         try:
-            out, served, more = execute(targets, then, **self._chain(deadline - self.clock()))
+            out, served, more = yield from attempts(
+                targets, then, **self._chain(deadline - self.clock())
+            )
         except RouterError as exc:
             return self._escalation_failed(judged, exc, keep)
         return (
@@ -403,29 +412,31 @@ class Cascade:
         self,
         plan: Sequence[Deployment],
         failed: tuple[Attempt, ...],
-        then: Callable[[Deployment, float], T],
+        then: Call[T],
         started: float,
         deadline: float,
-    ) -> Served[T]:
+    ) -> Op[Served[T]]:
         rest = [d for d in plan if not in_free_tier(d)]
         left = deadline - self.clock()
         if not rest or left <= 0:
             raise self._failed(deadline, failed)
         try:
-            out, served, more = execute(rest, then, **self._chain(left))
+            out, served, more = yield from attempts(rest, then, **self._chain(left))
         except AllDeploymentsFailed as exc:
             raise self._failed(deadline, failed + exc.attempts) from None
         note = "every free deployment failed: fell back to the plan's paid ones, unverified"
         return out, served, failed + more, self._unverified(started, note)
 
-    def _first(self, d: Deployment, call: dict[str, Any], left: float) -> Response:
+    def _first(self, d: Deployment, call: dict[str, Any], left: float) -> Op[Response]:
         params = self._first_params(d, call)
+        response: Response
         try:
-            return self.backend.complete(d, params, left)
+            response = yield Complete(self.backend, d, params, left)
         except BadRequest:
             if params is call:
                 raise
-            return self.backend.complete(d, call, left)  # a server that refuses `logprobs`
+            response = yield Complete(self.backend, d, call, left)  # refuses `logprobs`
+        return response
 
     def _sample(
         self,
@@ -433,139 +444,24 @@ class Cascade:
         sources: Sequence[Deployment],
         call: dict[str, Any],
         deadline: float,
-    ) -> tuple[list[str], list[Attempt], int]:
+    ) -> Op[tuple[list[str], list[Attempt], int]]:
         params = self._sample_params(call)
-        texts: list[str] = []
-        attempts: list[Attempt] = []
-        cost = 0
-        for i, d in enumerate(sources):
+
+        def one(i: int, d: Deployment) -> Op[tuple[Attempt, Response | None] | None]:
             start = self.clock()
             if deadline - start <= 0:
-                break
+                return None
             try:
-                response = self.backend.complete(d, params, deadline - start)
-            except ProviderError as exc:
-                attempts.append(_sample_attempt(d, i, str(exc), start, self.clock()))
-                continue
-            attempts.append(_sample_attempt(d, i, None, start, self.clock()))
-            texts.append(response_text(response) or "")
-            cost += _price(response_usage(decision, response), d)
-        return texts, attempts, cost
-
-    # -- asynchronous ----------------------------------------------------------------
-
-    async def arun(
-        self,
-        decision: Decision,
-        call: dict[str, Any],
-        timeout: float,
-        then: Callable[[Deployment, float], Awaitable[T]],
-        keep: Callable[[Response], T],
-    ) -> Served[T]:
-        """`run` for coroutines: the same rules; samples are drawn concurrently."""
-        started = self.clock()
-        deadline = started + timeout
-        plan = self._plan(decision)
-        free = [d for d in plan if in_free_tier(d)]
-        if not free:
-            out, served, attempts = await aexecute(plan, then, **self._chain(timeout))
-            note = "no free deployment in the plan: routed without the cascade"
-            return out, served, attempts, self._unverified(started, note)
-        try:
-            response, first, attempts = await aexecute(
-                free, lambda d, left: self._afirst(d, call, left), **self._chain(timeout)
-            )
-        except AllDeploymentsFailed as failed:
-            return await self._afall_back(plan, failed.attempts, then, started, deadline)
-        verdict = self._judge(call, response)
-        samples: tuple[list[str], list[Attempt], int] = ([], [], 0)
-        if self._wants_samples(verdict):
-            sources = self._sample_sources(free, first)
-            samples = await self._asample(decision, sources, call, deadline)
-            verdict = with_agreement(
-                verdict, response, samples[0], rescore=self._rescore(call, response)
-            )
-        judged = self._judged(
-            decision=decision,
-            call=call,
-            response=response,
-            first=first,
-            attempts=attempts,
-            verdict=verdict,
-            samples=samples,
-            started=started,
-        )
-        if (record := self._passed(judged)) is not None:
-            return keep(judged.shown), first, judged.attempts, record
-        if (why := self._no_target(decision, judged, deadline)) is not None:
-            return keep(judged.shown), first, judged.attempts, self._kept(judged, why)
-        targets = escalation_targets(plan, judged.attempts)
-        try:
-            out, served, more = await aexecute(
-                targets, then, **self._chain(deadline - self.clock())
-            )
-        except RouterError as exc:
-            return self._escalation_failed(judged, exc, keep)
-        return (
-            out,
-            served,
-            _mark_rejected(judged.attempts, first.name) + more,
-            self._escalated(judged, served),
-        )
-
-    async def _afall_back(
-        self,
-        plan: Sequence[Deployment],
-        failed: tuple[Attempt, ...],
-        then: Callable[[Deployment, float], Awaitable[T]],
-        started: float,
-        deadline: float,
-    ) -> Served[T]:
-        rest = [d for d in plan if not in_free_tier(d)]
-        left = deadline - self.clock()
-        if not rest or left <= 0:
-            raise self._failed(deadline, failed)
-        try:
-            out, served, more = await aexecute(rest, then, **self._chain(left))
-        except AllDeploymentsFailed as exc:
-            raise self._failed(deadline, failed + exc.attempts) from None
-        note = "every free deployment failed: fell back to the plan's paid ones, unverified"
-        return out, served, failed + more, self._unverified(started, note)
-
-    async def _afirst(self, d: Deployment, call: dict[str, Any], left: float) -> Response:
-        params = self._first_params(d, call)
-        try:
-            return await self.backend.acomplete(d, params, left)
-        except BadRequest:
-            if params is call:
-                raise
-            return await self.backend.acomplete(d, call, left)
-
-    async def _asample(
-        self,
-        decision: Decision,
-        sources: Sequence[Deployment],
-        call: dict[str, Any],
-        deadline: float,
-    ) -> tuple[list[str], list[Attempt], int]:
-        import asyncio  # noqa: PLC0415  (not at `import router`)
-
-        params = self._sample_params(call)
-
-        async def one(i: int, d: Deployment) -> tuple[Attempt, Response | None]:
-            start = self.clock()
-            try:
-                response = await self.backend.acomplete(d, params, deadline - start)
+                response = yield Complete(self.backend, d, params, deadline - start)
             except ProviderError as exc:
                 return _sample_attempt(d, i, str(exc), start, self.clock()), None
             return _sample_attempt(d, i, None, start, self.clock()), response
 
-        if deadline - self.clock() <= 0:
-            return [], [], 0
-        done = await asyncio.gather(*(one(i, d) for i, d in enumerate(sources)))
-        answered = [(r, d) for (_, r), d in zip(done, sources, strict=True) if r is not None]
+        ops = tuple(one(i, d) for i, d in enumerate(sources))
+        done = [x for x in (yield Gather(ops)) if x is not None]
+        answered = [(r, a.deployment) for a, r in done if r is not None]
         texts = [response_text(r) or "" for r, _ in answered]
-        cost = sum(_price(response_usage(decision, r), d) for r, d in answered)
+        cost = sum(_price(response_usage(decision, r), self.by_name[d]) for r, d in answered)
         return texts, [a for a, _ in done], cost
 
 

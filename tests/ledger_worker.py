@@ -1,9 +1,11 @@
-"""A separate OS process for the ledger tests: a Router on a shared ledger file sends
-requests to loopback fault servers and prints one line per answered call.
+"""A separate OS process for the ledger tests: a Router on a shared ledger file, served
+in-process by a MockBackend (no HTTP, no litellm: the process starts in about a second),
+prints one line per answered call.
 
-    python tests/ledger_worker.py LEDGER API_URL LOCAL_URL REQUESTS THREADS BUDGET_USD
+    python tests/ledger_worker.py LEDGER REQUESTS THREADS BUDGET_USD
 
-Each answered call prints `done <served_by> <cost_micro>` (flushed) after `complete`
+Both deployments answer `ok("hi")` with 50 prompt and 100 completion tokens. Each
+answered call prints `done <served_by> <cost_micro>` (flushed) after `complete`
 returned, i.e. after the router wrote its ledger record.
 """
 
@@ -14,33 +16,36 @@ import threading
 
 import router
 from router.executor import RetryPolicy
+from router.testing import MockBackend, ok
 
 KEY_ENV = "ROUTER_TEST_LEDGER_KEY"
-# Longer than the 50 prompt tokens the fault server reports: byte-level tokenizers never
+# Longer than the 50 prompt tokens the backend reports: byte-level tokenizers never
 # count more tokens than bytes, which is what the budget's upper bound relies on.
 HI = [{"role": "user", "content": "Say hello to the whole team and wish them a good week"}]
+NOWHERE = "http://127.0.0.1:9/v1"  # loopback (so "local"); the mock never connects
 
 
-def build(ledger: str, api_url: str, local_url: str, budget_usd: float) -> router.Router:
+def build(ledger: str, budget_usd: float) -> router.Router:
     return router.Router(
         deployments=[
-            {"name": "api", "model": "openai/x", "api_base": api_url, "hosting": "api",
+            {"name": "api", "model": "openai/x", "api_base": NOWHERE, "hosting": "api",
              "weights": "closed", "context_window": 8192, "api_key_env": KEY_ENV,
              "input_cost_per_mtok": 10, "output_cost_per_mtok": 10, "quality": 0.95},
-            {"name": "local", "model": "openai/a", "api_base": local_url,
+            {"name": "local", "model": "openai/a", "api_base": NOWHERE,
              "context_window": 8192, "quality": 0.5},
         ],
         objective="best",
         retry=RetryPolicy(attempts=1),
         ledger=ledger,
         budgets=[{"tenant": "acme", "period": "day", "usd": budget_usd}],
+        backend=MockBackend(default=ok("hi", prompt_tokens=50, completion_tokens=100)),
     )  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
-    ledger, api_url, local_url = argv[0], argv[1], argv[2]
-    requests, threads, budget = int(argv[3]), int(argv[4]), float(argv[5])
-    r = build(ledger, api_url, local_url, budget)
+    ledger = argv[0]
+    requests, threads, budget = int(argv[1]), int(argv[2]), float(argv[3])
+    r = build(ledger, budget)
     lock = threading.Lock()
     per_thread = [requests // threads + (i < requests % threads) for i in range(threads)]
 

@@ -1,20 +1,26 @@
 """A separate OS process for the shared-state tests: a Router on a shared Redis sends
-requests to loopback fault servers and prints one JSON line per request.
+requests and prints one JSON line per request.
 
     python tests/state_worker.py CONFIG_JSON
 
-CONFIG_JSON (see `Config`): the Redis URL, the two fault servers' base URLs, how many
-requests on how many threads, the tenants to cycle through, and the Router's budget,
-cooldown, cache, ledger and state settings.
+CONFIG_JSON (see `Config`): the Redis URL; the backend: `"litellm"` (the two loopback
+fault servers' base URLs in `api` and `local`) or `"mock"` (a MockBackend in this
+process, both deployments answering `ok("hi")` with 50 + 100 tokens after the faults
+`script` lists per deployment, e.g. `{"api": [["server_error", [503]]]}`: a
+router.testing constructor and its arguments); how many requests on how many threads,
+the tenants to cycle through, and the Router's budget, cooldown, cache, ledger and state
+settings.
 
 Protocol on stdout, one JSON object a line (flushed):
 
-- `{"ready": true}` once the Router is built and litellm imported; with `"go": true`
-  the worker then waits for one line on stdin before sending anything (so that several
-  processes start hammering at once, after their slow imports);
+- `{"ready": true}` once the Router is built and its backend ready (litellm imported);
+  with `"go": true` the worker then waits for one line on stdin before sending anything
+  (so that several processes start hammering at once, after their slow imports);
 - one `{"i": ..., "served_by": ..., "cost": ..., "error": ..., ...}` per request, printed
   after `complete` returned or raised a RouterError (i.e. after the record was written);
-- `{"end": true, "health": {...}, "pending": N}` last.
+- `{"end": true, "health": {...}, "pending": N, "calls": {...}}` last; `calls` counts the
+  calls the MockBackend received per deployment (the FaultServers' request logs, in
+  the parent, count them for litellm).
 
 `"requests": null` sends requests until stdin reaches EOF (the parent closes it).
 Anything other than a RouterError escapes and the process exits non-zero.
@@ -30,10 +36,12 @@ import time
 from typing import Any, TypedDict
 
 import router
+import router.testing
 from router.backends import _litellm
 from router.cooldowns import CooldownPolicy
 from router.errors import RouterError
 from router.executor import RetryPolicy
+from router.testing import MockBackend, ok
 
 KEY_ENV = "ROUTER_TEST_STATE_KEY"
 # Longer than the 50 prompt tokens the fault server reports: byte-level tokenizers never
@@ -43,8 +51,10 @@ HI = [{"role": "user", "content": "Say hello to the whole team and wish them a g
 
 class Config(TypedDict):
     redis: str
+    backend: str
     api: str
     local: str
+    script: dict[str, list[tuple[str, list[Any]]]]
     requests: int | None
     threads: int
     tenants: list[str]
@@ -58,7 +68,14 @@ class Config(TypedDict):
     go: bool
 
 
-def build(cfg: Config) -> router.Router:
+def mock_backend(cfg: Config) -> MockBackend:
+    backend = MockBackend(default=ok("hi", prompt_tokens=50, completion_tokens=100))
+    for name, faults in cfg["script"].items():
+        backend.script(*(getattr(router.testing, f)(*args) for f, args in faults), deployment=name)
+    return backend
+
+
+def build(cfg: Config, backend: MockBackend | None) -> router.Router:
     budgets = (
         []
         if cfg["budget_usd"] is None
@@ -80,6 +97,7 @@ def build(cfg: Config) -> router.Router:
         cache=cfg["cache"] or None,
         state=cfg["redis"],
         state_settings=cfg["state_settings"],
+        backend=backend,
     )  # fmt: skip
 
 
@@ -111,8 +129,10 @@ def one(r: router.Router, i: int, tenant: str, temperature: float | None) -> dic
 
 def main(argv: list[str]) -> int:
     cfg: Config = json.loads(argv[0])
-    r = build(cfg)
-    _litellm()  # the slow import (as the router makes it), before the start signal
+    backend = mock_backend(cfg) if cfg["backend"] == "mock" else None
+    r = build(cfg, backend)
+    if backend is None:
+        _litellm()  # the slow import (as the router makes it), before the start signal
 
     lock = threading.Lock()
 
@@ -149,7 +169,10 @@ def main(argv: list[str]) -> int:
         t.join()
     health = {name: [s.state, s.consecutive_failures] for name, s in r.health().items()}
     pending = r.shared.budgets.pending if r.shared is not None else 0
-    emit({"end": True, "health": health, "pending": pending})
+    calls: dict[str, int] = {"api": 0, "local": 0}
+    for call in backend.calls if backend is not None else ():
+        calls[call.deployment] += 1
+    emit({"end": True, "health": health, "pending": pending, "calls": calls})
     return 0
 
 

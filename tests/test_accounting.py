@@ -1,5 +1,6 @@
 """Usage and cost arithmetic (pure), and the usage/cost the Router records when it serves:
-complete, a cache hit, a stream that ends, one stopped early and one interrupted."""
+complete, a cache hit, a stream that ends, one stopped early and one interrupted (served
+by a MockBackend; litellm's own cost figure through the real stack on a FaultServer)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from router.errors import StreamInterrupted
 from router.executor import RetryPolicy
 from router.records import MICRO, Cost, Decision, Usage
 from router.streaming import AsyncStream
-from router.testing import FaultServer, ok, stream
+from router.testing import FaultServer, MockServer, ok, stream
 
 FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0)
 HI = [{"role": "user", "content": "Say hello"}]
@@ -97,7 +98,7 @@ def test_account_prices_usage_at_the_served_deployment_and_the_baseline() -> Non
     }  # fmt: skip
 
 
-def priced_router(server: FaultServer, **options: Any) -> router.Router:
+def priced_router(server: MockServer, **options: Any) -> router.Router:
     """One self-hosted deployment at $1/M input and $2/M output; baseline gpt-4o."""
     return router.Router(
         deployments=[
@@ -107,12 +108,15 @@ def priced_router(server: FaultServer, **options: Any) -> router.Router:
         ],
         baseline="gpt-4o",
         retry=FAST,
+        backend=server.backend,
         **options,
     )  # fmt: skip
 
 
-def test_complete_records_usage_cost_and_baseline(servers: tuple[FaultServer, FaultServer]) -> None:
-    server, _ = servers
+def test_complete_records_usage_cost_and_baseline(
+    mock_servers: tuple[MockServer, MockServer],
+) -> None:
+    server, _ = mock_servers
     server.script(ok("hi", prompt_tokens=1000, completion_tokens=500))
     d = priced_router(server).complete(HI).decision
     assert d.usage == Usage(1000, 500, "provider")
@@ -121,9 +125,9 @@ def test_complete_records_usage_cost_and_baseline(servers: tuple[FaultServer, Fa
 
 
 def test_cache_hit_costs_nothing_and_keeps_the_baseline(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    server, _ = servers
+    server, _ = mock_servers
     server.script(ok("hi", prompt_tokens=1000, completion_tokens=500))
     r = priced_router(server, cache=router.ResponseCache(tmp_path))
     first = r.complete(HI, temperature=0).decision
@@ -137,9 +141,9 @@ def test_cache_hit_costs_nothing_and_keeps_the_baseline(
 
 
 def test_stream_settles_with_the_providers_usage_at_the_end(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
 ) -> None:
-    server, _ = servers
+    server, _ = mock_servers
     server.script(stream(("Hel", "lo ", "there")))
     s = priced_router(server).stream(HI)
     assert s.decision.cost is None  # not settled before the end
@@ -153,9 +157,9 @@ def test_stream_settles_with_the_providers_usage_at_the_end(
 
 
 def test_stream_left_early_is_settled_with_an_estimate(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
 ) -> None:
-    server, _ = servers
+    server, _ = mock_servers
     server.script(stream(tuple(f"part{i} " for i in range(50))))
     s = priced_router(server).stream(HI)
     for n, _chunk in enumerate(s):  # leave the loop after three chunks, without close()
@@ -169,9 +173,9 @@ def test_stream_left_early_is_settled_with_an_estimate(
 
 
 def test_stream_closed_before_reading_is_settled(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
 ) -> None:
-    server, _ = servers
+    server, _ = mock_servers
     server.script(stream(("a", "b", "c")))
     s = priced_router(server).stream(HI)
     s.close()
@@ -181,9 +185,9 @@ def test_stream_closed_before_reading_is_settled(
 
 
 def test_interrupted_stream_is_settled_with_what_was_delivered(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
 ) -> None:
-    server, _ = servers
+    server, _ = mock_servers
     server.script(stream(("one ", "two ", "three"), disconnect_after=2))
     s = priced_router(server).stream(HI)
     with pytest.raises(StreamInterrupted):
@@ -195,8 +199,8 @@ def test_interrupted_stream_is_settled_with_what_was_delivered(
     assert s.decision.usage.completion_tokens >= 2
 
 
-def test_astream_settles_too(servers: tuple[FaultServer, FaultServer]) -> None:
-    server, _ = servers
+def test_astream_settles_too(mock_servers: tuple[MockServer, MockServer]) -> None:
+    server, _ = mock_servers
     server.script(stream(("Hel", "lo")))
 
     async def consume() -> AsyncStream:

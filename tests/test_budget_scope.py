@@ -2,14 +2,14 @@
 shared by every tenant, beside the per-tenant budgets. A request counts against every
 budget that applies to it and the tightest decides.
 
-Real parts: a SQLite ledger on disk and a real redis-server hold the counters, two
-loopback fault servers answer (a free local model and a paid API).
+Real parts: a SQLite ledger on disk and a real redis-server hold the counters; a
+MockBackend's two servers answer (a free local model and a paid API).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from router.errors import ConfigError
 from router.records import Decision
 from router.state.redis_state import RedisState
 from router.state.settings import StateSettings
-from router.testing import FaultServer, ok
+from router.testing import MockBackend, MockServer, ok
 
 KEY_ENV = "ROUTER_TEST_BUDGET_SCOPE_KEY"
 DAY = "2026-11-29"
@@ -142,13 +142,13 @@ def test_a_config_file_error_names_the_file_and_the_key(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FaultServer, FaultServer]]:
+def servers(
+    monkeypatch: pytest.MonkeyPatch, mock_backend: MockBackend
+) -> tuple[MockServer, MockServer]:
     monkeypatch.setenv(KEY_ENV, "sk-test")
-    with (
-        FaultServer(default=ok("free")) as local,
-        FaultServer(default=ok("paid", prompt_tokens=20, completion_tokens=40)) as api,
-    ):
-        yield local, api
+    local = mock_backend.server(default=ok("free"))
+    api = mock_backend.server(default=ok("paid", prompt_tokens=20, completion_tokens=40))
+    return local, api
 
 
 class Store:
@@ -190,10 +190,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 
 
 def _router(
-    servers: tuple[FaultServer, FaultServer], store: Store, budgets: list[dict[str, Any]]
+    servers: tuple[MockServer, MockServer], store: Store, budgets: list[dict[str, Any]]
 ) -> router.Router:
     return router.Router(
         free_and_paid(*servers, KEY_ENV),
+        backend=servers[0].backend,
         budgets=budgets,
         quality_target=0.95,
         paid_share=1.0,  # the bar alone decides: these short prompts would go free first
@@ -207,7 +208,7 @@ def _ask(r: router.Router, tenant: str, i: int) -> Decision:
 
 
 def test_two_tenants_spend_into_one_organisation_counter(
-    servers: tuple[FaultServer, FaultServer], store: Store
+    servers: tuple[MockServer, MockServer], store: Store
 ) -> None:
     r = _router(
         servers,
@@ -222,7 +223,7 @@ def test_two_tenants_spend_into_one_organisation_counter(
 
 
 def test_an_exhausted_organisation_budget_stops_every_tenant(
-    servers: tuple[FaultServer, FaultServer], store: Store
+    servers: tuple[MockServer, MockServer], store: Store
 ) -> None:
     """$0.002 for the whole organisation: four paid calls (two per tenant) leave $0.0002,
     less than the next call's maximum cost, so both tenants go free although each has
@@ -244,7 +245,7 @@ def test_an_exhausted_organisation_budget_stops_every_tenant(
 
 
 def test_per_tenant_budgets_still_apply_beside_the_organisation_budget(
-    servers: tuple[FaultServer, FaultServer], store: Store
+    servers: tuple[MockServer, MockServer], store: Store
 ) -> None:
     """The tightest budget decides: acme's own $0.0006 stops acme after one paid call
     while globex keeps paying under the ample organisation budget."""
@@ -267,7 +268,7 @@ def test_per_tenant_budgets_still_apply_beside_the_organisation_budget(
 
 
 def test_a_tenant_named_like_the_organisation_keeps_its_own_counter(
-    servers: tuple[FaultServer, FaultServer], store: Store
+    servers: tuple[MockServer, MockServer], store: Store
 ) -> None:
     r = _router(
         servers,
@@ -284,7 +285,7 @@ def test_a_tenant_named_like_the_organisation_keeps_its_own_counter(
 
 
 def test_a_soft_organisation_budget_relaxes_the_target_for_every_tenant(
-    servers: tuple[FaultServer, FaultServer], store: Store
+    servers: tuple[MockServer, MockServer], store: Store
 ) -> None:
     """Soft, $0.0015, any free deployment will do at 50% used: after one paid call each
     (900 of 1500 used, 60%) both tenants are relaxed to free while money is left; each

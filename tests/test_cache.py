@@ -1,11 +1,11 @@
-"""Response cache on real disk: deterministic only, per tenant, per eligible deployment, JSON."""
+"""Response cache on real disk: deterministic only, per tenant, per eligible deployment, JSON
+(the deployments served by a MockBackend)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,26 +14,24 @@ import router
 from router.cache import ResponseCache
 from router.errors import AllDeploymentsFailed
 from router.executor import RetryPolicy
-from router.testing import FaultServer, ok, server_error
+from router.testing import MockBackend, MockServer, ok, server_error
 
 HI = [{"role": "user", "content": "What is 2 + 2?"}]
 FAST = RetryPolicy(attempts=1, jitter=0.0)
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultServer]:
+def api(monkeypatch: pytest.MonkeyPatch, mock_backend: MockBackend) -> MockServer:
     monkeypatch.setenv("ROUTER_TEST_API_KEY", "sk-test-not-a-real-key")
-    with FaultServer(default=ok("4")) as server:
-        yield server
+    return mock_backend.server(default=ok("4"))
 
 
 @pytest.fixture
-def local() -> Iterator[FaultServer]:
-    with FaultServer(default=ok("four")) as server:
-        yield server
+def local(mock_backend: MockBackend) -> MockServer:
+    return mock_backend.server(default=ok("four"))
 
 
-def make_router(api: FaultServer, local: FaultServer, cache_dir: Path) -> router.Router:
+def make_router(api: MockServer, local: MockServer, cache_dir: Path) -> router.Router:
     """The API is preferred (best quality); the local one serves confidential requests."""
     return router.Router(
         deployments=[
@@ -47,11 +45,12 @@ def make_router(api: FaultServer, local: FaultServer, cache_dir: Path) -> router
         objective="best",
         retry=FAST,
         cache=ResponseCache(cache_dir, ttl_seconds=60),
+        backend=api.backend,
     )  # fmt: skip
 
 
 def test_a_deterministic_request_is_answered_from_the_cache_the_second_time(
-    api: FaultServer, local: FaultServer, tmp_path: Path
+    api: MockServer, local: MockServer, tmp_path: Path
 ) -> None:
     r = make_router(api, local, tmp_path)
     first = r.complete(HI, temperature=0)
@@ -63,7 +62,7 @@ def test_a_deterministic_request_is_answered_from_the_cache_the_second_time(
 
 
 def test_the_cache_survives_a_new_router_on_the_same_directory(
-    api: FaultServer, local: FaultServer, tmp_path: Path
+    api: MockServer, local: MockServer, tmp_path: Path
 ) -> None:
     make_router(api, local, tmp_path).complete(HI, temperature=0)
     again = make_router(api, local, tmp_path).complete(HI, temperature=0)
@@ -83,16 +82,14 @@ def test_the_cache_survives_a_new_router_on_the_same_directory(
     ids=["sampling", "default-temperature", "forced", "opted-out", "several-choices"],
 )
 def test_only_deterministic_or_forced_requests_are_cached(
-    api: FaultServer, local: FaultServer, tmp_path: Path, params: dict[str, object], cached: bool
+    api: MockServer, local: MockServer, tmp_path: Path, params: dict[str, object], cached: bool
 ) -> None:
     r = make_router(api, local, tmp_path)
     r.complete(HI, **params)  # type: ignore[arg-type]
     assert r.complete(HI, **params).decision.cache_hit is cached  # type: ignore[arg-type]
 
 
-def test_never_served_to_another_tenant(
-    api: FaultServer, local: FaultServer, tmp_path: Path
-) -> None:
+def test_never_served_to_another_tenant(api: MockServer, local: MockServer, tmp_path: Path) -> None:
     r = make_router(api, local, tmp_path)
     r.complete(HI, temperature=0, tenant="acme")
     assert not r.complete(HI, temperature=0, tenant="globex").decision.cache_hit
@@ -100,7 +97,7 @@ def test_never_served_to_another_tenant(
 
 
 def test_a_hit_needs_its_deployment_to_be_eligible_now(
-    api: FaultServer, local: FaultServer, tmp_path: Path
+    api: MockServer, local: MockServer, tmp_path: Path
 ) -> None:
     r = make_router(api, local, tmp_path)
     r.complete(HI, temperature=0)  # cached under "api"
@@ -110,7 +107,7 @@ def test_a_hit_needs_its_deployment_to_be_eligible_now(
     assert confidential.content == "four"
 
 
-def test_errors_are_never_cached(api: FaultServer, local: FaultServer, tmp_path: Path) -> None:
+def test_errors_are_never_cached(api: MockServer, local: MockServer, tmp_path: Path) -> None:
     r = make_router(api, local, tmp_path)
     api.script(server_error(503))
     local.script(server_error(503))
@@ -122,7 +119,7 @@ def test_errors_are_never_cached(api: FaultServer, local: FaultServer, tmp_path:
     assert len(api.requests) == 2
 
 
-def test_entries_are_json_not_pickle(api: FaultServer, local: FaultServer, tmp_path: Path) -> None:
+def test_entries_are_json_not_pickle(api: MockServer, local: MockServer, tmp_path: Path) -> None:
     make_router(api, local, tmp_path).complete(HI, temperature=0)
     with sqlite3.connect(tmp_path / "cache.db") as db:
         rows = db.execute("SELECT mode, value FROM Cache").fetchall()

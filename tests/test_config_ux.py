@@ -229,18 +229,25 @@ def test_docs_config_md_is_what_the_script_generates() -> None:
 def test_docs_config_md_covers_every_table_and_key() -> None:
     from router.budgets import Budget  # noqa: PLC0415
     from router.catalog import DeploymentSpec  # noqa: PLC0415
-    from router.config import ConfigFile, RouterSection  # noqa: PLC0415
+    from router.settings import (  # noqa: PLC0415
+        CooldownSettings,
+        RetrySettings,
+        RouterConfig,
+        RouterSection,
+    )
     from router.state.settings import StateSettings  # noqa: PLC0415
     from router.verify import CascadeSettings  # noqa: PLC0415
 
     text = _reference_script().render()
-    for heading in ("[router]", "[detectors]", "[cascade]", "[state]", "[[deployments]]",
-                    "[[budgets]]"):  # fmt: skip
+    for heading in ("[router]", "[detectors]", "[cascade]", "[state]", "[retry]", "[cooldown]",
+                    "[[deployments]]", "[[budgets]]"):  # fmt: skip
         assert f"## `{heading}`" in text
-    assert set(ConfigFile.model_fields) == {
-        "router", "detectors", "cascade", "state", "deployments", "budgets"
+    assert set(RouterConfig.model_fields) == {
+        "router", "detectors", "cascade", "state", "retry", "cooldown", "deployments", "budgets"
     }  # fmt: skip
-    for model in (RouterSection, DeploymentSpec, Budget, CascadeSettings, StateSettings):
+    models = (RouterSection, DeploymentSpec, Budget, CascadeSettings, StateSettings,
+              RetrySettings, CooldownSettings)  # fmt: skip
+    for model in models:
         for name in model.model_fields:
             row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
             assert row.split(" | ")[-1].strip(" |"), f"{model.__name__}.{name} has no text"

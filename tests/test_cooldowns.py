@@ -14,7 +14,7 @@ from router.errors import (
     ProviderUnavailable,
 )
 from router.executor import RetryPolicy
-from router.testing import FaultServer, ok, server_error
+from router.testing import MockServer, ok, server_error
 
 DOWN = ProviderUnavailable("a", "server error", status=503)
 
@@ -93,9 +93,9 @@ def test_only_deployment_failures_count(error: ProviderError, counts: bool) -> N
 
 
 def test_an_open_breaker_is_skipped_and_visible_in_health(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
 ) -> None:
-    first, second = servers
+    first, second = mock_servers
     r = pair_router(
         first,
         second,

@@ -12,8 +12,9 @@ the same ledger (and the same Redis) to the end. After it:
   (their expiry is `timeout + HOLD_MARGIN`, shortened in the worker so the test sees it);
 - spend never exceeded the limit, and the budget was really used.
 
-Each process runs `tests/crash_worker.py` against loopback fault servers; the test waits
-on its stdout lines and on the fault server's received requests, never on sleeps.
+Each process runs `tests/crash_worker.py`, served in the process by a MockBackend (what
+is under test is the ledger and the budget across a crash, not HTTP); the test waits on
+its stdout lines, which also say when the backend received a call, never on sleeps.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,6 @@ import pytest
 
 from router.ledger import Ledger
 from router.state import StateSettings
-from router.testing import FaultServer, hang, ok
 from router.testing.redis_server import RedisServer
 
 WORKER = Path(__file__).parent / "crash_worker.py"
@@ -44,10 +45,13 @@ API_CALL_MICRO = 1500  # 50 prompt + 100 completion tokens at $10/M
 BUDGET_USD = 0.06  # 40 paid calls: the first worker uses part, the second the rest
 LIMIT_MICRO = round(BUDGET_USD * 1_000_000)
 COUNTER = "acme/*/day"
-TIMEOUT = 6.0  # each request's deadline
+# Each request's deadline: the killed worker's hung paid calls must still be waiting when
+# the kill lands (it follows their arrival within milliseconds), and the test then waits
+# for their holds to lapse (TIMEOUT + HOLD_MARGIN): short, since the mock answers at once.
+TIMEOUT = 4.0
 HOLD_MARGIN = 0.5  # the worker's: a killed request's hold lapses TIMEOUT + 0.5 s after it began
 PAID_THREADS, FREE_THREADS = 3, 3
-READY_TIMEOUT = 120.0  # importing litellm takes seconds, more on a loaded machine
+READY_TIMEOUT = 120.0  # a loaded machine can take its time to start a Python process
 
 Line = dict[str, Any]
 
@@ -68,14 +72,25 @@ class Worker:
         )
         self.lines: queue.Queue[Line | None] = queue.Queue()
         self.seen: list[Line] = []
+        self.calls: Counter[str] = Counter()  # calls its backend received, per deployment
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
-            self.lines.put(json.loads(raw))
+            line = json.loads(raw)
+            if "call" in line:
+                self.calls[line["call"]] += 1  # one Counter update: atomic enough here
+            else:
+                self.lines.put(line)
         self.lines.put(None)
+
+    def set_default(self, deployment: str, fault: str, *args: object) -> None:
+        """From now on `deployment` answers `router.testing.<fault>(*args)`."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"default": {deployment: [fault, args]}}) + "\n")
+        self.proc.stdin.flush()
 
     def err(self) -> str:
         self.stderr.seek(0)
@@ -137,13 +152,6 @@ def spawn() -> Iterator[Callable[..., Worker]]:
         w.stderr.close()
 
 
-@pytest.fixture
-def pair() -> Iterator[tuple[FaultServer, FaultServer]]:
-    answer = ok("hi", prompt_tokens=50, completion_tokens=100)
-    with FaultServer(default=answer) as api, FaultServer(default=answer) as local:
-        yield api, local
-
-
 def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -202,7 +210,7 @@ def records(ledger: Path) -> dict[str, tuple[str | None, int, str]]:
 
 
 def crash_and_restart(
-    api: FaultServer, local: FaultServer, ledger: Path, state: str, spawn: Callable[..., Worker]
+    ledger: Path, state: str, spawn: Callable[..., Worker]
 ) -> tuple[list[Line], list[Line], int, float]:
     """Worker A runs until killed mid-burst with its paid calls hung; worker B then runs
     90 requests to the end. Returns both workers' lines, the money still held right after
@@ -210,8 +218,6 @@ def crash_and_restart(
     cfg: dict[str, Any] = {
         "ledger": str(ledger),
         "state": state,
-        "api": api.base_url,
-        "local": local.base_url,
         "paid_threads": PAID_THREADS,
         "free_threads": FREE_THREADS,
         "budget_usd": BUDGET_USD,
@@ -225,9 +231,9 @@ def crash_and_restart(
     assert all(x["error"] is None for x in a.seen)
     # From now on the paid calls hang (their holds stay), the free ones keep being
     # answered and recorded: the kill lands among ledger writes and held calls.
-    before = len(api.requests)
-    api.default = hang(60.0)
-    wait_for(lambda: len(api.requests) >= before + PAID_THREADS)
+    before = a.calls["api"]
+    a.set_default("api", "hang", 60.0)
+    wait_for(lambda: a.calls["api"] >= before + PAID_THREADS)
     free_before_kill = sum(x["served_by"] == "local" for x in a.seen)
     a.take(lambda seen: sum(x["served_by"] == "local" for x in seen) >= free_before_kill + 3)
     a.kill()
@@ -235,8 +241,7 @@ def crash_and_restart(
     lapse_by = time.time() + TIMEOUT + HOLD_MARGIN
     held = books.used() - books.spent()
 
-    api.default = ok("hi", prompt_tokens=50, completion_tokens=100)
-    b = spawn(name="b", requests=90, **cfg)
+    b = spawn(name="b", requests=90, **cfg)  # its API answers again
     b.wait_ready()
     b.finish()
     return a.seen, b.seen, held, lapse_by
@@ -293,11 +298,10 @@ def check_books(
 
 
 def test_sigkill_mid_burst_on_a_local_ledger_loses_no_completed_call(
-    pair: tuple[FaultServer, FaultServer], tmp_path: Path, spawn: Callable[..., Worker]
+    tmp_path: Path, spawn: Callable[..., Worker]
 ) -> None:
-    api, local = pair
     ledger = tmp_path / "ledger.sqlite"
-    a, b, held, lapse_by = crash_and_restart(api, local, ledger, "local", spawn)
+    a, b, held, lapse_by = crash_and_restart(ledger, "local", spawn)
     check_books(ledger, None, a, b, held=held, lapse_by=lapse_by)
     # Local state: the killed holds are rows of `reservations` until they lapse (only a
     # record's settlement deletes a row); they are the only ones left.
@@ -306,12 +310,8 @@ def test_sigkill_mid_burst_on_a_local_ledger_loses_no_completed_call(
 
 
 def test_sigkill_mid_burst_with_redis_state_loses_no_completed_call(
-    pair: tuple[FaultServer, FaultServer],
-    redis_server: RedisServer,
-    tmp_path: Path,
-    spawn: Callable[..., Worker],
+    redis_server: RedisServer, tmp_path: Path, spawn: Callable[..., Worker]
 ) -> None:
-    api, local = pair
     ledger = tmp_path / "ledger.sqlite"
-    a, b, held, lapse_by = crash_and_restart(api, local, ledger, redis_server.url, spawn)
+    a, b, held, lapse_by = crash_and_restart(ledger, redis_server.url, spawn)
     check_books(ledger, redis_server.url, a, b, held=held, lapse_by=lapse_by)

@@ -1,13 +1,16 @@
-"""The executor's retry / fallback / deadline logic, with a scripted call and a fake clock."""
+"""The executor's retry / fallback / deadline logic, with a scripted call and a fake clock.
+
+`attempts` is an op (router.effects): the test drives it by hand, doing its `Sleep`
+effects on the fake clock, which is what a driver does with a real one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 from factories import deployment
 
+from router.effects import Op, Sleep
 from router.errors import (
     AllDeploymentsFailed,
     AuthenticationFailed,
@@ -18,7 +21,7 @@ from router.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from router.executor import RetryPolicy, _Clock, execute
+from router.executor import Call, RetryPolicy, attempts
 from router.models import Deployment
 
 A, B, C = deployment("a"), deployment("b"), deployment("c")
@@ -43,8 +46,9 @@ class Script(NamedTuple):
     calls: list[str]
 
 
-def scripted(script: Script, clock: FakeClock) -> Callable[[Deployment, float], str]:
-    def call(d: Deployment, left: float) -> str:
+def scripted(script: Script, clock: FakeClock) -> Call[str]:
+    def call(d: Deployment, left: float) -> Op[str]:
+        yield from ()  # an op: it needs no effect of its own here
         script.calls.append(d.name)
         clock.t += 0.01
         step = script.plan[d.name].pop(0)
@@ -66,14 +70,25 @@ def run(
 ) -> tuple[str, str, list[str], FakeClock, Script]:
     clock = FakeClock()
     script = Script(plan, [])
-    result, served, attempts = execute(
-        candidates,
-        scripted(script, clock),
-        timeout=timeout,
-        policy=policy,
-        clock=_Clock(clock.now, clock.sleep),
+    result, served, tried = drive(
+        attempts(
+            candidates, scripted(script, clock), timeout=timeout, policy=policy, now=clock.now
+        ),
+        clock,
     )
-    return result, served.name, [a.outcome for a in attempts], clock, script
+    return result, served.name, [a.outcome for a in tried], clock, script
+
+
+def drive(op: Op[Any], clock: FakeClock) -> Any:
+    """Run `op` to its end: its only effects here are the backoff waits."""
+    try:
+        effect = next(op)
+        while True:
+            assert isinstance(effect, Sleep), effect
+            clock.sleep(effect.seconds)
+            effect = op.send(None)
+    except StopIteration as stop:
+        return stop.value
 
 
 def test_first_deployment_answers() -> None:

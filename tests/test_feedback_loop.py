@@ -3,8 +3,8 @@
 
 The loop on simulated traffic: two kinds of request (short chat questions and
 code-writing requests, many variants of each), a free local deployment and a paid API
-behind loopback fault servers. The local model is scored above its prior on one kind
-and below it on the other; after `calibrate --ledger` the calibrated Router sends more
+(served in process by a MockBackend). The local model is scored above its prior on one
+kind and below it on the other; after `calibrate --ledger` the calibrated Router sends more
 of the first kind to the local model and less of the second, on requests it never saw.
 """
 
@@ -30,7 +30,7 @@ from router.ledger import Ledger
 from router.quality.calibrate import MIN_ROWS
 from router.quality.trained import TrainedPredictor, default_model, rank
 from router.scoring import default_scorer
-from router.testing import FaultServer, ok, server_error
+from router.testing import MockServer, ok, server_error
 
 FAST = RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.02, jitter=0.0)
 KEY_ENV = "ROUTER_TEST_FEEDBACK_KEY"
@@ -84,7 +84,7 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-test-not-a-real-key")
 
 
-def specs(local: FaultServer, api: FaultServer) -> list[dict[str, Any]]:
+def specs(local: MockServer, api: MockServer) -> list[dict[str, Any]]:
     return [
         {"name": "local", "model": "openai/local-coder", "api_base": local.base_url,
          "context_window": 8192, "quality": 0.6},
@@ -146,8 +146,8 @@ def roles(r: router.Router) -> tuple[str, str, float]:
 
 
 def record_traffic(
-    local: FaultServer,
-    api: FaultServer,
+    local: MockServer,
+    api: MockServer,
     ledger: Path,
     better: str,
     source: Literal["feedback", "cascade"],
@@ -158,6 +158,7 @@ def record_traffic(
     the bad kind, so the verifier escalates it (its verdict is the only feedback)."""
     r = router.Router(
         specs(local, api),
+        backend=local.backend,
         objective="cheapest",  # a trial: the free deployment serves (or answers) first
         ledger=ledger,
         retry=FAST,
@@ -186,15 +187,15 @@ def calibrate(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str,
 
 @pytest.mark.parametrize("source", ["feedback", "cascade"])
 def test_feedback_moves_each_kind_toward_the_deployment_that_is_good_at_it(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     source: Literal["feedback", "cascade"],
 ) -> None:
-    local, api = servers
-    before = router.Router(specs(local, api))
+    local, api = mock_servers
+    before = router.Router(specs(local, api), backend=local.backend)
     better, worse, target = roles(before)
-    before = router.Router(specs(local, api), quality_target=target)
+    before = router.Router(specs(local, api), backend=local.backend, quality_target=target)
     ledger, cal = tmp_path / "ledger.sqlite", tmp_path / "cal.json"
     served = record_traffic(local, api, ledger, better, source)
 
@@ -206,7 +207,9 @@ def test_feedback_moves_each_kind_toward_the_deployment_that_is_good_at_it(
     assert fitted["models"]["openai/local-coder"]["rows"] == 2 * TRAFFIC
     assert "openai/big" not in fitted["models"]  # no feedback on the API's answers
 
-    after = router.Router(specs(local, api), quality_target=target, calibration=cal)
+    after = router.Router(
+        specs(local, api), backend=local.backend, quality_target=target, calibration=cal
+    )
     shares = {
         kind: (local_share(before, held_out(kind)), local_share(after, held_out(kind)))
         for kind in KINDS
@@ -230,15 +233,20 @@ def test_feedback_moves_each_kind_toward_the_deployment_that_is_good_at_it(
 
 
 def test_replay_shows_spend_and_shares_before_and_after_a_calibration(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A calibration that makes the local model excellent everywhere moves every request to
     it: the spend falls to 0 and the text names both shares."""
-    local, api = servers
+    local, api = mock_servers
     ledger = tmp_path / "ledger.sqlite"
     # paid_share=1.0: the bar alone decides (these easy questions would go free first).
     r = router.Router(
-        specs(local, api), quality_target=0.99, paid_share=1.0, ledger=ledger, retry=FAST
+        specs(local, api),
+        backend=local.backend,
+        quality_target=0.99,
+        paid_share=1.0,
+        ledger=ledger,
+        retry=FAST,
     )
     for i in range(5):
         assert r.complete(user(chat_question(i))).decision.served_by == "api"
@@ -296,11 +304,13 @@ def records_dump(path: Path) -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 def served(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> tuple[router.Router, router.Result, Path]:
-    local, api = servers
+    local, api = mock_servers
     path = tmp_path / "ledger.sqlite"
-    r = router.Router(specs(local, api), quality_target=0.5, ledger=path, retry=FAST)
+    r = router.Router(
+        specs(local, api), backend=local.backend, quality_target=0.5, ledger=path, retry=FAST
+    )
     return r, r.complete(user("What is a good name for a bakery?")), path
 
 
@@ -352,10 +362,12 @@ def test_an_unknown_or_malformed_request_id_says_what_to_pass(
 
 
 def test_a_request_that_got_no_answer_cannot_be_scored(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    local, api = servers
-    r = router.Router(specs(local, api)[:1], ledger=tmp_path / "l.sqlite", retry=FAST)
+    local, api = mock_servers
+    r = router.Router(
+        specs(local, api)[:1], backend=local.backend, ledger=tmp_path / "l.sqlite", retry=FAST
+    )
     local.script(server_error())
     with pytest.raises(router.errors.AllDeploymentsFailed):
         r.complete(user("hello"))
@@ -365,28 +377,34 @@ def test_a_request_that_got_no_answer_cannot_be_scored(
         r.feedback(rid, True)
 
 
-def test_feedback_needs_a_ledger(servers: tuple[FaultServer, FaultServer]) -> None:
-    r = router.Router(specs(*servers))
+def test_feedback_needs_a_ledger(mock_servers: tuple[MockServer, MockServer]) -> None:
+    r = router.Router(specs(*mock_servers), backend=mock_servers[0].backend)
     with pytest.raises(ConfigError) as err:
         r.feedback("0" * 24, True)
     assert err.value.key == "ledger"
     assert "ledger='PATH'" in str(err.value)
 
 
-def test_a_dry_run_has_no_request_id(servers: tuple[FaultServer, FaultServer]) -> None:
-    assert router.Router(specs(*servers)).plan(user("hi")).request_id is None
+def test_a_dry_run_has_no_request_id(mock_servers: tuple[MockServer, MockServer]) -> None:
+    assert (
+        router.Router(specs(*mock_servers), backend=mock_servers[0].backend)
+        .plan(user("hi"))
+        .request_id
+        is None
+    )
 
 
 # -- the cascade's verdicts --------------------------------------------------------------
 
 
 def test_the_cascade_records_its_verdict_on_the_free_answer(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    local, api = servers
+    local, api = mock_servers
     path = tmp_path / "ledger.sqlite"
     r = router.Router(
         specs(local, api),
+        backend=local.backend,
         quality_target=0.5,
         ledger=path,
         retry=FAST,
@@ -417,9 +435,16 @@ def test_routed_requests_leave_no_verdict(
 
 
 def scored_ledger(
-    servers: tuple[FaultServer, FaultServer], path: Path, answers: int, **options: Any
+    mock_servers: tuple[MockServer, MockServer], path: Path, answers: int, **options: Any
 ) -> router.Router:
-    r = router.Router(specs(*servers), objective="cheapest", ledger=path, retry=FAST, **options)
+    r = router.Router(
+        specs(*mock_servers),
+        backend=mock_servers[0].backend,
+        objective="cheapest",
+        ledger=path,
+        retry=FAST,
+        **options,
+    )
     for i in range(answers):
         result = r.complete(user(chat_question(i)))
         r.feedback(result.decision.request_id or "", i % 2 == 0)
@@ -455,12 +480,12 @@ def test_calibrate_says_how_to_get_feedback_when_there_is_none(
 
 
 def test_calibrate_refuses_rows_recorded_under_another_quality_model(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "ledger.sqlite"
-    scored_ledger(servers, path, MIN_ROWS)
+    scored_ledger(mock_servers, path, MIN_ROWS)
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE records SET quality_model = 'sha256:0123456789abcdef'")
     err = refused(capsys, path, tmp_path)
@@ -469,23 +494,23 @@ def test_calibrate_refuses_rows_recorded_under_another_quality_model(
 
 
 def test_calibrate_skips_models_with_too_few_answers_and_says_so(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "ledger.sqlite"
-    scored_ledger(servers, path, MIN_ROWS - 1)
+    scored_ledger(mock_servers, path, MIN_ROWS - 1)
     err = refused(capsys, path, tmp_path)
     assert f"openai/local-coder ({MIN_ROWS - 1} scored answers, {MIN_ROWS} needed)" in err
 
 
 def test_calibrate_skips_answers_recorded_without_a_profile(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "ledger.sqlite"
-    scored_ledger(servers, path, 3, scorer=router.scoring.prior_scorer)
+    scored_ledger(mock_servers, path, 3, scorer=router.scoring.prior_scorer)
     assert "3 were recorded without a profile" in refused(capsys, path, tmp_path)
 
 
@@ -516,16 +541,17 @@ def test_calibrate_needs_a_csv_or_a_ledger(
 
 
 def test_the_last_application_score_wins_over_the_cascade_verdict(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Each kept answer has a verdict (1.0) and then a thumbs down: the fit sees only the
     thumbs, so the model's accuracy in CAL.json is 0."""
-    local, api = servers
+    local, api = mock_servers
     path, out = tmp_path / "ledger.sqlite", tmp_path / "c.json"
-    r = router.Router(specs(local, api), objective="cheapest", ledger=path, retry=FAST,
-                      mode="cascade", cascade={"threshold": 0.5})  # fmt: skip
+    r = router.Router(specs(local, api), backend=local.backend, objective="cheapest",
+                      ledger=path, retry=FAST, mode="cascade",
+                      cascade={"threshold": 0.5})  # fmt: skip
     for i in range(MIN_ROWS):
         result = r.complete(user(chat_question(i)))
         assert result.decision.served_by == "local"
@@ -560,7 +586,7 @@ def traffic(i: int) -> str:
 
 
 def test_calibrate_writes_the_recorded_traffic_as_the_reference(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -569,7 +595,13 @@ def test_calibrate_writes_the_recorded_traffic_as_the_reference(
     whether scored or not; too few scores for a head is not a refusal when there is a
     reference, and the Router then places requests in the user's own traffic."""
     path, cal = tmp_path / "ledger.sqlite", tmp_path / "cal.json"
-    r = router.Router(specs(*servers), objective="cheapest", ledger=path, retry=FAST)
+    r = router.Router(
+        specs(*mock_servers),
+        backend=mock_servers[0].backend,
+        objective="cheapest",
+        ledger=path,
+        retry=FAST,
+    )
     sent = [traffic(i) for i in range(66)]
     for i, text in enumerate(sent):
         result = r.complete(user(text))
@@ -580,7 +612,8 @@ def test_calibrate_writes_the_recorded_traffic_as_the_reference(
             "UPDATE records SET quality_model = 'sha256:0123456789abcdef' WHERE id IN "
             "(SELECT id FROM records ORDER BY id DESC LIMIT 6)"
         )
-    prior = router.Router(specs(*servers), objective="cheapest", ledger=path, retry=FAST,
+    prior = router.Router(specs(*mock_servers), backend=mock_servers[0].backend,
+                          objective="cheapest", ledger=path, retry=FAST,
                           scorer=router.scoring.prior_scorer)  # fmt: skip
     for i in range(4):
         prior.complete(user(traffic(i)))
@@ -603,7 +636,7 @@ def test_calibrate_writes_the_recorded_traffic_as_the_reference(
     assert isinstance(scorer, TrainedPredictor)
     assert scorer.reference == tuple(map(tuple, doc["reference"]))
     assert scorer.reference != model.reference
-    routed = router.Router(specs(*servers), calibration=cal)
+    routed = router.Router(specs(*mock_servers), backend=mock_servers[0].backend, calibration=cal)
     assert isinstance(routed.scorer, TrainedPredictor)
     assert routed.scorer.reference == scorer.reference
     # The Router ranks the gain of paying among the same two deployments' gains on the
@@ -621,7 +654,7 @@ def test_calibrate_writes_the_recorded_traffic_as_the_reference(
 
 
 def test_calibrate_keeps_at_most_600_recorded_encodings_evenly_spaced(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -629,7 +662,9 @@ def test_calibrate_keeps_at_most_600_recorded_encodings_evenly_spaced(
     and 5 with a malformed one: the reference is 600 of the 701, evenly spaced in record
     order (the first and the last included); the malformed ones are not counted."""
     path, cal = tmp_path / "ledger.sqlite", tmp_path / "cal.json"
-    router.Router(specs(*servers), ledger=path, retry=FAST).complete(user(chat_question(0)))
+    router.Router(
+        specs(*mock_servers), backend=mock_servers[0].backend, ledger=path, retry=FAST
+    ).complete(user(chat_question(0)))
     profiles = [[round(i / 1000, 4), round(-i / 2000, 4)] for i in range(700)]
     malformed = ["[1.0]", '["a", 1.0]', "[true, 1.0]", "[NaN, 1.0]", "not json"]
     with sqlite3.connect(path) as conn:
@@ -666,12 +701,12 @@ def test_calibrate_keeps_at_most_600_recorded_encodings_evenly_spaced(
 
 
 def test_calibrate_leaves_the_reference_out_below_the_minimum_and_says_so(
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path, cal = tmp_path / "ledger.sqlite", tmp_path / "cal.json"
-    scored_ledger(servers, path, MIN_ROWS)
+    scored_ledger(mock_servers, path, MIN_ROWS)
     code, out, err = calibrate(capsys, "--ledger", str(path), "--out", str(cal))
     assert code == 0, err
     assert (

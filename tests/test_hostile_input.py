@@ -49,7 +49,7 @@ from router.errors import (
 from router.executor import RetryPolicy
 from router.ledger import APPLICATION_ID, SCHEMA_VERSION, Ledger
 from router.packs import load_policy
-from router.testing import FaultServer, ok
+from router.testing import MockServer, ok
 
 KEY_ENV = "ROUTER_HOSTILE_TEST_KEY"
 CARD = "4111 1111 1111 1111"
@@ -84,10 +84,10 @@ def deep_list(levels: int) -> list[Any]:
 
 
 class World:
-    """A free local deployment and a paid API, each on its own loopback fault server, a
+    """A free local deployment and a paid API, each on its own (mock) loopback server, a
     ledger with a hard budget: whatever reaches a server or the ledger is visible."""
 
-    def __init__(self, local: FaultServer, api: FaultServer, ledger: Path) -> None:
+    def __init__(self, local: MockServer, api: MockServer, ledger: Path) -> None:
         self.local, self.api, self.ledger_path = local, api, ledger
         self.router = router.Router(
             deployments=[
@@ -103,6 +103,7 @@ class World:
             retry=FAST,
             ledger=ledger,
             budgets=[{"tenant": "*", "period": "day", "usd": 5}],
+            backend=api.backend,
         )  # fmt: skip
 
     def assert_nothing_happened(self, *, records: int = 0) -> None:
@@ -127,10 +128,10 @@ class World:
 
 @pytest.fixture
 def world(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[World]:
     monkeypatch.setenv(KEY_ENV, "sk-test-not-a-real-key")
-    local, api = servers
+    local, api = mock_servers
     w = World(local, api, tmp_path / "ledger.sqlite")
     yield w
     if w.router.ledger is not None:
@@ -852,11 +853,11 @@ LEDGERS = {
 def test_a_corrupt_or_foreign_ledger_is_a_ledger_error_and_stays_untouched(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    servers: tuple[FaultServer, FaultServer],
+    mock_servers: tuple[MockServer, MockServer],
     make: Any,
     says: str,
 ) -> None:
-    local, _ = servers
+    local, _ = mock_servers
     path = tmp_path / "ledger.sqlite"
     make(path)
     config = tmp_path / "router.toml"
@@ -872,6 +873,7 @@ def test_a_corrupt_or_foreign_ledger_is_a_ledger_error_and_stays_untouched(
             [{"name": "l", "model": "openai/q", "api_base": local.base_url,
               "context_window": 8192}],
             ledger=path,
+            backend=local.backend,
         )  # fmt: skip
     with pytest.raises(LedgerError):
         router.Router.from_config(config)

@@ -3,20 +3,21 @@ written the ways people write it, placed anywhere a request forwards, no API dep
 receives a byte of it -- through complete, acomplete, stream, astream, cascade, the
 cache and fallback (issue 13, "Measured": a property test per invariant).
 
-A loopback "local" FaultServer and a loopback "api" one, `objective="best"` (the API
-wins whenever policy allows), the free-first pack. Hypothesis draws the value (a
-Luhn-valid card, a mod-97-valid IBAN, an API key or a private key), a formatting
-transform (separators, Unicode spaces, zero-width characters, other digit scripts,
-case, line wraps), the place (every field the router forwards), the call mode and
-whether the local server fails first (fallback) or the cache is on. The check reads the
-API server's request log: it must stay empty.
+Two local deployments and an "api" one on a MockBackend (router.testing: FaultServer's
+answers, in process), `objective="best"` (the API wins whenever policy allows), the
+free-first pack. Hypothesis draws the value (a Luhn-valid card, a mod-97-valid IBAN, an
+API key or a private key), a formatting transform (separators, Unicode spaces,
+zero-width characters, other digit scripts, case, line wraps), the place (every field
+the router forwards), the call mode and whether the first local call fails (fallback)
+or the cache is on. The check reads what the backend received for the API deployment:
+it must stay empty.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from router import Router
 from router.cache import ResponseCache
 from router.errors import AllDeploymentsFailed
 from router.executor import RetryPolicy
-from router.testing import FaultServer, ok, server_error
+from router.testing import MockBackend, ok, server_error
 
 KEY_ENV = "ROUTER_TEST_FORMATTED_KEY"
 Mode = Literal["complete", "acomplete", "stream", "astream", "cascade"]
@@ -192,20 +193,26 @@ PLACES: dict[str, Build] = {
 # ---------------------------------------------------------------- the world
 
 
+NOWHERE = "http://127.0.0.1:9/v1"  # loopback (so "local"); the mock never connects
+LOCALS = ("local", "local-2")
+
+
 @pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[FaultServer, FaultServer]]:
-    with FaultServer(default=ok("local")) as local, FaultServer(default=ok("paid")) as api:
-        yield local, api
+def backend() -> MockBackend:
+    """Both local deployments answer "local", the API "paid" (as two servers would)."""
+    mock = MockBackend(default=ok("local"))
+    mock.set_default(ok("paid"), deployment="api")
+    return mock
 
 
-def _router(local: FaultServer, api: FaultServer, mode: Mode, cache_dir: Path | None) -> Router:
+def _router(backend: MockBackend, mode: Mode, cache_dir: Path | None) -> Router:
     return Router(
         deployments=[
-            {"name": "local", "model": "openai/q", "api_base": local.base_url,
+            {"name": "local", "model": "openai/q", "api_base": NOWHERE,
              "context_window": 64_000, "quality": 0.6, "capabilities": ["tools", "vision"]},
-            {"name": "local-2", "model": "openai/r", "api_base": local.base_url,
+            {"name": "local-2", "model": "openai/r", "api_base": NOWHERE,
              "context_window": 64_000, "quality": 0.5, "capabilities": ["tools", "vision"]},
-            {"name": "api", "model": "openai/big", "api_base": api.base_url, "hosting": "api",
+            {"name": "api", "model": "openai/big", "api_base": NOWHERE, "hosting": "api",
              "weights": "closed", "context_window": 64_000, "quality": 0.9,
              "api_key_env": KEY_ENV, "input_cost_per_mtok": 2.5, "output_cost_per_mtok": 10,
              "capabilities": ["tools", "vision"]},
@@ -216,6 +223,7 @@ def _router(local: FaultServer, api: FaultServer, mode: Mode, cache_dir: Path | 
         cascade={"threshold": 0.5},
         retry=RetryPolicy(attempts=1),
         cache=ResponseCache(cache_dir) if cache_dir is not None else None,
+        backend=backend,
     )  # fmt: skip
 
 
@@ -235,7 +243,7 @@ first, whether the cache is on)."""
 @PROPERTY
 @given(case=CASES)
 def test_no_api_receives_a_sensitive_value_however_written_and_wherever_placed(
-    servers: tuple[FaultServer, FaultServer],
+    backend: MockBackend,
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
     mode: Mode,
@@ -243,21 +251,20 @@ def test_no_api_receives_a_sensitive_value_however_written_and_wherever_placed(
 ) -> None:
     value, place, fallback, cached = case
     monkeypatch.setenv(KEY_ENV, "sk-test")
-    local, api = servers
-    local.reset_requests()
-    api.reset_requests()
+    backend.reset_requests()
     cache_dir = tmp_path_factory.mktemp("cache") if cached else None
-    r = _router(local, api, mode, cache_dir)
+    r = _router(backend, mode, cache_dir)
     messages, args = PLACES[place](value)
     if cached:
         args = {**args, "temperature": 0}
-    if fallback:
-        local.script(server_error(503))  # the first local deployment fails: fall back
+    if fallback:  # the first local call fails: fall back (the shared queue: whichever local
+        backend.script(server_error(503))  # deployment is called first, as one server would)
     try:
         call(r, "complete" if mode == "cascade" else mode, messages, args)
     except AllDeploymentsFailed:
         pass  # every local deployment failed: failing is allowed, leaking is not
     finally:
-        local.clear()
-    assert api.requests == [], f"{place}: the API received the request"
-    assert local.requests, f"{place}: nothing was served locally either"
+        backend.clear()
+    assert backend.requests_to("api") == [], f"{place}: the API received the request"
+    local_requests = [body for name in LOCALS for body in backend.requests_to(name)]
+    assert local_requests, f"{place}: nothing was served locally either"

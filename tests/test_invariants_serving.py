@@ -1,8 +1,11 @@
-"""Property tests for DESIGN.md invariants 1 and 2 at the serving level (real HTTP, no mocks).
+"""Property tests for DESIGN.md invariants 1 and 2 at the serving level.
 
-Every deployment points (`api_base`) at its own `FaultServer` on 127.0.0.1 and is called
-through litellm. The checks read what each server actually RECEIVED (its request log,
-filtered by a nonce unique to the example), not only what the decision record says.
+Every deployment is served by one `MockBackend` (router.testing), scripted per
+deployment with FaultServer's faults; tests/test_mock_backend.py proves it answers each
+fault exactly as litellm does over HTTP from a FaultServer, and test_invariants_state.py
+keeps these properties end to end on litellm. The checks read what each deployment
+actually RECEIVED (the backend's call log, filtered by a nonce unique to the example),
+not only what the decision record says.
 
 Drawn per example: 2-4 deployments of mixed hosting (local, self-hosted, api; the API
 ones authenticate with a fake key from an environment variable), some too small for the
@@ -10,25 +13,25 @@ request; a policy (the `confidential-local` or `free-first` pack, or `LocalOnly`
 random level and hosting) plus random `Deny` rules; the objective; a declared sensitivity
 and a prompt that may carry, in the user or the system message, an e-mail address, a
 phone number, a card number, an IBAN, an API key or a private key (detected
-sensitivity); a fault script per server (ok, 429, 500, 503, short hang, hang past the
+sensitivity); a fault script per deployment (ok, 429, 500, 503, short hang, hang past the
 deadline, connection reset, malformed JSON, context length exceeded, 401, content
 filter, the caller's 400, a stream dropped before or after its first chunk); and the
 mode: `complete`, `acomplete`, `stream` or `astream`.
 
 1. A request at or above a `local_only` sensitivity never reaches a deployment outside
-   that rule's hosting: such a server receives not one request, on retries, on
+   that rule's hosting: such a deployment receives not one request, on retries, on
    fallback, on streams, in async, and not from the cache (an answer cached from an API
    for a public request is never served to a confidential request with the same
    messages, while the public request still gets it: the cache did hold it).
    The detected sensitivity is at least what the snippet in the prompt calls for.
 2. Fallback never leaves the plan: every attempt and `served_by` are candidates of the
-   decision, attempts follow plan order, servers of denied or unable deployments receive
-   nothing, and no server receives more requests than the attempts recorded for it.
+   decision, attempts follow plan order, denied or unable deployments receive nothing,
+   and no deployment receives more requests than the attempts recorded for it.
 
 Also: the outcome is a success or one of AllDeploymentsFailed, NoEligibleDeployment,
 StreamInterrupted, BadRequest (any other exception fails the test); a success's text
-is the answer of the server named by `served_by` (a StreamInterrupted's `delivered` a
-strict prefix of it); the servers got the caller's messages and `stream` flag; and,
+is the answer of the deployment named by `served_by` (a StreamInterrupted's `delivered` a
+strict prefix of it); the deployments got the caller's messages and `stream` flag; and,
 when no deadline is in play, the attempts are exactly what README's failure table
 predicts (retry, fall back, raise, interrupt).
 """
@@ -64,7 +67,8 @@ from router.policy import Deny, LocalOnly, Policy, RuleFn
 from router.scoring import ObjectiveName
 from router.testing import (
     Fault,
-    FaultServer,
+    MockBackend,
+    MockEndpoint,
     bad_request,
     content_filtered,
     context_length_exceeded,
@@ -78,14 +82,14 @@ from router.testing import (
     unauthorized,
 )
 
-# An example makes 1-10 loopback calls (~3-15 ms each), one in eight waits out a 0.3 s
-# deadline: ~60 ms on average. Each property runs once per mode, so 4 x 20 (4 x 10 for the
-# cache, three requests each) examples and litellm's one-off import (~5-7 s, in the
-# fixture) keep the file near 20 s on 2 idle cores.
+# An example makes 1-10 in-process calls (well under 1 ms each), one in eight waits out a
+# 0.3 s deadline: ~40 ms on average. Each property runs once per mode, so 4 x 20 (4 x 10
+# for the cache, three requests each) examples keep the file to seconds.
 SERVING = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CACHED = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 POOL_SIZE = 4
+NOWHERE = "http://127.0.0.1:9/v1"  # every deployment's api_base: the mock never connects
 KEY_ENV = "ROUTER_TEST_SERVING_INVARIANTS_KEY"
 RETRY = RetryPolicy(
     attempts=2, initial_wait=0.001, max_wait=0.005, jitter=0.0, max_retry_after=0.01
@@ -190,7 +194,7 @@ def try_outcome(fault: FaultName, streaming: bool) -> TryOutcome | None:
 
 @dataclass(frozen=True)
 class Spec:
-    """One deployment of the example; it points at the pool's server of the same index."""
+    """One deployment of the example (served by the module's MockBackend, by name)."""
 
     name: str
     hosting: Hosting
@@ -201,11 +205,11 @@ class Spec:
     def answer(self) -> str:
         return f"answer from {self.name}"
 
-    def entry(self, server: FaultServer) -> dict[str, Any]:
+    def entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "name": self.name,
             "model": f"openai/{self.name}",
-            "api_base": server.base_url,
+            "api_base": NOWHERE,
             "hosting": self.hosting,
             "context_window": 16 if self.tiny_window else 8192,
             "quality": self.quality,
@@ -357,35 +361,31 @@ def scenarios(draw: st.DrawFn, mode: Mode, *, local_only: bool, max_denied: int)
     )
 
 
-# ---------------------------------------------------------------- the pool of servers
+# ---------------------------------------------------------------- the backend
 
 
 @pytest.fixture(scope="module")
-def pool() -> Iterator[tuple[FaultServer, ...]]:
-    """Four fault servers for the whole module, litellm warmed up, the fake API key set."""
+def pool() -> Iterator[MockBackend]:
+    """One MockBackend for the whole module (a queue per deployment), the fake API key set."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(KEY_ENV, "sk-test-not-a-real-key")
-        servers = tuple(FaultServer().start() for _ in range(POOL_SIZE))
-        try:
-            warm_up(servers[0])
-            yield servers
-        finally:
-            for server in servers:
-                server.stop()
+        backend = MockBackend()
+        warm_up(backend)
+        yield backend
 
 
-def warm_up(server: FaultServer) -> None:
-    """Pay litellm's import and first-call costs once, outside the examples."""
+def warm_up(backend: MockBackend) -> None:
+    """Serve once in each mode, a retry included, outside the examples."""
     spec = Spec("warm-up", "local", 0.5)
-    r = Router([spec.entry(server)], retry=RETRY)
+    r = Router([spec.entry()], retry=RETRY, backend=backend)
     hi = [{"role": "user", "content": "hi"}]
-    server.script(server_error(503))
+    backend.script(server_error(503), deployment=spec.name)
     assert r.complete(hi).content == "hello"
     assert asyncio.run(r.acomplete(hi)).content == "hello"
     modes: tuple[Mode, ...] = ("stream", "astream")
     for mode in modes:
         assert serve(r, mode, hi, sensitivity="public", timeout=TIMEOUT).text == "hello"
-    server.reset_requests()
+    backend.reset_requests()
 
 
 def new_nonce() -> str:
@@ -393,32 +393,36 @@ def new_nonce() -> str:
     return "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:12])
 
 
-def arm(servers: Sequence[FaultServer], sc: Scenario) -> None:
-    """Script each server for this example: its faults, then its own answer."""
-    for server, spec, script in zip(servers, sc.specs, sc.scripts, strict=True):
-        server.clear()
+def endpoints(backend: MockBackend, sc: Scenario) -> list[MockEndpoint]:
+    """The example's deployments as the backend serves them (one queue each)."""
+    return [backend.endpoint(spec.name) for spec in sc.specs]
+
+
+def arm(backend: MockBackend, sc: Scenario) -> None:
+    """Script each deployment for this example: its faults, then its own answer."""
+    backend.clear()
+    for server, spec, script in zip(endpoints(backend, sc), sc.specs, sc.scripts, strict=True):
         server.reset_requests()
         server.default = ok(spec.answer)
         server.script(*(FAULTS[f](spec.answer) for f in script))
 
 
-def received(server: FaultServer, nonce: str) -> list[dict[str, Any]]:
+def received(server: MockEndpoint, nonce: str) -> list[dict[str, Any]]:
     """The chat requests of this example that `server` received (a late one from an earlier
     example, e.g. after a client-side timeout, carries another nonce)."""
     return [body for body in server.requests if nonce in json.dumps(body)]
 
 
-def build_router(
-    sc: Scenario, servers: Sequence[FaultServer], cache: ResponseCache | None = None
-) -> Router:
+def build_router(sc: Scenario, backend: MockBackend, cache: ResponseCache | None = None) -> Router:
     policy, rules = sc.policy.for_router()
     return Router(
-        [spec.entry(server) for spec, server in zip(sc.specs, servers, strict=True)],
+        [spec.entry() for spec in sc.specs],
         policy=policy,
         rules=rules,
         objective=sc.objective,
         retry=RETRY,
         cache=cache,
+        backend=backend,
     )
 
 
@@ -513,14 +517,14 @@ def serve(
 class Observation:
     planned: Decision
     outcome: Outcome
-    logs: dict[str, list[dict[str, Any]]]  # deployment name -> requests its server received
+    logs: dict[str, list[dict[str, Any]]]  # deployment name -> requests it received
     messages: list[dict[str, str]]
 
 
 def observe(
     sc: Scenario,
     r: Router,
-    servers: Sequence[FaultServer],
+    backend: MockBackend,
     nonce: str,
     *,
     sensitivity: Sensitivity | None = None,
@@ -533,7 +537,8 @@ def observe(
         planned = exc.decision
     outcome = serve(r, sc.mode, messages, sensitivity=level, timeout=sc.timeout)
     logs = {
-        spec.name: received(server, nonce) for spec, server in zip(sc.specs, servers, strict=True)
+        spec.name: received(server, nonce)
+        for spec, server in zip(sc.specs, endpoints(backend, sc), strict=True)
     }
     return Observation(planned, outcome, logs, messages)
 
@@ -551,7 +556,7 @@ def attempts_of(outcome: Outcome) -> tuple[Attempt, ...] | None:
 
 
 def check_local_only(sc: Scenario, obs: Observation, expected: Sensitivity) -> None:
-    """Invariant 1, by what the servers received."""
+    """Invariant 1, by what the deployments received."""
     features = obs.planned.features
     assert rank(features.sensitivity) >= rank(expected), (
         f"{expected} request planned as {features.sensitivity}"
@@ -680,11 +685,10 @@ def check_all(sc: Scenario, obs: Observation, expected_level: Sensitivity) -> No
 # ---------------------------------------------------------------- the properties
 
 
-def run(pool: tuple[FaultServer, ...], sc: Scenario) -> Observation:
-    """One example: arm the servers, build the router, serve once, check everything."""
-    servers = pool[: len(sc.specs)]
-    arm(servers, sc)
-    obs = observe(sc, build_router(sc, servers), servers, new_nonce())
+def run(pool: MockBackend, sc: Scenario) -> Observation:
+    """One example: arm the deployments, build the router, serve once, check everything."""
+    arm(pool, sc)
+    obs = observe(sc, build_router(sc, pool), pool, new_nonce())
     check_all(sc, obs, sc.expected_level)
     return obs
 
@@ -693,7 +697,7 @@ def run(pool: tuple[FaultServer, ...], sc: Scenario) -> Observation:
 @SERVING
 @given(data=st.data())
 def test_local_only_requests_never_reach_a_server_outside_the_rule(
-    pool: tuple[FaultServer, ...], mode: Mode, data: st.DataObject
+    pool: MockBackend, mode: Mode, data: st.DataObject
 ) -> None:
     sc = data.draw(scenarios(mode, local_only=True, max_denied=1), label="scenario")
     run(pool, sc)  # check_local_only is the point; check_all runs it with the rest
@@ -703,7 +707,7 @@ def test_local_only_requests_never_reach_a_server_outside_the_rule(
 @SERVING
 @given(data=st.data())
 def test_fallback_never_leaves_the_plan_and_denied_servers_receive_nothing(
-    pool: tuple[FaultServer, ...], mode: Mode, data: st.DataObject
+    pool: MockBackend, mode: Mode, data: st.DataObject
 ) -> None:
     sc = data.draw(scenarios(mode, local_only=False, max_denied=2), label="scenario")
     obs = run(pool, sc)
@@ -738,10 +742,10 @@ def cache_scenarios(draw: st.DrawFn, mode: Mode) -> tuple[Scenario, Sensitivity]
 @CACHED
 @given(data=st.data())
 def test_a_cached_api_answer_is_never_served_to_a_local_only_request(
-    pool: tuple[FaultServer, ...], cache_root: Path, mode: Mode, data: st.DataObject
+    pool: MockBackend, cache_root: Path, mode: Mode, data: st.DataObject
 ) -> None:
     sc, level = data.draw(cache_scenarios(mode), label="scenario")
-    servers = pool[: len(sc.specs)]
+    servers = pool
     apis = {s.name for s in sc.specs if s.hosting == "api"}
     nonce = new_nonce()
     cache = ResponseCache(cache_root / nonce, ttl_seconds=60)

@@ -1,4 +1,4 @@
-"""The ledger through real parts: a Router serving from loopback fault servers writes one
+"""The ledger through real parts: a Router (served by a MockBackend) writes one
 record per request into a real SQLite file (answered, failed, unservable, cached,
 streamed, interrupted); prompt text only on opt-in; foreign or corrupt files are refused
 untouched; a hard budget stops paid calls and passes the held output budget on."""
@@ -18,7 +18,7 @@ from router.errors import AllDeploymentsFailed, LedgerError, NoEligibleDeploymen
 from router.executor import RetryPolicy
 from router.ledger import Ledger
 from router.quality.trained import default_model
-from router.testing import FaultServer, ok, server_error, stream
+from router.testing import MockServer, ok, server_error, stream
 
 FAST = RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.02, jitter=0.0)
 SECRET_PROMPT = "The quarterly plan codenamed BLUE-HERON-7731 stays internal"
@@ -31,7 +31,7 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-test-not-a-real-key")
 
 
-def local_router(server: FaultServer, ledger: Path, **options: Any) -> router.Router:
+def local_router(server: MockServer, ledger: Path, **options: Any) -> router.Router:
     return router.Router(
         deployments=[
             {"name": "local", "model": "openai/a", "api_base": server.base_url,
@@ -40,6 +40,7 @@ def local_router(server: FaultServer, ledger: Path, **options: Any) -> router.Ro
         baseline="gpt-4o",
         retry=FAST,
         ledger=ledger,
+        backend=server.backend,
         **options,
     )  # fmt: skip
 
@@ -55,9 +56,9 @@ def every_byte(folder: Path) -> bytes:
 
 
 def test_an_answered_request_leaves_one_full_record(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    server, _ = servers
+    server, _ = mock_servers
     server.script(ok("hi", prompt_tokens=1000, completion_tokens=500))
     path = tmp_path / "ledger.sqlite"
     result = local_router(server, path).complete(HI, tenant="acme", tags=["support"])
@@ -84,9 +85,9 @@ def test_an_answered_request_leaves_one_full_record(
 
 
 def test_failed_and_unservable_requests_are_recorded_too(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    server, _ = servers
+    server, _ = mock_servers
     server.script(server_error(503))
     path = tmp_path / "ledger.sqlite"
     r = local_router(server, path)
@@ -103,9 +104,9 @@ def test_failed_and_unservable_requests_are_recorded_too(
 
 
 def test_cache_hits_and_streams_are_recorded(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    server, _ = servers
+    server, _ = mock_servers
     path = tmp_path / "ledger.sqlite"
     r = local_router(server, path, cache=router.ResponseCache(tmp_path / "cache"))
     server.script(
@@ -125,9 +126,9 @@ def test_cache_hits_and_streams_are_recorded(
 
 
 def test_prompt_text_is_stored_nowhere_unless_opted_in(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    server, _ = servers
+    server, _ = mock_servers
     server.script(ok("hi"), ok("hi"))
     private, opted = tmp_path / "private", tmp_path / "opted"
     local_router(server, private / "ledger.sqlite").complete(HI)
@@ -174,9 +175,9 @@ def as_schema_1(path: Path) -> None:
 
 
 def test_a_schema_1_ledger_is_upgraded_in_place_and_keeps_its_records(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    server, _ = servers
+    server, _ = mock_servers
     path = tmp_path / "ledger.sqlite"
     local_router(server, path).complete(HI, tenant="old")
     as_schema_1(path)
@@ -202,7 +203,7 @@ def test_a_missing_ledger_is_an_error_when_reading(tmp_path: Path) -> None:
     assert not (tmp_path / "nope.sqlite").exists()
 
 
-def paid_router(local: FaultServer, api: FaultServer, ledger: Path, usd: float) -> router.Router:
+def paid_router(local: MockServer, api: MockServer, ledger: Path, usd: float) -> router.Router:
     """An API at $10/M in and out that the objective prefers, a free local fallback, and a
     hard daily budget of `usd` for tenant acme."""
     return router.Router(
@@ -217,14 +218,15 @@ def paid_router(local: FaultServer, api: FaultServer, ledger: Path, usd: float) 
         retry=FAST,
         ledger=ledger,
         budgets=[{"tenant": "acme", "period": "day", "usd": usd}],
+        backend=api.backend,
     )  # fmt: skip
 
 
 @pytest.mark.usefixtures("api_key")
 def test_hard_budget_moves_requests_to_the_free_model_when_money_runs_out(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    local, api = servers
+    local, api = mock_servers
     local.script(*[ok("free")] * 10)
     api.script(*[ok("paid", prompt_tokens=50, completion_tokens=100)] * 10)
     path = tmp_path / "ledger.sqlite"
@@ -246,9 +248,9 @@ def test_hard_budget_moves_requests_to_the_free_model_when_money_runs_out(
 
 @pytest.mark.usefixtures("api_key")
 def test_held_money_caps_the_output_the_provider_may_produce(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    local, api = servers
+    local, api = mock_servers
     api.script(ok("paid"))
     r = paid_router(local, api, tmp_path / "ledger.sqlite", usd=1.0)
     r.complete(HI, tenant="acme")  # no max_tokens given: the default output budget is held
@@ -267,9 +269,9 @@ def test_budgets_need_a_ledger() -> None:
 
 @pytest.mark.usefixtures("api_key")
 def test_soft_budget_steps_down_to_the_free_model_and_the_decision_says_why(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path
 ) -> None:
-    local, api = servers
+    local, api = mock_servers
     local.script(*[ok("free")] * 3)
     api.script(*[ok("paid", prompt_tokens=50, completion_tokens=100)] * 8)
     r = router.Router(
@@ -285,6 +287,7 @@ def test_soft_budget_steps_down_to_the_free_model_and_the_decision_says_why(
         retry=FAST,
         ledger=tmp_path / "ledger.sqlite",
         budgets=[{"tenant": "acme", "period": "day", "usd": 0.01, "mode": "soft"}],
+        backend=api.backend,
     )  # fmt: skip
     decisions = [r.complete(HI, tenant="acme", max_tokens=100).decision for _ in range(6)]
     # ...until the budget is 75% used ($0.0015 a call): then the target halves to 0.45

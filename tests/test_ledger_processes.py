@@ -1,5 +1,11 @@
 """The ledger and budgets across OS processes: several writers on one SQLite file, one
-small hard budget hammered at once, and a writer killed with SIGKILL mid-run."""
+small hard budget hammered at once, and a writer killed with SIGKILL mid-run.
+
+The workers (tests/ledger_worker.py) are served by a MockBackend in their own process:
+what is under test is the ledger's file locking and the budget's bound, not the HTTP
+stack (tests/test_state_processes.py keeps a multi-process test on litellm and a
+FaultServer).
+"""
 
 from __future__ import annotations
 
@@ -9,31 +15,20 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from router.ledger import Ledger
-from router.testing import FaultServer, ok
 
 WORKER = Path(__file__).parent / "ledger_worker.py"
 API_CALL_MICRO = 1500  # 50 prompt + 100 completion tokens at $10/M
 
 
-@pytest.fixture
-def pair() -> Iterator[tuple[FaultServer, FaultServer]]:
-    answer = ok("hi", prompt_tokens=50, completion_tokens=100)
-    with FaultServer(default=answer) as api, FaultServer(default=answer) as local:
-        yield api, local
-
-
-def spawn(
-    ledger: Path, api: FaultServer, local: FaultServer, *args: object
-) -> subprocess.Popen[str]:
+def spawn(ledger: Path, *args: object) -> subprocess.Popen[str]:
     env = {**os.environ, "ROUTER_TEST_LEDGER_KEY": "sk-test-not-a-real-key"}
     return subprocess.Popen(
-        [sys.executable, str(WORKER), str(ledger), api.base_url, local.base_url, *map(str, args)],
+        [sys.executable, str(WORKER), str(ledger), *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -41,13 +36,10 @@ def spawn(
     )
 
 
-def test_processes_hammering_one_small_budget_never_overspend_it(
-    pair: tuple[FaultServer, FaultServer], tmp_path: Path
-) -> None:
-    api, local = pair
+def test_processes_hammering_one_small_budget_never_overspend_it(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.sqlite"
     budget_usd = 0.02  # room for 13 API calls at $0.0015
-    workers = [spawn(ledger, api, local, 20, 4, budget_usd) for _ in range(3)]
+    workers = [spawn(ledger, 20, 4, budget_usd) for _ in range(3)]
     outputs = [w.communicate(timeout=180) for w in workers]
     for w, (_, err) in zip(workers, outputs, strict=True):
         assert w.returncode == 0, err[-2000:]
@@ -70,12 +62,9 @@ def test_processes_hammering_one_small_budget_never_overspend_it(
     assert left_held == 0
 
 
-def test_every_call_that_returned_is_in_the_ledger_after_sigkill(
-    pair: tuple[FaultServer, FaultServer], tmp_path: Path
-) -> None:
-    api, local = pair
+def test_every_call_that_returned_is_in_the_ledger_after_sigkill(tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.sqlite"
-    worker = spawn(ledger, api, local, 100_000, 2, 1000.0)
+    worker = spawn(ledger, 100_000, 2, 1000.0)
     assert worker.stdout is not None
     returned = 0
     for line in worker.stdout:

@@ -34,7 +34,7 @@ from router.report import (
     render_html,
     render_text,
 )
-from router.testing import FaultServer, ok, server_error
+from router.testing import MockServer, ok, server_error
 
 DAY = 86_400.0
 JAN1 = 1_735_689_600.0  # 2025-01-01 00:00 UTC
@@ -487,7 +487,7 @@ HI = [{"role": "user", "content": "Summarise the meeting notes in three bullet p
 FAST = RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.02, jitter=0.0)
 
 
-def routers(local: FaultServer, api: FaultServer, path: Path) -> dict[str, router.Router]:
+def routers(local: MockServer, api: MockServer, path: Path) -> dict[str, router.Router]:
     """Three Routers on one ledger: free-first (local preferred), best (API preferred,
     confidential data kept local by the default policy) and one with no policy at all."""
     deployments: list[dict[str, Any]] = [
@@ -497,7 +497,9 @@ def routers(local: FaultServer, api: FaultServer, path: Path) -> dict[str, route
         {"name": "local", "model": "openai/a", "api_base": local.base_url,
          "context_window": 8192, "quality": 0.9},
     ]  # fmt: skip
-    common: dict[str, Any] = {"retry": FAST, "ledger": path, "baseline": "gpt-4o"}
+    common: dict[str, Any] = {
+        "retry": FAST, "ledger": path, "baseline": "gpt-4o", "backend": api.backend,
+    }  # fmt: skip
     return {
         "free": router.Router(deployments, **common),
         "best": router.Router(deployments, objective="best", **common),
@@ -508,10 +510,10 @@ def routers(local: FaultServer, api: FaultServer, path: Path) -> dict[str, route
 
 
 def test_records_written_by_real_routers_add_up(
-    servers: tuple[FaultServer, FaultServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mock_servers: tuple[MockServer, MockServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-test-not-a-real-key")
-    local, api = servers
+    local, api = mock_servers
     path = tmp_path / "ledger.sqlite"
     r = routers(local, api, path)
     usage = {"prompt_tokens": 1000, "completion_tokens": 500}

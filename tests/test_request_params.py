@@ -19,7 +19,7 @@ from router import Router
 from router.errors import InvalidRequest, RouterError
 from router.executor import RetryPolicy
 from router.params import MAX_TIMEOUT_S, check_params, check_timeout, shown_name
-from router.testing import FaultServer, ok
+from router.testing import MockBackend, MockServer, ok
 
 HI = [{"role": "user", "content": "hi"}]
 CARD = "4111 1111 1111 1111"
@@ -128,12 +128,13 @@ def test_only_short_identifiers_without_long_digit_runs_are_printed(
 
 
 @pytest.fixture
-def served() -> Any:
-    with FaultServer(default=ok("fine")) as local, FaultServer(default=ok("paid")) as api:
-        yield local, api
+def served(mock_backend: MockBackend) -> tuple[MockServer, MockServer]:
+    """A local and an API deployment's (mock) servers: nothing a refused call would have
+    sent can hide."""
+    return mock_backend.server(default=ok("fine")), mock_backend.server(default=ok("paid"))
 
 
-def _router(local: FaultServer, api: FaultServer, **options: Any) -> Router:
+def _router(local: MockServer, api: MockServer, **options: Any) -> Router:
     return Router(
         deployments=[
             {"name": "local", "model": "openai/q", "api_base": local.base_url,
@@ -145,6 +146,7 @@ def _router(local: FaultServer, api: FaultServer, **options: Any) -> Router:
         ],
         objective="best",
         retry=RetryPolicy(attempts=1),
+        backend=local.backend,
         **options,
     )  # fmt: skip
 
@@ -163,7 +165,7 @@ BAD_CALLS: list[tuple[str, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("args", "field"), [pytest.param(a, f, id=i) for i, a, f in BAD_CALLS])
 def test_a_bad_value_is_refused_and_benches_nobody(
-    served: tuple[FaultServer, FaultServer],
+    served: tuple[MockServer, MockServer],
     tmp_path: Any,
     monkeypatch: pytest.MonkeyPatch,
     args: dict[str, Any],
@@ -186,7 +188,7 @@ def test_a_bad_value_is_refused_and_benches_nobody(
 
 
 def test_async_entry_points_validate_too(
-    served: tuple[FaultServer, FaultServer], monkeypatch: pytest.MonkeyPatch
+    served: tuple[MockServer, MockServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ROUTER_TEST_PARAMS_KEY", "sk-test")
     local, api = served

@@ -2,8 +2,11 @@
 hammered by several processes, a breaker and a cache entry one process writes and
 another honours, and redis-server SIGKILLed mid-run and started again.
 
-Each process runs `tests/state_worker.py`: its own Router (`state=redis://...`) calling
-loopback fault servers through litellm's real HTTP stack.
+Each process runs `tests/state_worker.py`: its own Router (`state=redis://...`). What is
+under test is the state the processes share through Redis, so the budget, breaker and
+cache tests serve from a MockBackend in each worker (no litellm import: a worker is ready
+in about a second); the Redis outage test stays end to end, its workers calling loopback
+fault servers through litellm's real HTTP stack.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 import pytest
 import redis
 
-from router.testing import FaultServer, hang, ok, server_error
+from router.testing import FaultServer, hang, ok
 from router.testing.redis_server import RedisServer
 
 WORKER = Path(__file__).parent / "state_worker.py"
@@ -35,6 +38,7 @@ CLOSED = "shared state unavailable: budgets failed closed (paid deployments left
 QUEUED = "shared state unavailable: budget settlement queued in this process"
 RETRY_SECONDS = 0.2  # the outage test's `retry_seconds`
 READY_TIMEOUT = 120.0  # importing litellm takes seconds, more on a loaded machine
+NOWHERE = "http://127.0.0.1:9/v1"  # a mock worker's api_base (loopback; never connected)
 
 Line = dict[str, Any]
 
@@ -47,13 +51,18 @@ def pair() -> Iterator[tuple[FaultServer, FaultServer]]:
 
 
 class Worker:
-    """One `state_worker.py` process; its stdout lines are read into a queue by a thread."""
+    """One `state_worker.py` process; its stdout lines are read into a queue by a thread.
+    `servers` (api, local): litellm calls them; None: a MockBackend in the worker."""
 
-    def __init__(self, api: FaultServer, local: FaultServer, url: str, **cfg: Any) -> None:
+    def __init__(
+        self, servers: tuple[FaultServer, FaultServer] | None, url: str, **cfg: Any
+    ) -> None:
         config = {
             "redis": url,
-            "api": api.base_url,
-            "local": local.base_url,
+            "backend": "mock" if servers is None else "litellm",
+            "api": NOWHERE if servers is None else servers[0].base_url,
+            "local": NOWHERE if servers is None else servers[1].base_url,
+            "script": {},
             "requests": 1,
             "threads": 1,
             "tenants": ["acme"],
@@ -177,13 +186,12 @@ def counters(url: str) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
 
 
 def test_processes_hammering_one_small_budget_on_redis_never_overspend_it(
-    pair: tuple[FaultServer, FaultServer], redis_url: str, spawn: Callable[..., Worker]
+    redis_url: str, spawn: Callable[..., Worker]
 ) -> None:
-    api, local = pair
     budget_usd = 0.02  # room for 13 API calls at $0.0015 (each holds its $0.00155 bound)
     started = time.time()
     workers = [
-        spawn(api, local, redis_url, requests=20, threads=4, budget_usd=budget_usd, go=True)
+        spawn(None, redis_url, requests=20, threads=4, budget_usd=budget_usd, go=True)
         for _ in range(3)
     ]
     for w in workers:
@@ -212,30 +220,29 @@ def test_processes_hammering_one_small_budget_on_redis_never_overspend_it(
     assert served["api"] == counter // API_CALL_MICRO
     assert served["api"] >= 10  # the budget was really used, not refused wholesale
     assert holds == {}  # every hold was released by its settlement
-    assert len(api.requests) == served["api"]  # no paid call outside the counter
+    api_calls = sum(end["calls"]["api"] for _, end in results)
+    assert api_calls == served["api"]  # no paid call outside the counter
     assert all(end["pending"] == 0 for _, end in results)
 
 
 def test_a_breaker_opened_by_one_process_benches_the_deployment_for_another(
-    pair: tuple[FaultServer, FaultServer], redis_url: str, spawn: Callable[..., Worker]
+    redis_url: str, spawn: Callable[..., Worker]
 ) -> None:
-    api, local = pair
-    api.script(server_error(503), server_error(503))
+    twice_503 = {"api": [["server_error", [503]], ["server_error", [503]]]}
     cfg: dict[str, Any] = {"threshold": 2, "cooldown_seconds": 30.0, "requests": 2}
-    a = spawn(api, local, redis_url, **cfg)
-    b = spawn(api, local, redis_url, go=True, **cfg)  # imports meanwhile, sends after "go"
+    a = spawn(None, redis_url, script=twice_503, **cfg)
+    b = spawn(None, redis_url, go=True, **cfg)  # imports meanwhile, sends after "go"
     a.wait_ready()
     seen_a, end_a = a.finish()
     assert [line["served_by"] for line in seen_a] == ["local", "local"]
     assert [line["attempts"][0] for line in seen_a] == [["api", "gave up"]] * 2
-    assert len(api.requests) == 2
+    assert end_a["calls"]["api"] == 2
     assert end_a["health"]["api"] == ["open", 2]
 
-    api.reset_requests()
     b.wait_ready()
     b.go()
     seen_b, end_b = b.finish()
-    assert api.requests == []  # B never called the deployment A benched
+    assert end_b["calls"]["api"] == 0  # B never called the deployment A benched
     assert [line["served_by"] for line in seen_b] == ["local", "local"]
     assert [line["attempts"][0] for line in seen_b] == [["api", "skipped"]] * 2
     assert all(line["notes"] == [] for line in seen_a + seen_b)
@@ -243,29 +250,29 @@ def test_a_breaker_opened_by_one_process_benches_the_deployment_for_another(
 
 
 def test_a_cached_answer_written_by_one_process_serves_another_of_the_same_tenant_only(
-    pair: tuple[FaultServer, FaultServer], redis_url: str, spawn: Callable[..., Worker]
+    redis_url: str, spawn: Callable[..., Worker]
 ) -> None:
-    api, local = pair
     cfg: dict[str, Any] = {"cache": True, "temperature": 0.0, "budget_usd": 1.0}
-    writer = spawn(api, local, redis_url, tenants=["acme"], **cfg)
-    reader = spawn(api, local, redis_url, tenants=["acme", "other"], requests=2, go=True, **cfg)
+    writer = spawn(None, redis_url, tenants=["acme"], **cfg)
+    reader = spawn(None, redis_url, tenants=["acme", "other"], requests=2, go=True, **cfg)
     writer.wait_ready()
-    (first,), _ = writer.finish()
+    (first,), end_writer = writer.finish()
     assert (first["served_by"], first["cache_hit"], first["error"]) == ("api", False, None)
-    assert len(api.requests) == 1
+    assert end_writer["calls"]["api"] == 1
     c = client(redis_url)
     assert len(list(c.scan_iter(match="router:{t:acme}:c:*"))) == 1
     assert list(c.scan_iter(match="router:{t:other}:c:*")) == []
 
     reader.wait_ready()
     reader.go()
-    (same, other), _ = reader.finish()
+    (same, other), end_reader = reader.finish()
     assert (same["tenant"], same["served_by"], same["cache_hit"]) == ("acme", "api", True)
     assert same["cost"] == 0
     assert (other["tenant"], other["served_by"], other["cache_hit"]) == ("other", "api", False)
     assert other["cost"] == API_CALL_MICRO
-    assert len(api.requests) == 2  # the cache hit called nothing; the other tenant did
-    assert local.requests == []
+    # the cache hit called nothing; the other tenant did
+    assert end_writer["calls"]["api"] + end_reader["calls"]["api"] == 2
+    assert end_writer["calls"]["local"] == end_reader["calls"]["local"] == 0
     assert len(list(c.scan_iter(match="router:{t:other}:c:*"))) == 1
     spent, holds = counters(redis_url)
     assert sorted(spent.values()) == [API_CALL_MICRO, API_CALL_MICRO]  # the hit cost nothing
@@ -282,8 +289,7 @@ def test_redis_killed_mid_run_and_restarted_degrades_as_configured_and_recovers(
     api, local = pair
     ledger = tmp_path / "ledger.sqlite"
     w = spawn(
-        api,
-        local,
+        (api, local),
         redis_server.url,
         requests=None,  # until stdin closes
         threads=2,

@@ -21,13 +21,18 @@ the degradation in `decision.shared_state`, and tries Redis again after
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from router.state.notes import collecting, note
 from router.state.settings import StateSettings
 
+if TYPE_CHECKING:
+    from router.effects import Op
+
 __all__ = [
     "BudgetStore",
+    "Counters",
+    "Limits",
     "StateSettings",
     "StateUnavailable",
     "collecting",
@@ -40,33 +45,34 @@ class StateUnavailable(Exception):
     """The shared state could not be reached (or is left alone after a failure)."""
 
 
+Counters = Sequence[tuple[str, str]]
+"""Budget counters: (counter, window) pairs."""
+Limits = Sequence[tuple[str, str, int]]
+"""Budget counters with their limits: (counter, window, limit in micro-dollars)."""
+
+
 class BudgetStore(Protocol):
     """Where budget counters and holds live: the SQLite ledger (`router.ledger.
     LedgerBudgets`, one machine) or Redis (`router.state.redis_state.RedisBudgets`).
-    Counters are (budget counter, window) pairs, amounts integer micro-dollars."""
+    Counters are (budget counter, window) pairs, amounts integer micro-dollars.
+
+    Each operation is an op (`router.effects`), which the serving pipeline drives with
+    `run` or `arun`; the blocking methods of the stores are `run` of their ops."""
 
     settles_with_record: bool
     """True when writing the ledger record settles the hold (the ledger's trigger)."""
 
-    def used(self, tenant: str, counters: Sequence[tuple[str, str]]) -> list[int]:
+    def used_op(self, tenant: str, counters: Counters) -> Op[list[int]]:
         """Settled spend plus live holds per counter."""
         ...
 
-    def reserve(
-        self,
-        tenant: str,
-        token: str,
-        limits: Sequence[tuple[str, str, int]],
-        amount_micro: int,
-        *,
-        hold_seconds: float,
-    ) -> list[int] | None:
+    def reserve_op(
+        self, tenant: str, token: str, limits: Limits, amount_micro: int, *, hold_seconds: float
+    ) -> Op[list[int] | None]:
         """Hold the amount on every counter, or on none (None); what each had used."""
         ...
 
-    def settle(
-        self, tenant: str, token: str, counters: Sequence[tuple[str, str]], cost_micro: int
-    ) -> None:
+    def settle_op(self, tenant: str, token: str, counters: Counters, cost_micro: int) -> Op[None]:
         """Release the token's holds and add its actual cost, once."""
         ...
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns, counts_against
+from router.effects import Op, blocking, done
 from router.errors import ProviderError
 
 __all__ = ["DiskCooldowns"]
@@ -75,6 +76,22 @@ class DiskCooldowns(Cooldowns):
         if b.get("p") or left <= 0:
             return BreakerState("half-open", b["f"], 0.0)
         return BreakerState("open", b["f"], left)
+
+    # As ops: diskcache is SQLite, so its work runs in a worker thread on the event loop
+    # (`Blocking`); what needs no file (a healthy deployment's success, a failure that does
+    # not count) ends at once.
+
+    def allow_op(self, name: str) -> Op[bool]:
+        return blocking(lambda: self.allow(name))
+
+    def success_op(self, name: str) -> Op[None]:
+        return done(None) if name in self._clean else blocking(lambda: self.success(name))
+
+    def failure_op(self, name: str, exc: ProviderError) -> Op[None]:
+        self.remember(name, exc)
+        if not counts_against(exc):
+            return done(None)
+        return blocking(lambda: self.failure(name, exc))
 
     def close(self) -> None:
         self._disk.close()

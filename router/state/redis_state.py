@@ -26,22 +26,31 @@ the tenant's hold just taken is released again (meanwhile it can only make anoth
 request of that tenant wait, never let one overspend). Without Redis: see
 `StateSettings`; a settlement that cannot be written is kept in this process and
 replayed (once per hash tag: the markers) when Redis answers again.
+
+Each part's logic is written once, as ops (`router.effects`) that yield one `Port`
+effect per Redis request. `_Link` answers them: on its blocking redis-py client under
+`run`, on a `redis.asyncio` client of the running event loop under `arun` (so a Redis
+round trip never blocks the loop), with one breaker around both. The blocking methods
+(`used`, `reserve`, `allow`, `get`...) are `run` of the ops.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from functools import partial
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from router.budgets import is_organisation_counter
 from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns, counts_against
+from router.effects import Op, Port, run
 from router.errors import ProviderError
-from router.state import StateUnavailable, _lua
+from router.state import Counters, Limits, StateUnavailable, _lua
 from router.state.notes import note
 from router.state.settings import StateSettings
 
@@ -51,12 +60,85 @@ log = logging.getLogger("router.state")
 
 COUNTER_TTL = 40 * 86400
 MARKER_TTL = 86400
-_T = TypeVar("_T")
+CONNECTIONS_PER_LOOP = 128
+"""Redis requests in flight at once on one event loop (so, at most, its connections): a
+burst of thousands of coroutines queues here instead of opening thousands of connections,
+and a reply is never counted late against `timeout_ms` because the loop was busy reading
+thousands of others. 128 keeps ~25k requests/s in flight to a Redis 5 ms away."""
+_Pending = tuple[str, str, tuple[tuple[str, str], ...], int]  # tenant, token, counters, cost
+
+
+@dataclass(frozen=True, slots=True)
+class _Command:
+    """One Redis command: the client method's name and its arguments (both clients have
+    the same methods)."""
+
+    name: str
+    args: tuple[Any, ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def on(self, client: Any, scripts: Callable[[str], Any]) -> Any:
+        return getattr(client, self.name)(*self.args, **dict(self.options))
+
+
+@dataclass(frozen=True, slots=True)
+class _Script:
+    """One Lua script run: EVALSHA, loaded again after NOSCRIPT (a restarted server)."""
+
+    source: str
+    keys: tuple[str, ...]
+    args: tuple[Any, ...] = ()
+
+    def on(self, client: Any, scripts: Callable[[str], Any]) -> Any:
+        return scripts(self.source)(keys=list(self.keys), args=list(self.args))
+
+
+_Request = _Command | _Script
+
+
+class _Loop:
+    """The `redis.asyncio` client of one event loop, with its registered scripts.
+
+    It is closed while its loop shuts down: `keeper` is an async generator started on that
+    loop, and `asyncio.run` (any runner that calls `loop.shutdown_asyncgens()`) closes it
+    before closing the loop; its `finally` closes the client there."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.scripts: dict[str, Any] = {}
+        self.keeper: Any = None
+        self.slots = asyncio.Semaphore(CONNECTIONS_PER_LOOP)
+
+    def script(self, source: str) -> Any:
+        found = self.scripts.get(source)
+        if found is None:
+            found = self.scripts[source] = self.client.register_script(source)
+        return found
+
+    def abandon(self) -> None:
+        """Forget a client whose loop was closed without shutting down (no `asyncio.run`):
+        nothing can run on that loop any more; its sockets are left to the garbage
+        collector."""
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            with contextlib.suppress(StopIteration, RuntimeError):
+                keeper.aclose().send(None)  # its `finally` sees the closed loop: no await
+
+    async def close(self) -> None:
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            await keeper.aclose()
+
+
+_closing: set[asyncio.Task[None]] = set()  # closes scheduled by `close()` on a running loop
 
 
 class _Link:
-    """One redis-py client behind a breaker: after a failure, calls fail fast for
-    `retry_seconds`, then the next call reconnects (redis-py opens a new connection)."""
+    """Redis behind a breaker, one request at a time (a `router.effects.PortHandler`):
+    `run` on the blocking redis-py client, `arun` on a `redis.asyncio` client of the running
+    event loop (one per loop: a Router may serve from several `asyncio.run`s in turn and
+    from threads). After a connection failure on either, requests fail fast
+    (`StateUnavailable`) for `retry_seconds`; then the next one reconnects."""
 
     def __init__(self, url: str, settings: StateSettings) -> None:
         import redis as redis_py  # noqa: PLC0415  (only Redis users import it)
@@ -64,39 +146,53 @@ class _Link:
         self._errors: tuple[type[BaseException], ...] = (
             redis_py.ConnectionError,
             redis_py.TimeoutError,
-            OSError,
+            OSError,  # TimeoutError too
         )
         timeout = settings.timeout_ms / 1000
+        self._options: dict[str, Any] = {
+            "socket_connect_timeout": timeout,
+            "socket_timeout": timeout,
+            "retry_on_timeout": False,
+            "decode_responses": True,
+        }
         # Any: redis-py types every command as "result or awaitable" (sync and async share
         # the stubs); this client is the sync one.
-        self.client: Any = redis_py.Redis.from_url(
-            url,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            retry_on_timeout=False,
-            decode_responses=True,
-        )
+        self.client: Any = redis_py.Redis.from_url(url, **self._options)
         self.url = url
         self.retry_seconds = settings.retry_seconds
         self._down_until = 0.0
         self._lock = threading.Lock()
         self._scripts: dict[str, Any] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, _Loop] = {}
 
     @property
     def up(self) -> bool:
         return time.monotonic() >= self._down_until
 
     def script(self, source: str) -> Any:
+        """The blocking client's script object (register_script: EVALSHA, reloaded after
+        NOSCRIPT)."""
         found = self._scripts.get(source)
-        if found is None:  # register_script: EVALSHA, reloaded after NOSCRIPT (a restart)
+        if found is None:
             found = self._scripts[source] = self.client.register_script(source)
         return found
 
-    def call(self, fn: Callable[[], _T]) -> _T:
+    def run(self, request: _Request) -> Any:
+        with self._breaker():
+            return request.on(self.client, self.script)
+
+    async def arun(self, request: _Request) -> Any:
+        own = self._loops.get(asyncio.get_running_loop()) or await self._loop_client()
+        async with own.slots:  # the breaker is asked after the wait for a slot
+            with self._breaker():
+                return await request.on(own.client, own.script)
+
+    @contextlib.contextmanager
+    def _breaker(self) -> Iterator[None]:
         if time.monotonic() < self._down_until:
             raise StateUnavailable(f"{self._safe_url()} unreachable (retrying shortly)")
         try:
-            result = fn()
+            yield
         except self._errors as exc:
             with self._lock:
                 was_up = self._down_until == 0.0
@@ -111,7 +207,59 @@ class _Link:
                 if self._down_until:
                     self._down_until = 0.0
                     log.warning("shared state %s reachable again", self._safe_url())
-        return result
+
+    async def _loop_client(self) -> _Loop:
+        """A new client for the running loop (the first request on it)."""
+        loop = asyncio.get_running_loop()
+        import redis.asyncio as aredis  # noqa: PLC0415
+
+        with self._lock:
+            dead = [self._loops.pop(old) for old in list(self._loops) if old.is_closed()]
+            found = self._loops[loop] = _Loop(aredis.Redis.from_url(self.url, **self._options))
+        for own in dead:
+            own.abandon()
+        found.keeper = self._keeper(loop, found)
+        await found.keeper.__anext__()
+        return found
+
+    async def _keeper(self, loop: asyncio.AbstractEventLoop, own: _Loop) -> AsyncIterator[None]:
+        """Holds the loop's client until the loop shuts down (or `close()`), then closes it."""
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._loops.get(loop) is own:
+                    del self._loops[loop]
+            if not loop.is_closed():
+                await own.client.aclose()
+
+    def close(self) -> None:
+        """Close the blocking client and every loop's client that can still be closed, on
+        its own loop: scheduled when that loop runs, run when it is idle."""
+        self.client.close()
+        with self._lock:
+            loops, self._loops = list(self._loops.items()), {}
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        for loop, own in loops:
+            if loop.is_closed():
+                own.abandon()
+            elif loop is here:
+                task = loop.create_task(own.close())
+                _closing.add(task)
+                task.add_done_callback(_closing.discard)
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(own.close(), loop)
+            elif here is None:
+                loop.run_until_complete(own.close())
+            # else: an idle loop while this thread runs another: its shutdown closes it
+
+    def warmup(self) -> None:
+        """Load the asyncio client's module now (the first async request would otherwise
+        import it on the event loop)."""
+        import redis.asyncio  # noqa: F401, PLC0415
 
     def _safe_url(self) -> str:
         """The URL without a password (never logged or recorded)."""
@@ -127,124 +275,133 @@ class RedisBudgets:
     def __init__(self, link: _Link, prefix: str) -> None:
         self._link = link
         self._prefix = prefix
-        self._pending: list[tuple[str, str, tuple[tuple[str, str], ...], int]] = []
+        self._pending: list[_Pending] = []
         self._lock = threading.Lock()
 
     def _tag(self, tenant: str, key: str) -> str:
         """The hash tag of a counter: the organisation's, or its tenant's."""
         return "{org}" if is_organisation_counter(key) else f"{{t:{tenant}}}"
 
-    def _groups(self, tenant: str, counters: Sequence[tuple[str, str]]) -> list[list[int]]:
+    def _groups(self, tenant: str, counters: Counters) -> list[list[int]]:
         """The counters' indices per hash tag (one script each): the tenant's, then
         the organisation's."""
         own = [i for i, (key, _) in enumerate(counters) if not is_organisation_counter(key)]
         org = [i for i, (key, _) in enumerate(counters) if is_organisation_counter(key)]
         return [g for g in (own, org) if g]
 
-    def _keys(self, tenant: str, counters: Sequence[tuple[str, str]]) -> list[str]:
+    def _keys(self, tenant: str, counters: Counters) -> list[str]:
         out = []
         for key, window in counters:
             base = f"{self._prefix}:{self._tag(tenant, key)}:b:{key}:{window}"
             out += [base + ":spent", base + ":holds"]
         return out
 
-    def used(self, tenant: str, counters: Sequence[tuple[str, str]]) -> list[int]:
+    def _script(self, source: str, keys: Sequence[str], args: Sequence[Any] = ()) -> Port:
+        return Port(self._link, _Script(source, tuple(keys), tuple(args)))
+
+    def used(self, tenant: str, counters: Counters) -> list[int]:
+        return run(self.used_op(tenant, counters))
+
+    def reserve(
+        self, tenant: str, token: str, limits: Limits, amount_micro: int, *, hold_seconds: float
+    ) -> list[int] | None:
+        return run(self.reserve_op(tenant, token, limits, amount_micro, hold_seconds=hold_seconds))
+
+    def settle(self, tenant: str, token: str, counters: Counters, cost_micro: int) -> None:
+        return run(self.settle_op(tenant, token, counters, cost_micro))
+
+    def used_op(self, tenant: str, counters: Counters) -> Op[list[int]]:
         """Settled spend plus live holds per (counter, window), in micro-dollars."""
         if not counters:
             return []
-        self._flush()
-        script = self._link.script(_lua.USED)
+        yield from self._flush_op()
         out = [0] * len(counters)
         for group in self._groups(tenant, counters):
             keys = self._keys(tenant, [counters[i] for i in group])
-            values = self._link.call(partial(script, keys=keys))
+            values = yield self._script(_lua.USED, keys)
             for i, v in zip(group, values, strict=True):
                 out[i] = int(v)
         return out
 
-    def reserve(
-        self,
-        tenant: str,
-        token: str,
-        limits: Sequence[tuple[str, str, int]],
-        amount_micro: int,
-        *,
-        hold_seconds: float,
-    ) -> list[int] | None:
+    def reserve_op(
+        self, tenant: str, token: str, limits: Limits, amount_micro: int, *, hold_seconds: float
+    ) -> Op[list[int] | None]:
         """Hold `amount_micro` on every counter or on none (None: one would go over)."""
-        self._flush()
+        yield from self._flush_op()
         counters = [(k, w) for k, w, _ in limits]
-        script = self._link.script(_lua.RESERVE)
         out = [0] * len(limits)
         held: list[tuple[str, str]] = []
         for group in self._groups(tenant, counters):
             keys = self._keys(tenant, [counters[i] for i in group])
-            args = [
-                token,
-                amount_micro,
-                f"{hold_seconds:.3f}",
-                COUNTER_TTL,
-                *(limits[i][2] for i in group),
-            ]
+            hold = f"{hold_seconds:.3f}"
+            args = [token, amount_micro, hold, COUNTER_TTL, *(limits[i][2] for i in group)]
             try:
-                values = self._link.call(partial(script, keys=keys, args=args))
-            except StateUnavailable:
-                # The script may have run with its reply lost: release the token later (a
-                # zero-cost settlement, once) rather than leave its hold until it lapses.
-                with self._lock:
-                    self._pending.append((tenant, token, tuple(counters), 0))
+                values = yield self._script(_lua.RESERVE, keys, args)
+            except BaseException:
+                # Unreachable, or the caller cancelled: the script may have run with its reply
+                # lost. Release the token later (a zero-cost settlement, once) rather than
+                # leave its hold until it lapses.
+                self._queue([(tenant, token, tuple(counters), 0)])
                 raise
             if values is None:
                 if held:  # the tenant's hold taken a moment ago: give it back now
-                    self.settle(tenant, token, held, 0)
+                    yield from self.settle_op(tenant, token, held, 0)
                 return None
             for i, v in zip(group, values, strict=True):
                 out[i] = int(v)
             held += [counters[i] for i in group]
         return out
 
-    def settle(
-        self, tenant: str, token: str, counters: Sequence[tuple[str, str]], cost_micro: int
-    ) -> None:
+    def settle_op(self, tenant: str, token: str, counters: Counters, cost_micro: int) -> Op[None]:
         """Release the token's holds and add its cost, once. Kept and replayed later when
-        Redis cannot be reached now."""
+        Redis cannot be reached now (or the caller was cancelled meanwhile)."""
+        item = (tenant, token, tuple(counters), cost_micro)
         try:
-            self._settle(tenant, token, tuple(counters), cost_micro)
+            yield from self._settle_op(*item)
         except StateUnavailable:
-            with self._lock:
-                self._pending.append((tenant, token, tuple(counters), cost_micro))
+            self._queue([item])
             note("shared state unavailable: budget settlement queued in this process")
+        except BaseException:
+            self._queue([item])
+            raise
 
-    def _settle(
+    def _settle_op(
         self, tenant: str, token: str, counters: tuple[tuple[str, str], ...], cost: int
-    ) -> None:
+    ) -> Op[None]:
         """One script per hash tag, each once (its own marker): a replay after a partial
         settlement counts only the part that was not."""
-        script = self._link.script(_lua.SETTLE)
         for group in self._groups(tenant, counters):
             part = [counters[i] for i in group]
             marker = f"{self._prefix}:{self._tag(tenant, part[0][0])}:settled:{token}"
             keys = [marker, *self._keys(tenant, part)]
-            args = [token, max(cost, 0), COUNTER_TTL, MARKER_TTL]
-            self._link.call(partial(script, keys=keys, args=args))
+            yield self._script(_lua.SETTLE, keys, [token, max(cost, 0), COUNTER_TTL, MARKER_TTL])
 
     @property
     def pending(self) -> int:
         """Settlements waiting for Redis in this process."""
         return len(self._pending)
 
+    def _queue(self, items: list[_Pending]) -> None:
+        with self._lock:
+            self._pending = items + self._pending
+
     def _flush(self) -> None:
+        run(self._flush_op())
+
+    def _flush_op(self) -> Op[None]:
+        """Replay the queued settlements (each counts once: the markers) while Redis answers."""
         if not self._pending or not self._link.up:
             return
         with self._lock:
             waiting, self._pending = self._pending, []
         for i, item in enumerate(waiting):
             try:
-                self._settle(*item)
-            except StateUnavailable:
-                with self._lock:
-                    self._pending = waiting[i:] + self._pending
-                return
+                yield from self._settle_op(*item)
+            except BaseException as exc:
+                self._queue(waiting[i:])
+                if isinstance(exc, StateUnavailable):
+                    return
+                raise
 
 
 class RedisCooldowns(Cooldowns):
@@ -263,11 +420,21 @@ class RedisCooldowns(Cooldowns):
         return f"{self._prefix}:{{cd:{name}}}"
 
     def allow(self, name: str) -> bool:
-        script = self._link.script(_lua.ALLOW)
+        return run(self.allow_op(name))
+
+    def success(self, name: str) -> None:
+        run(self.success_op(name))
+
+    def failure(self, name: str, exc: ProviderError) -> None:
+        run(self._failure_op(name, exc))
+
+    def state(self, name: str) -> BreakerState:
+        return run(self.state_op(name))
+
+    def allow_op(self, name: str) -> Op[bool]:
+        script = _Script(_lua.ALLOW, (self._key(name),), (self.policy.seconds,))
         try:
-            verdict = int(
-                self._link.call(lambda: script(keys=[self._key(name)], args=[self.policy.seconds]))
-            )
+            verdict = int((yield Port(self._link, script)))
         except StateUnavailable:
             note("shared state unavailable: cooldowns from this process's memory")
             return super().allow(name)
@@ -277,34 +444,36 @@ class RedisCooldowns(Cooldowns):
             self._clean.discard(name)
         return verdict > 0
 
-    def success(self, name: str) -> None:
+    def success_op(self, name: str) -> Op[None]:
         super().success(name)
         if name in self._clean:
             return  # no breaker when we asked: nothing to reset (one round trip saved)
         try:
-            self._link.call(lambda: self._link.client.delete(self._key(name)))
+            yield Port(self._link, _Command("delete", (self._key(name),)))
             self._clean.add(name)
         except StateUnavailable:
             note("shared state unavailable: cooldowns from this process's memory")
 
-    def failure(self, name: str, exc: ProviderError) -> None:
+    def failure_op(self, name: str, exc: ProviderError) -> Op[None]:
+        self.remember(name, exc)
+        yield from self._failure_op(name, exc)
+
+    def _failure_op(self, name: str, exc: ProviderError) -> Op[None]:
         if not counts_against(exc):
             return
         super().failure(name, exc)
         self._clean.discard(name)
-        script = self._link.script(_lua.FAILURE)
+        script = _Script(_lua.FAILURE, (self._key(name),), (self.policy.threshold, self._ttl))
         try:
-            self._link.call(
-                lambda: script(keys=[self._key(name)], args=[self.policy.threshold, self._ttl])
-            )
+            yield Port(self._link, script)
         except StateUnavailable:
             note("shared state unavailable: cooldowns from this process's memory")
 
-    def state(self, name: str) -> BreakerState:
+    def state_op(self, name: str) -> Op[BreakerState]:
+        """What `Router.health()` reports, from Redis (this process's memory without it)."""
         try:
-            raw, (sec, usec) = self._link.call(
-                lambda: (self._link.client.hgetall(self._key(name)), self._link.client.time())
-            )
+            raw = yield Port(self._link, _Command("hgetall", (self._key(name),)))
+            sec, usec = yield Port(self._link, _Command("time"))
         except StateUnavailable:
             return super().state(name)
         if not raw:
@@ -331,8 +500,14 @@ class RedisCache:
         return f"{self._prefix}:{{t:{tenant}}}:c:{key}"
 
     def get(self, key: str, tenant: str) -> dict[str, Any] | None:
+        return run(self.get_op(key, tenant))
+
+    def put(self, key: str, tenant: str, response: dict[str, Any]) -> None:
+        run(self.put_op(key, tenant, response))
+
+    def get_op(self, key: str, tenant: str) -> Op[dict[str, Any] | None]:
         try:
-            raw = self._link.call(lambda: self._link.client.get(self._key(tenant, key)))
+            raw = yield Port(self._link, _Command("get", (self._key(tenant, key),)))
         except StateUnavailable:
             note("shared state unavailable: response cache bypassed")
             return None
@@ -344,11 +519,11 @@ class RedisCache:
         response = entry.get("response")
         return response if isinstance(response, dict) else None
 
-    def put(self, key: str, tenant: str, response: dict[str, Any]) -> None:
+    def put_op(self, key: str, tenant: str, response: dict[str, Any]) -> Op[None]:
         blob = json.dumps({"tenant": tenant, "response": response}, separators=(",", ":"))
-        ttl = max(1, int(self.ttl_seconds))
+        ex = (("ex", max(1, int(self.ttl_seconds))),)
         try:
-            self._link.call(lambda: self._link.client.set(self._key(tenant, key), blob, ex=ttl))
+            yield Port(self._link, _Command("set", (self._key(tenant, key), blob), ex))
         except StateUnavailable:
             note("shared state unavailable: response cache bypassed")
 
@@ -357,7 +532,8 @@ class RedisCache:
 
 
 class RedisState:
-    """The Redis parts one Router uses, over one connection pool."""
+    """The Redis parts one Router uses, over one link (a blocking client and one asyncio
+    client per event loop)."""
 
     def __init__(
         self, url: str, settings: StateSettings, cooldown: CooldownPolicy | None = None
@@ -369,5 +545,10 @@ class RedisState:
         self.cooldowns = RedisCooldowns(self.link, prefix, cooldown)
         self.cache = RedisCache(self.link, prefix, settings.cache_ttl_seconds)
 
+    def warmup(self) -> None:
+        """What the first async request would load on the event loop (see `_Link.warmup`)."""
+        self.link.warmup()
+
     def close(self) -> None:
-        self.link.client.close()
+        """Close the blocking client and the asyncio clients (see `_Link.close`)."""
+        self.link.close()
