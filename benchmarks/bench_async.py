@@ -8,7 +8,7 @@
     PYTHONPATH=/tmp/tree .venv/bin/python benchmarks/bench_async.py
 
 Both sides call the same OpenAI-compatible server on 127.0.0.1 with the arguments
-`router.backends.LiteLLMBackend` passes (model, api_base, api_key, `timeout=60.0`, retries
+`router.serving._backends.LiteLLMBackend` passes (model, api_base, api_key, `timeout=60.0`, retries
 and litellm's cache off, messages, `temperature=0`, `max_tokens`). The Router side carries
 everything a production `acomplete` carries: a ledger (SQLite in a temp dir), a hard budget
 (`tenant="*"`, per day; the deployment has a price, so every request holds and settles on
@@ -254,7 +254,8 @@ def _make_router(api_base: str, state: str, ledger: Path) -> router.Router:
 
 
 def _bare_kwargs(api_base: str) -> dict[str, Any]:
-    """What LiteLLMBackend passes to litellm (router/backends.py `_kwargs`), less messages."""
+    """What LiteLLMBackend passes to litellm (router/serving/_backends.py `_kwargs`), less
+    messages."""
     return {
         "model": MODEL,
         "api_base": api_base,

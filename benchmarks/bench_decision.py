@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _prompts  # (after the sys.path insert: run by path or imported)
 
 import router
-from router.features import count_tokens, prompt_tokens_max
-from router.models import Deployment, Features
-from router.policy import MaxCost
+from router._models import Deployment, Features
+from router.decision._features import count_tokens, prompt_tokens_max
+from router.decision._policy import MaxCost
 
 __all__ = ["DEPLOYMENTS", "main", "make_router"]
 
@@ -295,7 +295,9 @@ def _bench_ours(r: router.Router) -> dict[str, float]:
             print(f"  {'':<38} prompt + 10% margin + max_tokens leaves {room:,} tokens in {name}")
         out[label] = p50
         out[label + " p99"] = p99
-    print("  (tokens: cl100k count of system + user text via router.features.count_tokens;")
+    print(
+        "  (tokens: cl100k count of system + user text via router.decision._features.count_tokens;"
+    )
     print("   ok/rej: eligible candidates / rejected deployments)")
     g50, g99 = _percentile(gauge, 0.50), _percentile(gauge, 0.99)
     out["gauge p99/p50"] = g99 / g50

@@ -1,4 +1,4 @@
-"""Worst-case time of `router.detectors.detect`: adversarial repetitions, 256 KB and 1 MB.
+"""Worst-case time of `router.decision._detectors.detect`: adversarial repetitions, 256 KB and 1 MB.
 
 Run: .venv/bin/python benchmarks/bench_detector_worst.py [--quick] [--seed N] [--plan]
 
@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _prompts
 
 from router import Router
-from router.detectors import detect, warm_up
+from router.decision._detectors import detect, warm_up
 
 KB = 1024
 SIZES = (256 * KB, 1024 * KB)

@@ -1,4 +1,5 @@
-"""Latency of `router.detectors.detect` on ~4 KB prompts, next to phonenumbers' own matcher.
+"""Latency of `router.decision._detectors.detect` on ~4 KB prompts, next to phonenumbers' own
+matcher.
 
 Run: .venv/bin/python benchmarks/bench_detectors.py
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _prompts
 
-from router.detectors import detect, warm_up
+from router.decision._detectors import detect, warm_up
 
 PROSE = (
     "I am refactoring the billing service and would like a second opinion on the design. "

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import router
-from router.models import Deployment
+from router._models import Deployment
 
 __all__ = ["main"]
 

@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _prompts
 
 import router
-from router.features import _encoding
+from router.decision._features import _encoding
+from router.decision._scoring import prior_scorer
 from router.quality.trained import TrainedModel, TrainedPredictor, default_model
-from router.scoring import prior_scorer
 
 TARGET_P50_MS = 1.0
 ROUNDS = 40

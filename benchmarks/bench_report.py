@@ -32,10 +32,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from router.ledger import Ledger, row_of
-from router.models import Features, Sensitivity
-from router.records import Attempt, Candidate, Cost, Decision, Rejection, Usage
-from router.report import build_report, render_html, render_text
+from router._models import Features, Sensitivity
+from router._records import Attempt, Candidate, Cost, Decision, Rejection, Usage
+from router.money._ledger import Ledger, row_of
+from router.tools._report import build_report, render_html, render_text
 
 TARGET_S = 10.0
 DAY = 86_400.0

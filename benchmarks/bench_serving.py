@@ -2,7 +2,7 @@
 
 Both sides call the same OpenAI-compatible server on 127.0.0.1 with the same arguments
 (`model`, `api_base`, `api_key`, `timeout`, retries and litellm's cache off, the messages,
-`temperature=0`, `max_tokens`): exactly what `router.backends.LiteLLMBackend` passes.
+`temperature=0`, `max_tokens`): exactly what `router.serving._backends.LiteLLMBackend` passes.
 
 1. latency: `Router.complete` vs `litellm.completion` against a server that answers at
    once, interleaved call by call (the order rotates every round), after a warm-up. A

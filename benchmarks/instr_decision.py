@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _prompts
 import bench_decision
 
-from router.scoring import prior_scorer
+from router.decision._scoring import prior_scorer
 
 
 def _refs(*args: str) -> int:

@@ -38,21 +38,24 @@ from router.errors import (
 
 if TYPE_CHECKING:  # the lazy names, for type checkers and editors
     from router import policy
+    from router._models import CostModel, Deployment, Features, Request
+    from router._records import Attempt, Candidate, Cost, Decision, Rejection, Result, Usage
     from router._router import Router
-    from router.backends import Backend, LiteLLMBackend
-    from router.budgets import Budget
-    from router.cache import ResponseCache
-    from router.catalog import DeploymentSpec
-    from router.cooldowns import CooldownPolicy
-    from router.executor import RetryPolicy
-    from router.ledger import Ledger
-    from router.models import CostModel, Deployment, Features, Request
-    from router.policy import Policy
-    from router.records import Attempt, Candidate, Cost, Decision, Rejection, Result, Usage
-    from router.settings import CooldownSettings, RetrySettings, RouterConfig, Settings
+    from router.decision import (
+        Budget,
+        CascadeSettings,
+        CooldownSettings,
+        DeploymentSpec,
+        Policy,
+        RetrySettings,
+        RouterConfig,
+        Settings,
+    )
+    from router.money import Ledger
+    from router.serving import AsyncStream, Backend, LiteLLMBackend, RetryPolicy, Stream
+    from router.state.cache import ResponseCache
+    from router.state.cooldowns import CooldownPolicy
     from router.state.settings import StateSettings
-    from router.streaming import AsyncStream, Stream
-    from router.verify import CascadeSettings
 
 __version__ = "0.1.0"
 
@@ -113,35 +116,35 @@ globals().update({n: getattr(errors, n) for n in _MORE_ERRORS})
 __all__.extend(_MORE_ERRORS)
 
 _LAZY: dict[str, str] = {
-    "AsyncStream": "router.streaming",
-    "Attempt": "router.records",
-    "Backend": "router.backends",
-    "Budget": "router.budgets",
-    "CascadeSettings": "router.verify",
-    "Candidate": "router.records",
-    "CooldownPolicy": "router.cooldowns",
-    "CooldownSettings": "router.settings",
-    "Cost": "router.records",
-    "CostModel": "router.models",
-    "Decision": "router.records",
-    "Deployment": "router.models",
-    "DeploymentSpec": "router.catalog",
-    "Features": "router.models",
-    "Ledger": "router.ledger",
-    "LiteLLMBackend": "router.backends",
-    "Policy": "router.policy",
-    "Rejection": "router.records",
-    "Request": "router.models",
-    "ResponseCache": "router.cache",
-    "Result": "router.records",
-    "RetryPolicy": "router.executor",
-    "RetrySettings": "router.settings",
+    "AsyncStream": "router.serving",
+    "Attempt": "router._records",
+    "Backend": "router.serving",
+    "Budget": "router.decision",
+    "CascadeSettings": "router.decision",
+    "Candidate": "router._records",
+    "CooldownPolicy": "router.state.cooldowns",
+    "CooldownSettings": "router.decision",
+    "Cost": "router._records",
+    "CostModel": "router._models",
+    "Decision": "router._records",
+    "Deployment": "router._models",
+    "DeploymentSpec": "router.decision",
+    "Features": "router._models",
+    "Ledger": "router.money",
+    "LiteLLMBackend": "router.serving",
+    "Policy": "router.decision",
+    "Rejection": "router._records",
+    "Request": "router._models",
+    "ResponseCache": "router.state.cache",
+    "Result": "router._records",
+    "RetryPolicy": "router.serving",
+    "RetrySettings": "router.decision",
     "Router": "router._router",
-    "RouterConfig": "router.settings",
-    "Settings": "router.settings",
+    "RouterConfig": "router.decision",
+    "Settings": "router.decision",
     "StateSettings": "router.state.settings",
-    "Stream": "router.streaming",
-    "Usage": "router.records",
+    "Stream": "router.serving",
+    "Usage": "router._records",
 }
 """Public name -> the module that defines it, imported on first access."""
 

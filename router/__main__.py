@@ -1,5 +1,5 @@
 """`python -m router ...`: see `router.cli`."""
 
-from router.cli import main
+from router.tools import main
 
 raise SystemExit(main())

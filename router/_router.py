@@ -13,35 +13,54 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
 
-from router.arguments import CompleteArgs, RequestArgs, StreamArgs, to_request
-from router.backends import Backend, LiteLLMBackend
-from router.books import Books
-from router.budgets import Budget, BudgetState
-from router.cache import Cache
-from router.cascade import Cascade
-from router.catalog import DeploymentSpec
-from router.config import compile_config, tree_of
-from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns
-from router.effects import arun, run
+from router._effects import arun, run
+from router._models import Deployment, Message, Request
+from router._records import Decision, Result
+from router.decision import (
+    AnswerScorerFn,
+    Budget,
+    BudgetState,
+    CascadeSettings,
+    CompleteArgs,
+    CooldownSettings,
+    DeploymentSpec,
+    Mode,
+    Origin,
+    Policy,
+    RequestArgs,
+    RetrySettings,
+    RouterConfig,
+    RuleFn,
+    Scorer,
+    Settings,
+    StreamArgs,
+    compile_config,
+    cost_at,
+    default_scorer,
+    merged,
+    plan,
+    to_request,
+    tree_of,
+)
 from router.errors import (
     ConfigError,
     NoEligibleDeployment,
     RouterError,
 )
-from router.executor import RetryPolicy
-from router.feedback import profile_digest, record_feedback
-from router.ledger import Ledger
-from router.models import Deployment, Message, Request
-from router.planner import Mode, Settings, plan
-from router.policy import Policy, RuleFn
-from router.pricing import cost_at
-from router.records import Decision, Result
-from router.scoring import Scorer, default_scorer
-from router.serving import Pipeline, Route
-from router.settings import CooldownSettings, Origin, RetrySettings, RouterConfig, merged
+from router.money import Books, Ledger, profile_digest, record_feedback
+from router.serving import (
+    AsyncStream,
+    Backend,
+    Cascade,
+    LiteLLMBackend,
+    Pipeline,
+    RetryPolicy,
+    Route,
+    Stream,
+)
 from router.state import StateSettings, is_redis_url
-from router.streaming import AsyncStream, Stream
-from router.verify import AnswerScorerFn, CascadeSettings
+from router.state.cache import Cache
+from router.state.cooldowns import BreakerState, CooldownPolicy, Cooldowns
 
 __all__ = ["Router"]
 
@@ -101,7 +120,7 @@ def _warm_litellm() -> None:
     itself (configured as the backend configures it), the code its first completion runs
     (one `mock_response` call: nothing is sent; skipped when the application registered
     litellm callbacks, which would log it) and the HTTP client's modules."""
-    from router.backends import _litellm  # noqa: PLC0415  (the backend's own import)
+    from router.serving import _litellm  # noqa: PLC0415  (the backend's own import)
 
     lm = _litellm()
     if not any(getattr(lm, name, None) for name in _LITELLM_CALLBACKS):
@@ -123,7 +142,7 @@ def _warm_shared() -> None:
     """The router's own lazy loads a first request may need: the cl100k encoding (prompts
     near a context window are counted exactly)."""
     try:
-        from router.features import _encoding  # noqa: PLC0415
+        from router.decision import _encoding  # noqa: PLC0415
 
         _encoding()
     except Exception as exc:  # only prompts near a window need it; they report it
@@ -147,7 +166,7 @@ class Router:
 
     `mode="cascade"` (or `[router] mode = "cascade"`) serves each request from the best
     free deployment first and escalates to a paid one of the plan only when the
-    verifier doubts the answer (`router.cascade`; settings: `cascade=` or `[cascade]`;
+    verifier doubts the answer (`router.serving._cascade`; settings: `cascade=` or `[cascade]`;
     a trained scorer of answers: `answer_scorer=`).
 
     The first call of a process imports litellm (seconds): `warmup="background"` starts
@@ -179,7 +198,7 @@ class Router:
     ) -> None:
         """`config` is the config tree (`RouterConfig`, or `RouterConfig.load(path)`), or
         its content as a mapping shaped like the TOML file. Every other keyword that names
-        a field of the tree overrides the tree's value (`router.settings.keywords()` lists
+        a field of the tree overrides the tree's value (`router.decision._settings.keywords()` lists
         them): a `[router]` key by its name (`objective="best"`, `timeout=30`), a table by
         its name (`retry={"attempts": 1}`, `cascade=CascadeSettings(...)`, `detectors=`),
         `[state]` as `state_settings=`; a mapping is laid over the table, a model replaces
@@ -435,7 +454,7 @@ class Router:
         the whole chain. `cache` overrides the rule that only deterministic requests are
         cached. `mode` overrides the Router's: "cascade" asks the best free deployment
         first and escalates to a paid one of the plan only when the verifier doubts the
-        answer (`decision.verification` says what it did; see `router.cascade`).
+        answer (`decision.verification` says what it did; see `router.serving._cascade`).
         Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
         """
         return run(self._pipeline.complete(messages, args))
@@ -443,7 +462,8 @@ class Router:
     async def acomplete(
         self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[CompleteArgs]
     ) -> Result:
-        """`complete` as a coroutine: the same steps (`router.serving`), with litellm's async
+        """`complete` as a coroutine: the same steps (`router.serving._serving`), with litellm's
+        async
         client, Redis's asyncio client, and file and database work off the event loop."""
         return await arun(self._pipeline.complete(messages, args))
 

@@ -169,7 +169,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 class Section(BaseModel):
-    """A table of the config tree (`router.settings.RouterConfig`): frozen, no unknown
+    """A table of the config tree (`router.decision._settings.RouterConfig`): frozen, no unknown
     keys, field docstrings as their docs (`scripts/config_reference.py`)."""
 
     model_config = ConfigDict(

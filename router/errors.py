@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from router.records import Decision
+    from router._records import Decision
 
 __all__ = [
     "AllDeploymentsFailed",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from _detection_values import B62, B64URL, Format, Sample, faker, rand
 
-from router.models import DetectorKind
+from router._models import DetectorKind
 
 # --- API keys and secrets ---------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from stdnum.it import codicefiscale
 from stdnum.nl import bsn
 from stdnum.us import ssn
 
-from router.models import DetectorKind
+from router._models import DetectorKind
 
 Shape = Literal["digits", "alnum", "phone", "email", "token", "assign", "pem"]
 
@@ -262,7 +262,7 @@ _PHONE_REGIONS = (
     "JP", "MX", "PL", "SE",
 )  # fmt: skip
 # National formats only where the detectors claim them (NANP and the trunk-0 countries in
-# router/detectors/phones.py): elsewhere a national number without a label is just digits.
+# router/decision/_detectors/phones.py): elsewhere a national number without a label is just digits.
 _NATIONAL_REGIONS = ("US", "CA", "GB", "DE", "FR", "NL", "BE", "AT", "CH", "IE", "AU", "IT")
 _PHONE_FORMATS = {
     "e164": phonenumbers.PhoneNumberFormat.E164,
@@ -314,7 +314,7 @@ def _phone_formats() -> list[Format]:
 
 
 def pii_formats() -> dict[DetectorKind, tuple[Format, ...]]:
-    """Every PII format, per kind, in the order of `router.models.DetectorKind`."""
+    """Every PII format, per kind, in the order of `router._models.DetectorKind`."""
     national = {
         "us-ssn": _ssn,
         "gb-nino": _nino,

@@ -1,9 +1,9 @@
 """Write docs/config.md, the config file reference, from the config schema.
 
-A config file is one pydantic tree, `router.settings.RouterConfig`, whose sections are
+A config file is one pydantic tree, `router.decision._settings.RouterConfig`, whose sections are
 defined once each: `[router]`, `[retry]`, `[cooldown]` and the file itself in
-`router/settings.py`, `[[deployments]]` in `router/catalog.py`, `[[budgets]]` in
-`router/budgets.py`, `[cascade]` in `router/verify.py`, `[state]` in
+`router/decision/_settings.py`, `[[deployments]]` in `router/decision/_catalog.py`, `[[budgets]]` in
+`router/decision/_budgets.py`, `[cascade]` in `router/decision/_verify.py`, `[state]` in
 `router/state/settings.py`. Each key's type and default come from the model, its text
 from the attribute docstring under it. `tests/test_config_ux.py` fails when the committed
 file differs from what this script writes, so a key added without regenerating is caught.
@@ -34,17 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from router.budgets import Budget  # noqa: E402
-from router.catalog import LITELLM_PARAMS, DeploymentSpec  # noqa: E402
-from router.models import CostModel  # noqa: E402
-from router.settings import (  # noqa: E402
+from router._models import CostModel  # noqa: E402
+from router.decision._budgets import Budget  # noqa: E402
+from router.decision._catalog import LITELLM_PARAMS, DeploymentSpec  # noqa: E402
+from router.decision._settings import (  # noqa: E402
     CooldownSettings,
     RetrySettings,
     RouterConfig,
     RouterSection,
 )
+from router.decision._verify import CascadeSettings  # noqa: E402
 from router.state.settings import StateSettings  # noqa: E402
-from router.verify import CascadeSettings  # noqa: E402
 
 OUT = ROOT / "docs" / "config.md"
 

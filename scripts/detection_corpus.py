@@ -10,7 +10,7 @@ the finding is read from the decision's features:
 - a transform case (the value in the middle of a prose paragraph) is detected when a
   detection of the expected kind is present;
 - a position case is detected when the request's sensitivity, as its detections set it,
-  reaches the kind's level (`router.features.DEFAULT_DETECTOR_LEVELS`). The floor a policy
+  reaches the kind's level (`router.decision._features.DEFAULT_DETECTOR_LEVELS`). The floor a policy
   puts on unscannable content (an image makes a request confidential under `free-first`) is
   left out: it would count every image-part case as found without reading the part.
 A request the router refuses (`InvalidRequest`) sends nothing: it is counted as `refused`
@@ -43,9 +43,9 @@ from _detection_transforms import TRANSFORMS
 from _detection_values import Format, Sample, pii_formats
 
 import router
+from router._models import DetectorKind, Features, sensitivity_rank
+from router.decision._features import DEFAULT_DETECTOR_LEVELS
 from router.errors import InvalidRequest, NoEligibleDeployment
-from router.features import DEFAULT_DETECTOR_LEVELS
-from router.models import DetectorKind, Features, sensitivity_rank
 
 TARGET = 99.5
 FORMATS: dict[DetectorKind, tuple[Format, ...]] = {**pii_formats(), **secret_formats()}

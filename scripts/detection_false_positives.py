@@ -7,7 +7,8 @@ Every prompt of `routellm-mmlu` (the 57 `responses/mmlu_*.csv`; `contaminated_pr
 repeats five of them and is not read again), `routerbench-train` (the three CSVs, RouterBench's
 list-literal prompts joined as `scripts/quality_data.py` does) and `alpacaeval2`
 (`preferences.csv`; `responses.csv` holds the same prompts with answers) goes through
-`router.detectors.detect`, and with `--plan` also through `Router.plan` as one user message.
+`router.decision._detectors.detect`, and with `--plan` also through `Router.plan` as one user
+message.
 `--answers` adds the models' answers (`M|model_response` columns) as further sources: in a
 conversation they come back as assistant messages.
 
@@ -37,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality_data import unwrap
 
-from router.detectors import detect
-from router.features import DEFAULT_DETECTOR_LEVELS
-from router.models import DetectorKind, sensitivity_rank
+from router._models import DetectorKind, sensitivity_rank
+from router.decision._detectors import detect
+from router.decision._features import DEFAULT_DETECTOR_LEVELS
 
 TARGET = 0.5
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "routing-data"

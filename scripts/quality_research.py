@@ -839,7 +839,7 @@ def latency(scorer: Callable[[str, Sequence[str]], list[float]], prompts: Sequen
 
 def thousand_token_prompts(d: Data, test: np.ndarray) -> list[str]:
     """Held-out prompts glued to ~1,000 cl100k tokens: MMLU questions, RouterBench, code."""
-    from router.features import count_tokens  # noqa: PLC0415
+    from router.decision._features import count_tokens  # noqa: PLC0415
 
     out = []
     rng = random.Random(SEED)
@@ -857,13 +857,13 @@ def thousand_token_prompts(d: Data, test: np.ndarray) -> list[str]:
 
 
 def _encoding_ids(text: str) -> list[int]:
-    from router.features import _encoding  # noqa: PLC0415
+    from router.decision._features import _encoding  # noqa: PLC0415
 
     return _encoding().encode_ordinary(text)
 
 
 def _decode(ids: list[int]) -> str:
-    from router.features import _encoding  # noqa: PLC0415
+    from router.decision._features import _encoding  # noqa: PLC0415
 
     enc: Any = _encoding()
     return str(enc.decode(ids))

@@ -169,8 +169,8 @@ def budgets(requests: int) -> list[dict[str, Any]]:
 
 def build_router(urls: dict[str, str], ledger: Path, state: str, requests: int) -> Any:
     import router  # noqa: PLC0415
-    from router.cooldowns import CooldownPolicy  # noqa: PLC0415
-    from router.executor import RetryPolicy  # noqa: PLC0415
+    from router.serving._executor import RetryPolicy  # noqa: PLC0415
+    from router.state.cooldowns import CooldownPolicy  # noqa: PLC0415
 
     api = {"hosting": "api", "weights": "closed", "api_key_env": KEY_ENV,
            "context_window": 8192, "capabilities": ["tools"]}  # fmt: skip
@@ -364,14 +364,14 @@ class Check:
 
 def counters_of(tenant: str, tags: list[str], ts: float, requests: int) -> list[tuple[str, str]]:
     """The (counter, window) pairs a record counts against."""
-    from router.budgets import applicable, parse_budgets  # noqa: PLC0415
+    from router.decision._budgets import applicable, parse_budgets  # noqa: PLC0415
 
     parsed = parse_budgets(budgets(requests), "soak")
     return [(b.key(tenant), b.window(ts)) for b in applicable(parsed, tenant, tags)]
 
 
 def limits(requests: int) -> dict[str, int]:
-    from router.budgets import parse_budgets  # noqa: PLC0415
+    from router.decision._budgets import parse_budgets  # noqa: PLC0415
 
     parsed = parse_budgets(budgets(requests), "soak")
     return {b.key(t): b.limit_micro for b in parsed for t in TENANTS}
@@ -551,7 +551,7 @@ def soak(
             redis_url = stack.enter_context(RedisServer(appendonly=False)).url
         urls = stack.enter_context(fault_servers(seed))
         r = build_router(urls, ledger, redis_url or "local", requests)
-        from router.backends import _litellm  # noqa: PLC0415
+        from router.serving._backends import _litellm  # noqa: PLC0415
 
         _litellm()  # the slow import, before the clock starts
         start = time.monotonic()

@@ -7,7 +7,7 @@ CONFIG_JSON (see `Config`): the ledger path, the state (`local` or a Redis URL),
 worker's name, how many threads send paid (public) and how many send free (confidential)
 requests, how many requests in all (null: until killed or stdin reaches EOF), the hard
 budget in USD, the request timeout and the seconds a hold outlives it
-(`router.books.HOLD_MARGIN`, 60 s in production: short here so that the holds of killed
+(`router.money._books.HOLD_MARGIN`, 60 s in production: short here so that the holds of killed
 requests lapse within the test).
 
 Protocol on stdout, one JSON object a line, flushed:
@@ -39,11 +39,11 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 
 import router
-import router.books
+import router.money._books
 import router.testing
+from router._models import Deployment
 from router.errors import RouterError
-from router.executor import RetryPolicy
-from router.models import Deployment
+from router.serving._executor import RetryPolicy
 from router.testing import MockBackend, ok
 from router.testing.mock_backend import CallMode
 
@@ -121,7 +121,7 @@ def one(r: router.Router, tag: str, paid: bool, timeout: float) -> dict[str, Any
 
 def main(argv: list[str]) -> int:
     cfg: Config = json.loads(argv[0])
-    router.books.HOLD_MARGIN = cfg["hold_margin"]
+    router.money._books.HOLD_MARGIN = cfg["hold_margin"]
     lock = threading.Lock()
 
     def emit(obj: dict[str, Any]) -> None:

@@ -15,8 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from router import Router
-from router.executor import RetryPolicy
-from router.models import (
+from router._models import (
     IMAGE_TOKENS,
     Capability,
     Deployment,
@@ -26,6 +25,7 @@ from router.models import (
     Sensitivity,
     Weights,
 )
+from router.serving._executor import RetryPolicy
 from router.testing import FaultServer, MockServer
 
 __all__ = [

@@ -15,7 +15,7 @@ import sys
 import threading
 
 import router
-from router.executor import RetryPolicy
+from router.serving._executor import RetryPolicy
 from router.testing import MockBackend, ok
 
 KEY_ENV = "ROUTER_TEST_LEDGER_KEY"

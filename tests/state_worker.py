@@ -37,10 +37,10 @@ from typing import Any, TypedDict
 
 import router
 import router.testing
-from router.backends import _litellm
-from router.cooldowns import CooldownPolicy
 from router.errors import RouterError
-from router.executor import RetryPolicy
+from router.serving._backends import _litellm
+from router.serving._executor import RetryPolicy
+from router.state.cooldowns import CooldownPolicy
 from router.testing import MockBackend, ok
 
 KEY_ENV = "ROUTER_TEST_STATE_KEY"

@@ -12,11 +12,11 @@ import pytest
 from factories import deployment, features
 
 import router
-from router.accounting import account, estimate_usage, price_micro, response_usage, usage_of
+from router._records import MICRO, Cost, Decision, Usage
 from router.errors import StreamInterrupted
-from router.executor import RetryPolicy
-from router.records import MICRO, Cost, Decision, Usage
-from router.streaming import AsyncStream
+from router.money._accounting import account, estimate_usage, price_micro, response_usage, usage_of
+from router.serving._executor import RetryPolicy
+from router.serving._streaming import AsyncStream
 from router.testing import FaultServer, MockServer, ok, stream
 
 FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.arguments import OPENAI_PARAMS, RequestArgs, call_params, to_request
+from router.decision._arguments import OPENAI_PARAMS, RequestArgs, call_params, to_request
 from router.errors import InvalidRequest
 
 HI = [{"role": "user", "content": "hi"}]

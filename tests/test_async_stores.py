@@ -37,11 +37,11 @@ import pytest
 from factories import free_and_paid
 
 import router
-from router.cooldowns import BreakerState
-from router.effects import Op, arun, run
+from router._effects import Op, arun, run
 from router.errors import ProviderUnavailable
-from router.ledger import FeedbackRow, Ledger, LedgerBudgets, Row
+from router.money._ledger import FeedbackRow, Ledger, LedgerBudgets, Row
 from router.state import StateUnavailable, collecting
+from router.state.cooldowns import BreakerState
 from router.state.redis_state import RedisState
 from router.state.settings import StateSettings
 from router.testing import FaultServer, ok

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router import Router
-from router.budgets import max_cost_micro
-from router.catalog import image_tokens_of
+from router._models import IMAGE_TOKENS
+from router.decision._budgets import max_cost_micro
+from router.decision._catalog import image_tokens_of
 from router.errors import NoEligibleDeployment
-from router.executor import RetryPolicy
-from router.models import IMAGE_TOKENS
+from router.serving._executor import RetryPolicy
 from router.testing import FaultServer, ok_billed
 
 KEY_ENV = "ROUTER_TEST_BUDGET_BOUNDS_KEY"

@@ -18,10 +18,10 @@ import redis
 from factories import free_and_paid
 
 import router
-from router.budgets import Budget, applicable, parse_budgets
-from router.config import load_config
+from router._records import Decision
+from router.decision._budgets import Budget, applicable, parse_budgets
+from router.decision._config import load_config
 from router.errors import ConfigError
-from router.records import Decision
 from router.state.redis_state import RedisState
 from router.state.settings import StateSettings
 from router.testing import MockBackend, MockServer, ok

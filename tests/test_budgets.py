@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from factories import deployment, features, fleet, request
 
-from router.budgets import (
+from router._records import MICRO
+from router.decision._budgets import (
     Budget,
     BudgetState,
     applicable,
@@ -17,10 +18,9 @@ from router.budgets import (
     parse_budgets,
     relaxed_target,
 )
+from router.decision._planner import Settings, plan
+from router.decision._policy import Policy
 from router.errors import ConfigError
-from router.planner import Settings, plan
-from router.policy import Policy
-from router.records import MICRO
 
 FREE_FIRST = Policy.of("free-first", [])
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import router
-from router.cache import ResponseCache
 from router.errors import AllDeploymentsFailed
-from router.executor import RetryPolicy
+from router.serving._executor import RetryPolicy
+from router.state.cache import ResponseCache
 from router.testing import MockBackend, MockServer, ok, server_error
 
 HI = [{"role": "user", "content": "What is 2 + 2?"}]

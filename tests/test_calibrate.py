@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import router
-from router.cli import main as router_main
 from router.quality.calibrate import PULL_KINDS, fit_model, fit_sample, kind_pulls
 from router.quality.data import LabelledSample
 from router.quality.predictor import PriorPredictor
@@ -25,6 +24,7 @@ from router.quality.trained import (
     pack_vocabulary,
 )
 from router.quality.tune import simulate, tune_target
+from router.tools._cli import main as router_main
 
 TOPICS = ["history", "physics", "cooking", "law", "music", "chess", "biology", "tax"]
 

@@ -18,12 +18,12 @@ import pytest
 from factories import deployment, features
 
 import router
-from router.budgets import max_cost_micro
-from router.cascade import escalation_targets, hold_micro, in_free_tier
+from router._records import Attempt
+from router.decision._budgets import max_cost_micro
 from router.errors import AllDeploymentsFailed, InvalidRequest
-from router.executor import RetryPolicy
 from router.quality.answers import AnswerScorer
-from router.records import Attempt
+from router.serving._cascade import escalation_targets, hold_micro, in_free_tier
+from router.serving._executor import RetryPolicy
 from router.testing import FaultServer, bad_request, ok, ok_with_logprobs, server_error
 
 FAST = RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.02, jitter=0.0)

@@ -32,12 +32,12 @@ import pytest
 
 from router.quality.answers import AnswerScorer
 from router.quality.cascade import CascadeRun, cascade_curve, run_cascade
-from router.quality.cli import main
 from router.quality.data import read_labelled_csv
 from router.quality.evaluate import evaluate
 from router.quality.metrics import Point
 from router.quality.predictor import PriorPredictor
 from router.quality.result import EvalInputError
+from router.tools._eval import main
 
 A, B, S = "mistralai/mixtral-8x7b-chat", "zero-one-ai/Yi-34B-Chat", "gpt-4-1106-preview"
 REFUSAL = "I'm sorry, but I can't help with that."

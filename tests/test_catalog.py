@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from router.catalog import (
+from router._models import Capability
+from router.decision._catalog import (
     DEFAULT_QUALITY,
     LONG_CONTEXT_TOKENS,
     DeploymentSpec,
@@ -23,7 +24,6 @@ from router.catalog import (
     resolve,
 )
 from router.errors import ConfigError, UnknownModelError
-from router.models import Capability
 
 SOURCE = "cfg.toml"
 KEY = "deployments[3]"
@@ -32,7 +32,7 @@ LOOPBACK = "http://127.0.0.1:8080/v1"
 
 @cache
 def _price_json() -> dict[str, Any]:
-    """litellm's bundled map, found by the test itself (not through router.catalog)."""
+    """litellm's bundled map, found by the test itself (not through router.decision._catalog)."""
     spec = importlib.util.find_spec("litellm")
     assert spec is not None
     assert spec.submodule_search_locations
@@ -375,7 +375,7 @@ def test_resolve_unknown_model_without_window_is_unknown_model_error() -> None:
 def test_lookup_does_not_import_litellm() -> None:
     code = (
         "import sys\n"
-        "from router.catalog import lookup\n"
+        "from router.decision._catalog import lookup\n"
         "facts = lookup('gpt-4o')\n"
         "assert facts is not None and facts.context_window\n"
         "print(sorted(m for m in sys.modules if m == 'litellm' or m.startswith('litellm.')))\n"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import router
-from router.catalog import DeploymentSpec, resolve
+from router.decision._catalog import DeploymentSpec, resolve
 
 SOURCE = "cfg.toml"
 KEY = "deployments[0]"

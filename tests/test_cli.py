@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from router.cli import main
-from router.config import load_config
-from router.demo import DEMO_CONFIG, SAMPLES
+from router.decision._config import load_config
+from router.tools._cli import main
+from router.tools._demo import DEMO_CONFIG, SAMPLES
 
 REPO = Path(__file__).resolve().parent.parent
 POLICIES = sorted((REPO / "policies").glob("*.toml"))

@@ -26,14 +26,14 @@ from pathlib import Path
 import pytest
 from test_report import JAN1, write
 
-from router import demo_live
-from router.cli import main
-from router.demo import SAMPLES
-from router.ledger import Ledger
-from router.local import LocalModelError, LocalServer
-from router.quality import cli as quality_cli
+from router.money._ledger import Ledger
 from router.quality.data import DataFormatError, read_labelled_csv
 from router.testing import FaultServer, ok
+from router.tools import _demo_live as demo_live
+from router.tools import _eval as quality_cli
+from router.tools._cli import main
+from router.tools._demo import SAMPLES
+from router.tools._local import LocalModelError, LocalServer
 
 DAY = 86_400.0
 

@@ -9,12 +9,12 @@ from textwrap import dedent
 import pytest
 
 from router import Router
-from router.config import load_config
-from router.demo import DEMO_CONFIG
+from router.decision._config import load_config
+from router.decision._features import DEFAULT_DETECTOR_LEVELS
+from router.decision._packs import builtin_policies, load_policy, policy_dir
+from router.decision._policy import Allow
 from router.errors import ConfigError, UnknownModelError
-from router.features import DEFAULT_DETECTOR_LEVELS
-from router.packs import builtin_policies, load_policy, policy_dir
-from router.policy import Allow
+from router.tools._demo import DEMO_CONFIG
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "sk-proj-Zq81TESTSECRETvalue0000"

@@ -1,6 +1,6 @@
 """Issue 16, point 3: one config model.
 
-The config is one pydantic tree (`router.settings.RouterConfig`): `Router(...)` takes it,
+The config is one pydantic tree (`router.decision._settings.RouterConfig`): `Router(...)` takes it,
 `Router.from_config` only loads a file into it, every key of it is also a keyword, the
 planner's `Settings` is a view of it; `[retry]`, `[cooldown]` and `[router] timeout` are
 in TOML; deployments carry `api_version`, extra headers (secrets by environment variable)
@@ -18,14 +18,10 @@ import pytest
 from pydantic import BaseModel
 
 import router
-from router.cli import main
-from router.config import load_config
-from router.cooldowns import CooldownPolicy
-from router.errors import AllDeploymentsFailed, ConfigError, ProviderUnavailable
-from router.executor import RetryPolicy
-from router.models import Deployment
-from router.planner import Settings as PlannerSettings
-from router.settings import (
+from router._models import Deployment
+from router.decision._config import load_config
+from router.decision._planner import Settings as PlannerSettings
+from router.decision._settings import (
     CooldownSettings,
     PlannerKeys,
     RetrySettings,
@@ -34,8 +30,12 @@ from router.settings import (
     Settings,
     keywords,
 )
+from router.errors import AllDeploymentsFailed, ConfigError, ProviderUnavailable
+from router.serving._executor import RetryPolicy
+from router.state.cooldowns import CooldownPolicy
 from router.testing import FaultServer
 from router.testing import faultserver as faultserver_module
+from router.tools._cli import main
 
 HI = [{"role": "user", "content": "hi"}]
 LOCAL = {

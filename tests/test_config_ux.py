@@ -17,9 +17,9 @@ from types import ModuleType
 
 import pytest
 
-from router.cli import main, version
-from router.config import load_config
+from router.decision._config import load_config
 from router.errors import ConfigError, UnknownModelError
+from router.tools._cli import main, version
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -227,16 +227,16 @@ def test_docs_config_md_is_what_the_script_generates() -> None:
 
 
 def test_docs_config_md_covers_every_table_and_key() -> None:
-    from router.budgets import Budget  # noqa: PLC0415
-    from router.catalog import DeploymentSpec  # noqa: PLC0415
-    from router.settings import (  # noqa: PLC0415
+    from router.decision._budgets import Budget  # noqa: PLC0415
+    from router.decision._catalog import DeploymentSpec  # noqa: PLC0415
+    from router.decision._settings import (  # noqa: PLC0415
         CooldownSettings,
         RetrySettings,
         RouterConfig,
         RouterSection,
     )
+    from router.decision._verify import CascadeSettings  # noqa: PLC0415
     from router.state.settings import StateSettings  # noqa: PLC0415
-    from router.verify import CascadeSettings  # noqa: PLC0415
 
     text = _reference_script().render()
     for heading in ("[router]", "[detectors]", "[cascade]", "[state]", "[retry]", "[cooldown]",

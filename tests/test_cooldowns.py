@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from factories import pair_router
 
-from router.cooldowns import CooldownPolicy, Cooldowns
 from router.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -13,7 +12,8 @@ from router.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from router.executor import RetryPolicy
+from router.serving._executor import RetryPolicy
+from router.state.cooldowns import CooldownPolicy, Cooldowns
 from router.testing import MockServer, ok, server_error
 
 DOWN = ProviderUnavailable("a", "server error", status=503)

@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from router.ledger import Ledger
+from router.money._ledger import Ledger
 from router.state import StateSettings
 from router.testing.redis_server import RedisServer
 

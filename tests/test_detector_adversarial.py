@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from router.detectors import detect
+from router.decision._detectors import detect
 
 CARD = "4111 1111 1111 1111"
 IBAN = "DE89 3704 0044 0532 0130 00"

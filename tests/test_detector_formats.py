@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from stdnum import iban as stdnum_iban
 from stdnum import numdb
 
-from router.detectors import detect
+from router.decision._detectors import detect
 
 CARD = "4111 1111 1111 1111"
 MC = "5555 5555 5555 4444"
@@ -328,6 +328,6 @@ def test_the_card_checksum_is_stdnums_luhn(digits: str) -> None:
     """cards._luhn is a faster copy of python-stdnum's Luhn check: they must agree."""
     from stdnum import luhn  # noqa: PLC0415
 
-    from router.detectors.cards import _luhn  # noqa: PLC0415
+    from router.decision._detectors.cards import _luhn  # noqa: PLC0415
 
     assert _luhn(digits) == luhn.is_valid(digits)

@@ -27,7 +27,7 @@ from stdnum.in_ import aadhaar
 from stdnum.nl import bsn
 from stdnum.us import ssn
 
-from router.detectors import detect
+from router.decision._detectors import detect
 
 # --- labelled national IDs ----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from router.detectors import detect
+from router.decision._detectors import detect
 
 B62 = string.ascii_letters + string.digits
 B64 = B62 + "+/"

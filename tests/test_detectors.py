@@ -1,4 +1,5 @@
-"""Behaviour of router.detectors.detect: what counts, what must not, and its invariants."""
+"""Behaviour of router.decision._detectors.detect: what counts, what must not, and its
+invariants."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.detectors import detect, warm_up
-from router.models import DetectorKind
+from router._models import DetectorKind
+from router.decision._detectors import detect, warm_up
 
 KINDS: tuple[str, ...] = get_args(DetectorKind)
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from router.catalog import families, lookup, models
-from router.cli import main
-from router.config import load_config
-from router.demo import DEMO_CONFIG
-from router.packs import builtin_policies
+from router.decision._catalog import families, lookup, models
+from router.decision._config import load_config
+from router.decision._packs import builtin_policies
+from router.tools._cli import main
+from router.tools._demo import DEMO_CONFIG
 
 PROVENANCE = ("vendor", "origin", "region", "hosting", "weights")
 

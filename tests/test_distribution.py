@@ -30,7 +30,7 @@ def test_every_install_hint_names_the_distribution() -> None:
 
 
 def test_the_version_is_read_from_the_installed_distribution() -> None:
-    from router.cli import version  # noqa: PLC0415
+    from router.tools._cli import version  # noqa: PLC0415
 
     with (ROOT / "pyproject.toml").open("rb") as f:
         assert version() == tomllib.load(f)["project"]["version"]

@@ -1,4 +1,4 @@
-"""The two drivers of router.effects: one op, run blocking or on the event loop.
+"""The two drivers of router._effects: one op, run blocking or on the event loop.
 
 The request path is written once as ops; these tests pin what each driver does with
 each effect, that an effect's exception reaches the op at its `yield`, and that the
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from factories import deployment
 
-from router.effects import (
+from router._effects import (
     WAITS,
     Blocking,
     Complete,
@@ -30,8 +30,8 @@ from router.effects import (
     done,
     run,
 )
+from router._models import Deployment
 from router.errors import ProviderUnavailable, RateLimited
-from router.models import Deployment
 
 D = deployment("d")
 

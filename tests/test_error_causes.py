@@ -19,10 +19,10 @@ import pytest
 from factories import CallMode
 
 import router
-from router.cooldowns import CooldownPolicy
+from router._records import Decision
 from router.errors import AllDeploymentsFailed
-from router.executor import RetryPolicy
-from router.records import Decision
+from router.serving._executor import RetryPolicy
+from router.state.cooldowns import CooldownPolicy
 from router.testing import FaultServer, hang, ok, unauthorized
 
 FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, jitter=0.0, max_retry_after=0.2)

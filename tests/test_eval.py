@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from router.quality.cli import ProgressBar, main
 from router.quality.data import LabelledSample, read_labelled_csv
 from router.quality.evaluate import evaluate
 from router.quality.predictor import DEFAULT_QUALITY, Predictor, PriorPredictor, prior_quality
 from router.quality.result import EvalInputError
+from router.tools._eval import ProgressBar, main
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "routing-data"
 MBPP = DATA / "routerbench-train" / "mbpp_train.csv"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from router.config import load_config
+from router.decision._config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((ROOT / "examples").glob("*.py"))

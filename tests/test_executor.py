@@ -1,6 +1,6 @@
 """The executor's retry / fallback / deadline logic, with a scripted call and a fake clock.
 
-`attempts` is an op (router.effects): the test drives it by hand, doing its `Sleep`
+`attempts` is an op (router._effects): the test drives it by hand, doing its `Sleep`
 effects on the fake clock, which is what a driver does with a real one."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 import pytest
 from factories import deployment
 
-from router.effects import Op, Sleep
+from router._effects import Op, Sleep
+from router._models import Deployment
 from router.errors import (
     AllDeploymentsFailed,
     AuthenticationFailed,
@@ -21,8 +22,7 @@ from router.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from router.executor import Call, RetryPolicy, attempts
-from router.models import Deployment
+from router.serving._executor import Call, RetryPolicy, attempts
 
 A, B, C = deployment("a"), deployment("b"), deployment("c")
 NO_JITTER = RetryPolicy(attempts=3, jitter=0.0)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import router.features as features_mod
-from router.catalog import LONG_CONTEXT_TOKENS
-from router.errors import InvalidRequest
-from router.features import (
+import router.decision._features as features_mod
+from router._models import DetectorKind, Features, Request, Sensitivity
+from router.decision._catalog import LONG_CONTEXT_TOKENS
+from router.decision._features import (
     DEFAULT_DETECTOR_LEVELS,
     IMAGE_TOKENS,
     count_tokens,
@@ -22,7 +22,7 @@ from router.features import (
     extract,
     prompt_tokens_max,
 )
-from router.models import DetectorKind, Features, Request, Sensitivity
+from router.errors import InvalidRequest
 
 CARD = "4111 1111 1111 1111"  # a public test card number (Luhn-valid)
 EMAIL = "bob.smith@example.org"
@@ -293,7 +293,7 @@ def test_fast_estimate_is_within_a_factor_of_two_of_the_exact_count(text: str) -
 def test_counting_a_huge_prompt_stops_once_it_fits_nowhere() -> None:
     """Above 1 MB with a stop, the count runs in pieces and stops past the stop: enough
     to know the prompt fits no window, without tokenizing all of it."""
-    from router.features import count_tokens  # noqa: PLC0415
+    from router.decision._features import count_tokens  # noqa: PLC0415
 
     huge = "word " * 400_000  # 2 MB, 400,001 tokens
     full = count_tokens(huge)

@@ -22,15 +22,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import router
-from router.cli import main
+from router.decision._scoring import default_scorer
 from router.errors import ConfigError, InvalidRequest
-from router.executor import RetryPolicy
-from router.feedback import MIN_REFERENCE, REFERENCE_SIZE, gather, spread
-from router.ledger import Ledger
+from router.money._feedback import MIN_REFERENCE, REFERENCE_SIZE, gather, spread
+from router.money._ledger import Ledger
 from router.quality.calibrate import MIN_ROWS
 from router.quality.trained import TrainedPredictor, default_model, rank
-from router.scoring import default_scorer
+from router.serving._executor import RetryPolicy
 from router.testing import MockServer, ok, server_error
+from router.tools._cli import main
 
 FAST = RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.02, jitter=0.0)
 KEY_ENV = "ROUTER_TEST_FEEDBACK_KEY"
@@ -510,7 +510,7 @@ def test_calibrate_skips_answers_recorded_without_a_profile(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "ledger.sqlite"
-    scored_ledger(mock_servers, path, 3, scorer=router.scoring.prior_scorer)
+    scored_ledger(mock_servers, path, 3, scorer=router.decision._scoring.prior_scorer)
     assert "3 were recorded without a profile" in refused(capsys, path, tmp_path)
 
 
@@ -614,7 +614,7 @@ def test_calibrate_writes_the_recorded_traffic_as_the_reference(
         )
     prior = router.Router(specs(*mock_servers), backend=mock_servers[0].backend,
                           objective="cheapest", ledger=path, retry=FAST,
-                          scorer=router.scoring.prior_scorer)  # fmt: skip
+                          scorer=router.decision._scoring.prior_scorer)  # fmt: skip
     for i in range(4):
         prior.complete(user(traffic(i)))
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from router import Router
-from router.executor import RetryPolicy
+from router.serving._executor import RetryPolicy
 from router.testing import FaultServer, ok
 
 KEY_ENV = "ROUTER_TEST_FORWARDED_KEY"

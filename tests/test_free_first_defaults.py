@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 import router
-from router.cli import main
-from router.models import Deployment, Features
-from router.planner import PAID_SHARE, Settings
-from router.records import Candidate
-from router.scoring import OBJECTIVES, Params, Scored, prior_scorer
+from router._models import Deployment, Features
+from router._records import Candidate
+from router.decision._planner import PAID_SHARE, Settings
+from router.decision._scoring import OBJECTIVES, Params, Scored, prior_scorer
+from router.tools._cli import main
 
 EASY = (
     "hi",

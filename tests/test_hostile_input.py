@@ -37,8 +37,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import router
-from router.arguments import MAX_JSON_DEPTH
-from router.cli import main
+from router.decision._arguments import MAX_JSON_DEPTH
+from router.decision._packs import load_policy
 from router.errors import (
     ConfigError,
     InvalidRequest,
@@ -46,10 +46,10 @@ from router.errors import (
     NoEligibleDeployment,
     RouterError,
 )
-from router.executor import RetryPolicy
-from router.ledger import APPLICATION_ID, SCHEMA_VERSION, Ledger
-from router.packs import load_policy
+from router.money._ledger import APPLICATION_ID, SCHEMA_VERSION, Ledger
+from router.serving._executor import RetryPolicy
 from router.testing import MockServer, ok
+from router.tools._cli import main
 
 KEY_ENV = "ROUTER_HOSTILE_TEST_KEY"
 CARD = "4111 1111 1111 1111"
@@ -316,7 +316,7 @@ INJECTIONS = [
 
 @pytest.mark.parametrize("declared", ["public", "internal"])
 def test_injected_text_cannot_downgrade_sensitivity_or_choose_a_deployment(
-    world: World, declared: router.models.Sensitivity
+    world: World, declared: router._models.Sensitivity
 ) -> None:
     world.local.script(ok("stayed local"))
     prompt = "\n".join([*INJECTIONS, f"My card is {CARD}, refund it."])

@@ -27,9 +27,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router import Router
-from router.cache import ResponseCache
 from router.errors import AllDeploymentsFailed
-from router.executor import RetryPolicy
+from router.serving._executor import RetryPolicy
+from router.state.cache import ResponseCache
 from router.testing import MockBackend, ok, server_error
 
 KEY_ENV = "ROUTER_TEST_FORMATTED_KEY"

@@ -17,9 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router import Router
-from router.arguments import OPENAI_PARAMS
-from router.errors import InvalidRequest, RouterError
-from router.models import (
+from router._models import (
     CAPABILITIES,
     SENSITIVITY_LEVELS,
     Deployment,
@@ -27,8 +25,10 @@ from router.models import (
     Request,
     sensitivity_rank,
 )
-from router.planner import Settings, fact_reasons, plan
-from router.policy import (
+from router._records import Decision
+from router.decision._arguments import OPENAI_PARAMS
+from router.decision._planner import Settings, fact_reasons, plan
+from router.decision._policy import (
     SELECTOR_FIELDS,
     Allow,
     Deny,
@@ -39,7 +39,7 @@ from router.policy import (
     RuleFn,
     Selector,
 )
-from router.records import Decision
+from router.errors import InvalidRequest, RouterError
 
 T = TypeVar("T")
 # Drawing a deployment set, a policy and a request costs ~25 ms: 150 examples per planning

@@ -52,7 +52,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from router import AsyncStream, Attempt, Decision, Router, Stream
-from router.cache import ResponseCache
+from router._models import SENSITIVITY_LEVELS, Hosting, Sensitivity
+from router._models import sensitivity_rank as rank
+from router.decision._policy import Deny, LocalOnly, Policy, RuleFn
+from router.decision._scoring import ObjectiveName
 from router.errors import (
     AllDeploymentsFailed,
     BadRequest,
@@ -60,11 +63,8 @@ from router.errors import (
     RouterError,
     StreamInterrupted,
 )
-from router.executor import RetryPolicy
-from router.models import SENSITIVITY_LEVELS, Hosting, Sensitivity
-from router.models import sensitivity_rank as rank
-from router.policy import Deny, LocalOnly, Policy, RuleFn
-from router.scoring import ObjectiveName
+from router.serving._executor import RetryPolicy
+from router.state.cache import ResponseCache
 from router.testing import (
     Fault,
     MockBackend,

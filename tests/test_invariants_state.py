@@ -48,7 +48,7 @@ Checked after every example:
 
 Also (not a property): a minimal test of a budget-bound bug this suite found (a cost
 reported above the deployment's price settled above the hold; fixed in
-router/accounting.py): `test_reported_cost_above_the_price_keeps_the_hard_budget_bound`.
+router/money/_accounting.py): `test_reported_cost_above_the_price_keeps_the_hard_budget_bound`.
 """
 
 from __future__ import annotations
@@ -77,19 +77,19 @@ from invariant_helpers import (
 from test_invariants_serving import DRAWN_FAULTS, FAULTS, SNIPPETS, FaultName, new_nonce
 
 from router import Decision, Router
-from router.cache import ResponseCache
+from router._models import SENSITIVITY_LEVELS, Hosting, Sensitivity
+from router._models import sensitivity_rank as rank
+from router.decision._policy import Deny, LocalOnly, RuleFn
+from router.decision._scoring import ObjectiveName
 from router.errors import (
     AllDeploymentsFailed,
     BadRequest,
     NoEligibleDeployment,
     StreamInterrupted,
 )
-from router.executor import RetryPolicy
-from router.ledger import Ledger
-from router.models import SENSITIVITY_LEVELS, Hosting, Sensitivity
-from router.models import sensitivity_rank as rank
-from router.policy import Deny, LocalOnly, RuleFn
-from router.scoring import ObjectiveName
+from router.money._ledger import Ledger
+from router.serving._executor import RetryPolicy
+from router.state.cache import ResponseCache
 from router.testing import FaultServer, ok, server_error
 from router.testing.redis_server import RedisServer
 

@@ -15,9 +15,9 @@ import pytest
 
 import router
 from router.errors import AllDeploymentsFailed, LedgerError, NoEligibleDeployment, StreamInterrupted
-from router.executor import RetryPolicy
-from router.ledger import Ledger
+from router.money._ledger import Ledger
 from router.quality.trained import default_model
+from router.serving._executor import RetryPolicy
 from router.testing import MockServer, ok, server_error, stream
 
 FAST = RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.02, jitter=0.0)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from router.ledger import Ledger
+from router.money._ledger import Ledger
 
 WORKER = Path(__file__).parent / "ledger_worker.py"
 API_CALL_MICRO = 1500  # 50 prompt + 100 completion tokens at $10/M
@@ -84,7 +84,7 @@ def test_every_call_that_returned_is_in_the_ledger_after_sigkill(tmp_path: Path)
 
 OPEN_AT_ONCE = """
 import sys, time
-from router.ledger import Ledger
+from router.money._ledger import Ledger
 start = float(sys.argv[2])
 while time.time() < start:
     time.sleep(0.001)

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 import router
-from router.demo import SAMPLES
 from router.errors import ModelIntegrityError
-from router.ledger import Ledger
-from router.local import (
+from router.money._ledger import Ledger
+from router.tools._demo import SAMPLES
+from router.tools._local import (
     DEFAULT_MODEL_SHA256,
     LocalServer,
     default_model_path,

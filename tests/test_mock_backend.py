@@ -5,7 +5,7 @@ Faults for the statuses and bodies the constructors do not cover) through both a
 compares what comes out: the error (class, disposition, status, retry_after, message,
 no chained provider exception) or the response / chunk dicts, ids and timestamps aside,
 and the request body the server received with what the mock logged. The retry-wait
-switch is tested on `router.effects`, which the executor's ops run on.
+switch is tested on `router._effects`, which the executor's ops run on.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import pytest
 from factories import deployment
 
 from router import Router
-from router.backends import LiteLLMBackend
-from router.effects import WAITS, Op, Sleep, arun, run
+from router._effects import WAITS, Op, Sleep, arun, run
+from router._models import Deployment
 from router.errors import (
     BadRequest,
     MissingCredentials,
@@ -31,7 +31,7 @@ from router.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from router.models import Deployment
+from router.serving._backends import LiteLLMBackend
 from router.testing import (
     Fault,
     FaultServer,

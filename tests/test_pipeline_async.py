@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import router
-from router.ledger import Ledger
+from router.money._ledger import Ledger
 from router.testing import MockBackend, ok, rate_limited, server_error
 
 HI = [{"role": "user", "content": "Say hi"}]

@@ -11,11 +11,11 @@ import pytest
 from factories import deployment, features, fleet, request
 
 from router import Router
-from router.models import Capability, Deployment, Features, Request
-from router.planner import Settings, fact_reasons, plan
-from router.policy import Deny, LocalOnly, Policy
-from router.pricing import estimate_cost_usd
-from router.records import Decision
+from router._models import Capability, Deployment, Features, Request
+from router._records import Decision
+from router.decision._planner import Settings, fact_reasons, plan
+from router.decision._policy import Deny, LocalOnly, Policy
+from router.decision._pricing import estimate_cost_usd
 
 OPEN = Policy.of("open", [])
 FLEET = fleet()

@@ -8,8 +8,8 @@ import pytest
 from factories import deployment, features
 from pydantic import ValidationError
 
-from router.models import Deployment, Features, Sensitivity
-from router.policy import Allow, Deny, LocalOnly, MaxCost, Policy, Require, Selector
+from router._models import Deployment, Features, Sensitivity
+from router.decision._policy import Allow, Deny, LocalOnly, MaxCost, Policy, Require, Selector
 
 LOCAL = deployment("local-qwen", hosting="local")
 SELF_HOSTED = deployment("gpu-llama", hosting="self-hosted")

@@ -1,4 +1,4 @@
-"""Every shipped policy pack in `policies/`, loaded through `router.packs.load_policy`."""
+"""Every shipped policy pack in `policies/`, loaded through `router.decision._packs.load_policy`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from factories import deployment, features
 
+from router._models import Deployment, Sensitivity
+from router.decision._packs import load_policy
+from router.decision._policy import Policy
 from router.errors import ConfigError
-from router.models import Deployment, Sensitivity
-from router.packs import load_policy
-from router.policy import Policy
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 PACKS = sorted(POLICY_DIR.glob("*.toml"))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from router import Router
-from router.config import load_config
+from router.decision._config import load_config
+from router.decision._packs import load_policy
 from router.errors import ConfigError
-from router.packs import load_policy
 
 # A value that looks like a key: it must never appear in an error message.
 SECRET = "sk-" + "proj-" + "Qv7TESTvalue" + "0000"

@@ -8,12 +8,12 @@ import sys
 import types
 
 import router
+import router.decision._policy
 import router.errors
-import router.policy
 
 
 def test_all_names_exist() -> None:
-    for module in (router, router.errors, router.policy):
+    for module in (router, router.errors, router.decision._policy):
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
 

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import router
+from router.decision._scoring import default_scorer, prior_scorer
 from router.errors import ConfigError
 from router.quality.trained import (
     ENCODING,
@@ -28,7 +29,6 @@ from router.quality.trained import (
     rank,
 )
 from router.quality.words import WINDOW, focus, grams, terms
-from router.scoring import default_scorer, prior_scorer
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "routing-data"

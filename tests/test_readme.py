@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from router.config import load_config
-from router.packs import load_policy
+from router.decision._config import load_config
+from router.decision._packs import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

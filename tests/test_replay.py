@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import router
-from router.cli import main
-from router.executor import RetryPolicy
+from router.serving._executor import RetryPolicy
 from router.testing import FaultServer, ok
+from router.tools._cli import main
 
 KEY_ENV = "ROUTER_TEST_REPLAY_KEY"
 PROMPTS = ["Summarise our meeting notes please", "Write a haiku about the sea", "What is 2+2?"]

@@ -19,13 +19,14 @@ import pytest
 from factories import features
 
 import router
+from router._models import Sensitivity
+from router._records import Attempt, Candidate, Cost, Decision, Usage
+from router.decision._policy import Policy
 from router.errors import AllDeploymentsFailed, InvalidRequest
-from router.executor import RetryPolicy
-from router.ledger import Ledger, Outcome, row_of
-from router.models import Sensitivity
-from router.policy import Policy
-from router.records import Attempt, Candidate, Cost, Decision, Usage
-from router.report import (
+from router.money._ledger import Ledger, Outcome, row_of
+from router.serving._executor import RetryPolicy
+from router.testing import MockServer, ok, server_error
+from router.tools._report import (
     YOUR_MACHINES,
     build_report,
     main,
@@ -34,7 +35,6 @@ from router.report import (
     render_html,
     render_text,
 )
-from router.testing import MockServer, ok, server_error
 
 DAY = 86_400.0
 JAN1 = 1_735_689_600.0  # 2025-01-01 00:00 UTC

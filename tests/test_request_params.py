@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router import Router
+from router.decision._params import MAX_TIMEOUT_S, check_params, check_timeout, shown_name
 from router.errors import InvalidRequest, RouterError
-from router.executor import RetryPolicy
-from router.params import MAX_TIMEOUT_S, check_params, check_timeout, shown_name
+from router.serving._executor import RetryPolicy
 from router.testing import MockBackend, MockServer, ok
 
 HI = [{"role": "user", "content": "hi"}]

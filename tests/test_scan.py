@@ -1,4 +1,5 @@
-"""router.scan: what leaves the machine with a request, as the detectors and bounds see it."""
+"""router.decision._scan: what leaves the machine with a request, as the detectors and bounds see
+it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.arguments import call_params, to_request
-from router.models import Message
-from router.scan import IMAGE_TOKENS, MESSAGE_FIELDS, SEAM_CHARS, scan
+from router._models import Message
+from router.decision._arguments import call_params, to_request
+from router.decision._scan import IMAGE_TOKENS, MESSAGE_FIELDS, SEAM_CHARS, scan
 
 MARK = "zq7marker"
 

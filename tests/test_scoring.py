@@ -8,9 +8,9 @@ import random
 import pytest
 from factories import deployment, features
 
-from router.models import Hosting
-from router.records import Candidate
-from router.scoring import OBJECTIVES, ObjectiveName, Params, Scored, prior_scorer
+from router._models import Hosting
+from router._records import Candidate
+from router.decision._scoring import OBJECTIVES, ObjectiveName, Params, Scored, prior_scorer
 
 OBJECTIVE_NAMES: list[ObjectiveName] = ["free-first", "cheapest", "best", "utility"]
 

@@ -39,9 +39,7 @@ from typing import Any
 import pytest
 
 import router
-from router.cache import ResponseCache
-from router.cli import main as cli_main
-from router.cooldowns import CooldownPolicy
+from router._records import Decision
 from router.errors import (
     AllDeploymentsFailed,
     AuthenticationFailed,
@@ -51,10 +49,11 @@ from router.errors import (
     RouterError,
     StreamInterrupted,
 )
-from router.executor import RetryPolicy
-from router.feedback import MIN_REFERENCE, REFERENCE_SIZE
+from router.money._feedback import MIN_REFERENCE, REFERENCE_SIZE
 from router.quality.trained import default_model
-from router.records import Decision
+from router.serving._executor import RetryPolicy
+from router.state.cache import ResponseCache
+from router.state.cooldowns import CooldownPolicy
 from router.testing import (
     FaultServer,
     context_length_exceeded,
@@ -67,6 +66,7 @@ from router.testing import (
 )
 from router.testing.faultserver import Fault
 from router.testing.redis_server import RedisServer
+from router.tools._cli import main as cli_main
 
 FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0, max_retry_after=0.05)
 NO_BREAKER = CooldownPolicy(threshold=10_000, seconds=0.1)
@@ -220,7 +220,7 @@ class Records(logging.Handler):
 def debug_logging(*, litellm_debug: bool = False) -> Iterator[Records]:
     """The root logger at DEBUG (what `logging.basicConfig(level=DEBUG)` does), a handler
     that keeps every record; with `litellm_debug` also `litellm._turn_on_debug()`."""
-    from router.backends import _litellm  # noqa: PLC0415  (imports and sets up litellm)
+    from router.serving._backends import _litellm  # noqa: PLC0415  (imports and sets up litellm)
 
     litellm = _litellm()
     root = logging.getLogger()

@@ -7,7 +7,7 @@ from factories import pair_router
 
 import router
 from router.errors import AllDeploymentsFailed, BadRequest, NoEligibleDeployment
-from router.executor import RetryPolicy
+from router.serving._executor import RetryPolicy
 from router.testing import (
     FaultServer,
     bad_request,

@@ -9,10 +9,10 @@ import pytest
 from factories import pair_router
 
 import router
-from router.backends import client_timeout
+from router._records import Result
 from router.errors import AllDeploymentsFailed, BadRequest
-from router.executor import RetryPolicy
-from router.records import Result
+from router.serving._backends import client_timeout
+from router.serving._executor import RetryPolicy
 from router.testing import FaultServer, bad_request, hang, ok, rate_limited, server_error
 
 FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, jitter=0.0, max_retry_after=0.2)

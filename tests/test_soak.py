@@ -80,8 +80,8 @@ def test_a_request_its_caller_cancels_is_recorded_and_releases_its_hold(
     import asyncio  # noqa: PLC0415
 
     import router  # noqa: PLC0415
-    from router.backends import _litellm  # noqa: PLC0415
-    from router.ledger import Ledger  # noqa: PLC0415
+    from router.money._ledger import Ledger  # noqa: PLC0415
+    from router.serving._backends import _litellm  # noqa: PLC0415
     from router.testing import FaultServer, hang  # noqa: PLC0415
 
     ledger = Ledger(tmp_path / "ledger.sqlite")

@@ -24,10 +24,10 @@ import pytest
 
 import router
 import router.errors
-from router.cli import main
+from router._models import Deployment
 from router.errors import ConfigError, LedgerError
-from router.ledger import SCHEMA_VERSION, Ledger
-from router.models import Deployment
+from router.money._ledger import SCHEMA_VERSION, Ledger
+from router.tools._cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 HI = [{"role": "user", "content": "Say hi"}]
@@ -85,7 +85,8 @@ def test_every_public_name_resolves_and_star_import_works() -> None:
         """
         import json, sys
         import router
-        submodule = callable(router.scoring.prior_scorer)  # as when `import router` loaded it
+        # as when `import router` loaded it
+        submodule = callable(router.decision._scoring.prior_scorer)
         names = {n: type(getattr(router, n)).__name__ for n in router.__all__}
         ns = {}
         exec('from router import *', ns)
@@ -498,11 +499,11 @@ def test_the_types_the_constructor_takes_are_importable_from_router() -> None:
     import inspect  # noqa: PLC0415
 
     import router  # noqa: PLC0415
-    from router.backends import Backend, LiteLLMBackend  # noqa: PLC0415
-    from router.budgets import Budget  # noqa: PLC0415
-    from router.ledger import Ledger  # noqa: PLC0415
+    from router.decision._budgets import Budget  # noqa: PLC0415
+    from router.decision._verify import CascadeSettings  # noqa: PLC0415
+    from router.money._ledger import Ledger  # noqa: PLC0415
+    from router.serving._backends import Backend, LiteLLMBackend  # noqa: PLC0415
     from router.state.settings import StateSettings  # noqa: PLC0415
-    from router.verify import CascadeSettings  # noqa: PLC0415
 
     for cls in (Backend, LiteLLMBackend, Budget, Ledger, StateSettings, CascadeSettings):
         assert getattr(router, cls.__name__) is cls

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 import router
-from router.cooldowns import CooldownPolicy
 from router.errors import BadRequest, ProviderUnavailable
+from router.state.cooldowns import CooldownPolicy
 from router.state.local import DiskCooldowns
 
 FAULT = ProviderUnavailable("api", "503")
 
 OPEN_IN_CHILD = """
 import sys
-from router.cooldowns import CooldownPolicy
+from router.state.cooldowns import CooldownPolicy
 from router.errors import ProviderUnavailable
 from router.state.local import DiskCooldowns
 c = DiskCooldowns(sys.argv[1], CooldownPolicy(threshold=2, seconds=30))

@@ -11,9 +11,9 @@ import redis
 from factories import free_and_paid
 
 import router
-from router.cooldowns import CooldownPolicy
 from router.errors import ConfigError, ProviderUnavailable
 from router.state import StateUnavailable, _lua
+from router.state.cooldowns import CooldownPolicy
 from router.state.redis_state import RedisState
 from router.state.settings import StateSettings
 from router.testing import FaultServer, ok

@@ -10,8 +10,8 @@ from factories import pair_router
 
 import router
 from router.errors import InvalidRequest, StreamInterrupted
-from router.executor import RetryPolicy
-from router.streaming import AsyncStream
+from router.serving._executor import RetryPolicy
+from router.serving._streaming import AsyncStream
 from router.testing import FaultServer, malformed_json, server_error, stream
 
 FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0)

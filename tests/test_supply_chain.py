@@ -18,10 +18,10 @@ from typing import Any, NoReturn
 import pytest
 from packaging.requirements import Requirement
 
-import router.local
-from router.cli import main
+import router.tools._local
 from router.errors import ModelIntegrityError, RouterError
-from router.local import LocalServer, verify_model
+from router.tools._cli import main
+from router.tools._local import LocalServer, verify_model
 
 REPO = Path(__file__).resolve().parent.parent
 LOWER = {">=", ">", "==", "~=", "==="}
@@ -83,8 +83,8 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         raise AssertionError("a port was opened")
 
     monkeypatch.setattr(subprocess, "Popen", popen)  # router.local calls subprocess.Popen
-    monkeypatch.setattr(router.local, "_free_port", free_port)
-    monkeypatch.setattr(router.local, "_has_llama_cpp", lambda: True)
+    monkeypatch.setattr(router.tools._local, "_free_port", free_port)
+    monkeypatch.setattr(router.tools._local, "_has_llama_cpp", lambda: True)
     return events
 
 
@@ -200,7 +200,7 @@ def test_a_pinned_digest_is_enforced_even_with_allow_unverified(
 @pytest.mark.parametrize("bad", ["", "abc", "g" * 64, "0" * 63, "0" * 65])
 def test_a_malformed_digest_is_refused(model: tuple[Path, str], bad: str) -> None:
     path, _ = model
-    with pytest.raises(router.local.LocalModelError, match="64 hexadecimal digits"):
+    with pytest.raises(router.tools._local.LocalModelError, match="64 hexadecimal digits"):
         LocalServer(path, sha256=bad)
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from router._models import Sensitivity
+from router.decision._packs import load_policy
+from router.decision._policy import Deny, Policy
 from router.errors import ConfigError
-from router.models import Sensitivity
-from router.packs import load_policy
-from router.policy import Deny, Policy
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 

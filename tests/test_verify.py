@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from router.verify import (
+from router.decision._verify import (
     CascadeSettings,
     agreement,
     answer,

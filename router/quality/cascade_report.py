@@ -2,7 +2,7 @@
 cascade asks, and the cascade's and the route-then-verify scheme's figures beside the
 plain route, the random router and the oracle (the simulation is `router.quality.cascade`).
 
-The free tier, unless given: models whose family has open weights (`router.catalog`),
+The free tier, unless given: models whose family has open weights (`router.decision._catalog`),
 else those whose mean cost is at most a tenth of the strong model's, else the cheapest;
 ordered by the predictor's mean predicted quality over the sample (ties: cheaper first);
 the first `agree + 1` of them.
@@ -14,7 +14,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
-from router.catalog import family_of
+from router.decision import family_of
 from router.quality.answers import AnswerScorer
 from router.quality.cascade import cascade_curve, combined_curve, run_cascade
 from router.quality.data import LabelledSample

@@ -8,8 +8,8 @@ model's prior, so a predictor never refuses a model it has not seen.
 `PriorPredictor` is the fallback until a trained predictor ships: one constant per
 model, whatever the prompt. The constant is the one the planner already uses for a
 deployment without a `quality` field: the prior of the model's family in
-`router/data/families.toml` (matched by `router.catalog.family_of` on the lower-cased
-base name, after the last "/"), or `DEFAULT_QUALITY` (0.5, `router.catalog`) when no
+`router/data/families.toml` (matched by `router.decision._catalog.family_of` on the lower-cased
+base name, after the last "/"), or `DEFAULT_QUALITY` (0.5, `router.decision._catalog`) when no
 family matches. A constant per model cannot tell prompts apart, so on a strong/weak pair
 it routes like the random router (APGR 0.5): it is the floor a trained predictor beats.
 """
@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from router.catalog import DEFAULT_QUALITY, family_of
+from router.decision import DEFAULT_QUALITY, family_of
 
 __all__ = ["DEFAULT_QUALITY", "Predictor", "PriorPredictor", "prior_quality"]
 

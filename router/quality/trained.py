@@ -51,8 +51,8 @@ from operator import mul
 from pathlib import Path
 from typing import Any
 
-from router.catalog import DEFAULT_QUALITY
-from router.models import Deployment, Features
+from router._models import Deployment, Features
+from router.decision import DEFAULT_QUALITY
 from router.quality.predictor import prior_quality
 from router.quality.words import terms
 

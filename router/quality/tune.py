@@ -26,7 +26,7 @@ import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from router.catalog import family_of
+from router.decision import family_of
 from router.quality.data import LabelledSample
 from router.quality.predictor import Predictor
 

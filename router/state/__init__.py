@@ -3,12 +3,12 @@
 Three kinds of state are shared by the requests of one deployment of the router:
 
 - **budget counters and holds** (integer micro-dollars): `local` keeps them in the
-  SQLite ledger (`router.ledger`, safe across the processes of one machine); Redis in
+  SQLite ledger (`router.money._ledger`, safe across the processes of one machine); Redis in
   per-tenant keys changed only by Lua scripts (atomic on the server);
 - **cooldowns** (a circuit breaker per deployment): `local` in this process's memory;
   Redis in one hash per deployment, so a breaker one process opens benches the
   deployment for every process;
-- **the response cache**: `local` on disk (`router.cache.ResponseCache`, diskcache);
+- **the response cache**: `local` on disk (`router.state.cache.ResponseCache`, diskcache);
   Redis with a TTL per entry, one key space per tenant.
 
 `open_state("redis://host:port/db")` returns a `RedisState` whose parts the Router
@@ -27,7 +27,7 @@ from router.state.notes import collecting, note
 from router.state.settings import StateSettings
 
 if TYPE_CHECKING:
-    from router.effects import Op
+    from router._effects import Op
 
 __all__ = [
     "BudgetStore",
@@ -52,11 +52,11 @@ Limits = Sequence[tuple[str, str, int]]
 
 
 class BudgetStore(Protocol):
-    """Where budget counters and holds live: the SQLite ledger (`router.ledger.
+    """Where budget counters and holds live: the SQLite ledger (`router.money._ledger.
     LedgerBudgets`, one machine) or Redis (`router.state.redis_state.RedisBudgets`).
     Counters are (budget counter, window) pairs, amounts integer micro-dollars.
 
-    Each operation is an op (`router.effects`), which the serving pipeline drives with
+    Each operation is an op (`router._effects`), which the serving pipeline drives with
     `run` or `arun`; the blocking methods of the stores are `run` of their ops."""
 
     settles_with_record: bool

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns, counts_against
-from router.effects import Op, blocking, done
+from router._effects import Op, blocking, done
 from router.errors import ProviderError
+from router.state.cooldowns import BreakerState, CooldownPolicy, Cooldowns, counts_against
 
 __all__ = ["DiskCooldowns"]
 

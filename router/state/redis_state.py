@@ -27,7 +27,7 @@ request of that tenant wait, never let one overspend). Without Redis: see
 `StateSettings`; a settlement that cannot be written is kept in this process and
 replayed (once per hash tag: the markers) when Redis answers again.
 
-Each part's logic is written once, as ops (`router.effects`) that yield one `Port`
+Each part's logic is written once, as ops (`router._effects`) that yield one `Port`
 effect per Redis request. `_Link` answers them: on its blocking redis-py client under
 `run`, on a `redis.asyncio` client of the running event loop under `arun` (so a Redis
 round trip never blocks the loop), with one breaker around both. The blocking methods
@@ -46,11 +46,11 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from router.budgets import is_organisation_counter
-from router.cooldowns import BreakerState, CooldownPolicy, Cooldowns, counts_against
-from router.effects import Op, Port, run
+from router._effects import Op, Port, run
+from router.decision import is_organisation_counter
 from router.errors import ProviderError
 from router.state import Counters, Limits, StateUnavailable, _lua
+from router.state.cooldowns import BreakerState, CooldownPolicy, Cooldowns, counts_against
 from router.state.notes import note
 from router.state.settings import StateSettings
 
@@ -134,7 +134,7 @@ _closing: set[asyncio.Task[None]] = set()  # closes scheduled by `close()` on a 
 
 
 class _Link:
-    """Redis behind a breaker, one request at a time (a `router.effects.PortHandler`):
+    """Redis behind a breaker, one request at a time (a `router._effects.PortHandler`):
     `run` on the blocking redis-py client, `arun` on a `redis.asyncio` client of the running
     event loop (one per loop: a Router may serve from several `asyncio.run`s in turn and
     from threads). After a connection failure on either, requests fail fast

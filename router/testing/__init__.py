@@ -91,7 +91,7 @@ def set_testing(enabled: bool) -> None:
     """Testing mode on (True): the router's retry waits (`Sleep` effects: backoffs,
     Retry-After) return at once, in every thread, until `set_testing(False)`. Like
     `stamina.set_testing`; `no_retry_waits()` does it for one block."""
-    from router.effects import WAITS  # noqa: PLC0415  (no import cycle, nothing heavy)
+    from router._effects import WAITS  # noqa: PLC0415  (no import cycle, nothing heavy)
 
     WAITS.enabled = not enabled
 
@@ -102,7 +102,7 @@ def no_retry_waits() -> Iterator[None]:
 
     Process-wide (a flag, not a context variable), so a router serving from other threads
     skips its waits too while the block runs."""
-    from router.effects import WAITS  # noqa: PLC0415
+    from router._effects import WAITS  # noqa: PLC0415
 
     before = WAITS.enabled
     WAITS.enabled = False

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from router.backends import client_timeout, timeout_error
+from router._models import Deployment
 from router.errors import (
     AuthenticationFailed,
     BadRequest,
@@ -74,7 +74,7 @@ from router.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from router.models import Deployment
+from router.serving import client_timeout, timeout_error
 from router.testing.faultserver import Fault, _logprob_tokens, ok
 
 __all__ = ["CallMode", "MockBackend", "MockCall", "MockEndpoint", "MockServer"]
@@ -125,7 +125,7 @@ _Step = _Wait | _Raise | _Chunk | _Return
 
 
 class MockBackend:
-    """A `router.backends.Backend` that answers in-process with scripted `Fault`s.
+    """A `router.serving._backends.Backend` that answers in-process with scripted `Fault`s.
 
     Thread- and task-safe: one lock guards the queues and the log. A `hang` or a stream's
     `delay` really waits (blocking: `time.sleep`; async: `asyncio.sleep`, so other tasks
@@ -274,7 +274,7 @@ class MockBackend:
             self._calls.append(call)
             fault = self._next(deployment.name, deployment.api_base)
         # acomplete runs under asyncio.timeout(timeout); the others under the HTTP client's
-        # timeout, whole seconds rounded up from 2 s (router.backends.client_timeout)
+        # timeout, whole seconds rounded up from 2 s (router.serving._backends.client_timeout)
         wait = timeout if mode == "acomplete" else client_timeout(timeout)
         return _plan(fault, deployment, copy.deepcopy(body), wait, mode)
 
@@ -544,7 +544,7 @@ _SERVER_DETAIL = {500: "server error", 502: "bad gateway", 503: "unavailable"}
 
 def _cost(model: str, prompt: int, completion: int) -> float | None:
     """litellm's own cost of the call (`usage.cost`), for a model in its bundled price map."""
-    from router.catalog import lookup  # noqa: PLC0415  (the price map, read once, lazily)
+    from router.decision import lookup  # noqa: PLC0415  (the price map, read once, lazily)
 
     facts = lookup(model)
     if facts is None or facts.input_usd_per_token is None or facts.output_usd_per_token is None:
