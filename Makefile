@@ -34,8 +34,8 @@ typecheck: $(DEV)
 	@$(VENV)/bin/mypy
 
 pytest: $(DEV) $(LOCAL)
-	@echo "==> pytest"
-	@$(PY) -m pytest
+	@echo "==> pytest (on every core: -n auto)"
+	@$(PY) -m pytest -n auto
 
 test: lint typecheck pytest
 	@echo "==> all checks passed"

@@ -12,10 +12,10 @@ is imported later still, by the first call to a model or by `Router.warmup()`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from router import errors
+from router._lazy import face as _face
 from router.errors import (
     AllDeploymentsFailed,
     AuthenticationFailed,
@@ -149,22 +149,4 @@ _LAZY: dict[str, str] = {
 """Public name -> the module that defines it, imported on first access."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # the next access is a plain attribute lookup
-        return value
-    if not name.startswith("__"):
-        # a submodule (`router.policy`, and `router.scoring`... as before the names were
-        # lazy, when `import router` happened to load them): imported on first access
-        try:
-            return importlib.import_module(f"router.{name}")  # also binds the attribute
-        except ModuleNotFoundError as exc:
-            if exc.name != f"router.{name}":
-                raise
-    raise AttributeError(f"module 'router' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _face(__name__, _LAZY, __all__)

@@ -9,8 +9,9 @@ of tools.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from router._lazy import face as _face
 
 if TYPE_CHECKING:
     from router.serving._backends import Backend, LiteLLMBackend, client_timeout, timeout_error
@@ -55,20 +56,4 @@ _LAZY: dict[str, str] = {
 """Name -> the private module that defines it, imported on first access."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(importlib.import_module(module), name)
-        globals()[name] = value  # the next access is a plain attribute lookup
-        return value
-    if not name.startswith("__"):  # a submodule, as `import pkg.mod` binds it
-        try:
-            return importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = _face(__name__, _LAZY, __all__)
