@@ -3,7 +3,8 @@
 LAYERS below is the rule; each entry says what its modules may touch:
 
 - **base** (`router.errors`, `router._models`, `router._records`, `router._effects`,
-  `router._validation`, `router._lazy`): what every layer shares: values, errors, ops and their drivers.
+  `router._validation`, `router._lazy`): what every layer shares: values, errors, ops
+  and their drivers, the lazy faces.
   Imports nothing of router but itself; serving lazily (the drivers call a backend).
 - **decision** (`router.decision`; `router.policy` and `router.scoring` are its public
   paths): config -> request -> features -> policy -> scored plan; no network, no database.
