@@ -5,22 +5,7 @@ The code is in `router.tools._local`; this module re-exports its `__all__`.
 
 # A public path kept by scripts/relayout.py (issue 16).
 
-from router.tools._local import (
-    DEFAULT_ALIAS,
-    DEFAULT_MODEL_SHA256,
-    LocalModelError,
-    LocalServer,
-    default_model_path,
-    file_sha256,
-    verify_model,
-)
+from router.tools import _local as _impl
+from router.tools._local import *  # noqa: F403  (the names of its __all__)
 
-__all__ = [
-    "DEFAULT_ALIAS",
-    "DEFAULT_MODEL_SHA256",
-    "LocalModelError",
-    "LocalServer",
-    "default_model_path",
-    "file_sha256",
-    "verify_model",
-]
+__all__ = list(_impl.__all__)
