@@ -150,3 +150,19 @@ def test_nothing_eligible_calls_nothing(servers: tuple[FaultServer, FaultServer]
         make_router(first, second).complete(HI, max_tokens=100_000)
     assert first.requests == []
     assert second.requests == []
+
+
+def test_the_callers_metadata_is_not_written_into_by_litellm() -> None:
+    """litellm adds its timings, the provider's response headers and api_base to the
+    `metadata` dict it is given: the router hands it a copy, so the caller's dict (which
+    a caller may reuse for the next request) stays as the caller wrote it."""
+    with FaultServer(default=ok("x")) as server:
+        r = router.Router(
+            [{"name": "local", "model": "openai/m", "api_base": server.base_url,
+              "context_window": 8192}]
+        )  # fmt: skip
+        metadata = {"k": "v"}
+        r.complete([{"role": "user", "content": "hi"}], metadata=metadata)
+        for _ in r.stream([{"role": "user", "content": "hi"}], metadata=metadata):
+            pass
+    assert metadata == {"k": "v"}

@@ -8,6 +8,7 @@ suggests the closest known name.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 from collections.abc import Mapping, Sequence
@@ -271,10 +272,12 @@ def call_params(request: Request) -> dict[str, Any]:
     """The parameters litellm gets, built from the validated Request alone, so that what
     is sent is what was scanned: the messages, tools, response format, the OpenAI
     parameters as given, and the output bound under one name. Never `stream` (the
-    backend sets it) and never the router's own arguments."""
+    backend sets it) and never the router's own arguments. The parameters are copies:
+    litellm writes into some of them (`metadata` gets its timings, the provider's
+    response headers and api_base), which must not reach the caller's objects."""
     call: dict[str, Any] = {
         "messages": [m.model_dump(exclude_none=True) for m in request.messages],
-        **request.params,
+        **copy.deepcopy(request.params),
     }
     if request.tools is not None:
         call["tools"] = [dict(t) for t in request.tools]
