@@ -111,11 +111,19 @@ def exception_texts(exc: BaseException) -> Iterator[str]:
 
 
 def file_bytes(root: Path) -> Iterator[tuple[Path, bytes]]:
-    """Every regular file under `root` (or `root` itself), with its bytes."""
-    paths: Iterable[Path] = [root] if root.is_file() else sorted(root.rglob("*"))
-    for path in paths:
-        if path.is_file():
-            yield path, path.read_bytes()
+    """Every regular file under `root` (or `root` itself), with its bytes. A file that goes
+    away while the tree is read (SQLite removes `-wal` when the ledger's writer thread
+    closes its connection, after moving its pages into the main file) makes the whole
+    tree be read again, so nothing written is missed."""
+    for _ in range(20):
+        paths: Iterable[Path] = [root] if root.is_file() else sorted(root.rglob("*"))
+        try:
+            read = [(path, path.read_bytes()) for path in paths if path.is_file()]
+        except FileNotFoundError:
+            continue
+        yield from read
+        return
+    raise AssertionError(f"files under {root} kept going away while they were read")
 
 
 def diskcache_values(directory: Path) -> Iterator[str]:
