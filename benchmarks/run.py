@@ -38,6 +38,9 @@ router benchmarks: what routing costs a request, measured side by side.
               10 models; Router.plan with it next to the prior scorer.
   8. state    budget hold + settlement on Redis (a real redis-server on loopback)
               next to the local ledger; 8 worker processes, local vs Redis.
+  9. async    300 and 1,000 concurrent `Router.acomplete` with a ledger, a hard
+              budget, the cache and Redis state, next to bare `litellm.acompletion`;
+              event-loop lag with Redis 5 ms away.
 Machines are noisy: absolute times vary from run to run and machine to machine;
 compare the ratios, which are measured side by side in the same run. Targets are
 reported PASS/MISS, not asserted. Nothing leaves 127.0.0.1 (mock responses, and a
@@ -52,6 +55,7 @@ BENCHMARKS = (
     ("bench_report", "6. report over 1,000,000 ledger records"),
     ("bench_quality", "7. per-prompt quality prediction"),
     ("bench_state", "8. shared state on Redis vs local"),
+    ("bench_async", "9. the async path under load vs bare litellm.acompletion"),
 )
 
 
