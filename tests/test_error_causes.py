@@ -23,7 +23,8 @@ from router._records import Decision
 from router.errors import AllDeploymentsFailed
 from router.serving._executor import RetryPolicy
 from router.state.cooldowns import CooldownPolicy
-from router.testing import FaultServer, hang, ok, unauthorized
+from router.testing import Fault, FaultServer, hang, ok, unauthorized
+from router.testing.faultserver import _error_body
 
 FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, jitter=0.0, max_retry_after=0.2)
 HI = [{"role": "user", "content": "the prompt text 7f3a"}]
@@ -272,6 +273,25 @@ def test_a_rejected_key_is_said_on_every_request_and_never_opens_the_breaker(
             assert r.health()["wrong-key"].state == "closed"
         assert len(provider.requests) == 3  # asked each time: not retried, not benched
     assert "sk-wrong" not in str(exc)
+
+
+def test_a_403_is_rejected_credentials_not_a_server_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An OpenAI-compatible server's 403 (litellm raises no PermissionDeniedError for
+    it): credentials rejected, fallen back at once, never retried or benched (it was
+    "provider error": retried three times and counted against the breaker)."""
+    monkeypatch.setenv("ROUTER_I16_KEY", "sk-not-allowed")
+    forbidden = Fault("bad_request", status=403, body=_error_body("Forbidden", "x", None))
+    with FaultServer(default=forbidden) as provider:
+        r = make(paid("forbidden", provider.base_url, "ROUTER_I16_KEY"), threshold=1)
+        for _ in range(2):
+            exc = fail(r, "complete")
+            assert [(a.outcome, a.error) for a in exc.attempts] == [
+                ("fallback", "forbidden: credentials rejected (HTTP 403)")
+            ]
+            assert r.health()["forbidden"].state == "closed"
+        assert len(provider.requests) == 2
 
 
 def test_the_providers_own_key_variable_unset_is_missing_credentials(

@@ -314,6 +314,8 @@ def map_error(
         return transport
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
+    if status == 403:  # litellm's openai provider has no PermissionDeniedError for it
+        return CredentialsRejected(deployment, "credentials rejected", status=status)
     table: list[tuple[Any, type[ProviderError], str]] = [
         (lm.ContextWindowExceededError, ContextWindowExceeded, "context window exceeded"),
         (lm.ContentPolicyViolationError, ContentFiltered, "refused by the content filter"),

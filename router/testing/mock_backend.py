@@ -524,7 +524,7 @@ def _http_error(name: str, fault: Fault) -> ProviderError:
             return ContentFiltered(name, "refused by the content filter", status=status)
         else:
             kind, detail = BadRequest, "rejected the request as invalid"
-    elif status == 401:
+    elif status in (401, 403):
         kind, detail = CredentialsRejected, "credentials rejected"
     elif status == 404:
         kind, detail = AuthenticationFailed, "model or endpoint not found"
