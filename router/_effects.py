@@ -38,7 +38,6 @@ __all__ = [
     "Complete",
     "Effect",
     "Gather",
-    "Invoke",
     "Op",
     "OpenStream",
     "Port",
@@ -97,15 +96,6 @@ class Blocking:
     fn: Callable[[], Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Invoke:
-    """A caller-supplied function: `fn(*args)`; on the event loop its result is awaited when
-    it is awaitable (lets `execute` take either kind of function)."""
-
-    fn: Callable[..., Any]
-    args: tuple[Any, ...] = ()
-
-
 class PortHandler(Protocol):
     """Something with its own blocking and async client (Redis): one request, two ways."""
 
@@ -129,7 +119,7 @@ class Gather:
     ops: tuple[Op[Any], ...]
 
 
-Effect = Complete | OpenStream | Sleep | Blocking | Invoke | Port | Gather
+Effect = Complete | OpenStream | Sleep | Blocking | Port | Gather
 Op = Generator[Effect, Any, T]
 
 
@@ -293,10 +283,6 @@ def _blocking(e: Blocking) -> Any:
     return e.fn()
 
 
-def _invoke(e: Invoke) -> Any:
-    return e.fn(*e.args)
-
-
 def _port(e: Port) -> Any:
     return e.handler.run(e.request)
 
@@ -310,7 +296,6 @@ _SYNC: dict[type, Callable[[Any], Any]] = {
     OpenStream: _open_stream,
     Sleep: _sleep,
     Blocking: _blocking,
-    Invoke: _invoke,
     Port: _port,
     Gather: _gather,
 }
@@ -343,13 +328,6 @@ async def _asleep(e: Sleep) -> None:
         await asyncio.sleep(e.seconds)
 
 
-async def _ainvoke(e: Invoke) -> Any:
-    import inspect  # noqa: PLC0415
-
-    out = e.fn(*e.args)
-    return await out if inspect.isawaitable(out) else out
-
-
 async def _agather(e: Gather) -> list[Any]:
     import asyncio  # noqa: PLC0415
 
@@ -363,6 +341,5 @@ _ASYNC: dict[type, Callable[[Any], Any]] = {
     Complete: _acomplete,
     OpenStream: _aopen_stream,
     Sleep: _asleep,
-    Invoke: _ainvoke,
     Gather: _agather,
 }

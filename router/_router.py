@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 from router._effects import arun, run
 from router._models import Deployment, Message, Request
@@ -70,7 +70,6 @@ if TYPE_CHECKING:
 _SOURCE = "Router(...)"
 _MODES: tuple[Mode, ...] = ("route", "cascade")
 _log = logging.getLogger("router")
-_T = TypeVar("_T")
 
 Warmup = bool | Literal["background"]
 """`Router(warmup=...)`: False (default) pays the first-call cost in the first request;

@@ -11,6 +11,7 @@ public request), so a test states only what it is about::
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -236,3 +237,26 @@ def free_and_paid(local: Server, api: Server, key_env: str) -> list[dict[str, An
          "weights": "closed", "context_window": 8192, "quality": 0.95,
          "api_key_env": key_env, "input_cost_per_mtok": 2.5, "output_cost_per_mtok": 10},
     ]  # fmt: skip
+
+
+async def max_gap_while(coro: Any) -> tuple[Any, float]:
+    """Run `coro` beside a 5 ms ticker; its result and the ticker's longest gap."""
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.02)
+    try:
+        result = await coro
+    finally:
+        stop.set()
+        await task
+    return result, max(gaps)

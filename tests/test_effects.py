@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from factories import deployment
+from factories import deployment, max_gap_while
 
 from router._effects import (
     WAITS,
     Blocking,
     Complete,
     Gather,
-    Invoke,
     Op,
     OpenStream,
     Port,
@@ -121,26 +120,8 @@ def test_async_blocking_work_leaves_the_event_loop_free() -> None:
     """A 0.3 s blocking call (a busy SQLite file, a slow disk) while a 5 ms ticker runs:
     the ticker keeps ticking (on the blocking driver it would stall 0.3 s)."""
 
-    async def main() -> float:
-        gaps: list[float] = []
-        stop = asyncio.Event()
-
-        async def ticker() -> None:
-            last = time.perf_counter()
-            while not stop.is_set():
-                await asyncio.sleep(0.005)
-                now = time.perf_counter()
-                gaps.append(now - last)
-                last = now
-
-        task = asyncio.create_task(ticker())
-        await asyncio.sleep(0.02)
-        await arun(blocking(lambda: time.sleep(0.3)))
-        stop.set()
-        await task
-        return max(gaps)
-
-    assert asyncio.run(main()) < 0.15
+    _, gap = asyncio.run(max_gap_while(arun(blocking(lambda: time.sleep(0.3)))))
+    assert gap < 0.15
 
 
 def test_gather_is_concurrent_on_the_loop_and_in_order_when_blocking() -> None:
@@ -177,26 +158,6 @@ def test_no_retry_waits_switch_skips_sleeps_in_both_drivers() -> None:
         assert time.perf_counter() - started < 1.0
     finally:
         WAITS.enabled = True
-
-
-def test_invoke_awaits_what_needs_awaiting() -> None:
-    async def coro(x: int) -> int:
-        return x + 1
-
-    def plain(x: int) -> int:
-        return x * 10
-
-    def both() -> Op[list[int]]:
-        a = yield Invoke(plain, (2,))
-        b = yield Invoke(coro, (2,))
-        return [a, b]
-
-    def one() -> Op[int]:
-        got: int = yield Invoke(plain, (3,))
-        return got
-
-    assert asyncio.run(arun(both())) == [20, 3]
-    assert run(one()) == 30
 
 
 def test_a_port_request_goes_to_the_blocking_or_the_async_side() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import max_gap_while
 
 import router
 from router.money._ledger import Ledger
@@ -43,33 +44,10 @@ class SlowCache:
         return None
 
 
-async def _max_gap_while(coro: Any) -> tuple[Any, float]:
-    """Run `coro` beside a 5 ms ticker; its result and the ticker's longest gap."""
-    gaps: list[float] = []
-    stop = asyncio.Event()
-
-    async def ticker() -> None:
-        last = time.perf_counter()
-        while not stop.is_set():
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0.02)
-    try:
-        result = await coro
-    finally:
-        stop.set()
-        await task
-    return result, max(gaps)
-
-
 def test_a_slow_cache_lookup_does_not_stall_the_event_loop() -> None:
     cache = SlowCache(0.3)
     r = router.Router([LOCAL], backend=MockBackend(default=ok("hi")), cache=cache)
-    result, gap = asyncio.run(_max_gap_while(r.acomplete(HI, temperature=0)))
+    result, gap = asyncio.run(max_gap_while(r.acomplete(HI, temperature=0)))
     assert result.content == "hi"
     assert cache.gets == 1
     assert gap < 0.15  # the 0.3 s lookup ran in a worker thread

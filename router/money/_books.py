@@ -20,7 +20,7 @@ from typing import NamedTuple
 from router._effects import Op
 from router._models import Deployment, Request
 from router._records import Decision, Usage
-from router.decision import Budget, BudgetState, applicable, max_cost_micro
+from router.decision import Budget, BudgetState, applicable
 from router.errors import NoEligibleDeployment
 from router.money._accounting import account
 from router.money._feedback import verdicts
@@ -122,7 +122,7 @@ class Books:
         decide: Callable[[Sequence[BudgetState]], Decision],
         *,
         timeout: float,
-        hold_amount: Callable[[Decision], int] | None = None,
+        hold_amount: Callable[[Decision], int],
     ) -> Op[Ticket]:
         """Plan under the budgets and hold the request's maximum cost on them.
 
@@ -130,10 +130,11 @@ class Books:
         atomic statement) checks it and returns what was used. Only when it fails (or a
         soft budget has passed a step) is the plan made again with the real counters.
 
-        What is held is the most one call to a candidate may cost, or `hold_amount(decision)`
-        when the request may make several paid calls (the cascade: a free answer, its
-        samples and one escalation; `router.serving._cascade.hold_micro`). It must be 0 for a plan
-        of zero-price deployments (the last re-plan relies on it).
+        What is held is `hold_amount(decision)`, the serving strategy's figure: the most one
+        call to a candidate may cost (`router.serving.Route.hold`), or more when the request
+        may make several paid calls (the cascade: a free answer, its samples and one
+        escalation; `router.serving._cascade.hold_micro`). It must be 0 for a plan of
+        zero-price deployments (the last re-plan relies on it).
         """
         started, now = time.perf_counter(), self.clock()
         prompt = self._prompt(request)
@@ -153,15 +154,7 @@ class Books:
                 return Ticket(decision, now, started, (), None, False, prompt, notes, tenant)
             counters = tuple((s.key, s.window) for s in states)
             token = os.urandom(12).hex()
-            f = decision.features
-            amount = (
-                hold_amount(decision)
-                if hold_amount is not None
-                else max(
-                    (max_cost_micro(f, self.by_name[c.name]) for c in decision.candidates),
-                    default=0,
-                )
-            )
+            amount = hold_amount(decision)
             if amount == 0:  # a free plan: no budget can change it
                 return Ticket(decision, now, started, counters, token, False, prompt, notes, tenant)
             limits = [(s.key, s.window, s.budget.limit_micro) for s in states]

@@ -37,7 +37,7 @@ books add to the request's cost when it escalated (honest accounting).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -60,7 +60,6 @@ from router.state.cooldowns import Cooldowns
 
 __all__ = [
     "Cascade",
-    "empty_chunks",
     "escalation_targets",
     "hold_micro",
     "in_free_tier",
@@ -120,12 +119,6 @@ def replay_chunks(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     if response.get("usage"):
         chunks.append({**base, "choices": [], "usage": response["usage"]})
     return chunks
-
-
-async def empty_chunks() -> AsyncIterator[dict[str, Any]]:
-    """An async stream with nothing left (the rest of a replayed answer)."""
-    return
-    yield  # pragma: no cover  (makes this an async generator)
 
 
 def _prompt_text(call: Mapping[str, Any]) -> str:

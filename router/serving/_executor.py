@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from router._effects import Invoke, Op, Sleep, arun, run
+from router._effects import Op, Sleep
 from router._models import Deployment
 from router._records import Attempt, Decision
 from router.decision import RetrySettings
 from router.errors import AllDeploymentsFailed, Disposition, ProviderError
 from router.state.cooldowns import Cooldowns
 
-__all__ = ["Call", "Job", "RetryPolicy", "RetrySettings", "aexecute", "attempts", "execute"]
+__all__ = ["Call", "Job", "RetryPolicy", "RetrySettings", "attempts"]
 
 T = TypeVar("T")
 
@@ -149,34 +149,3 @@ def attempts(
         if now() >= chain.deadline:
             break
     raise chain.failure()
-
-
-def _invoked(fn: Callable[[Deployment, float], Any]) -> Call[Any]:
-    def call(d: Deployment, left: float) -> Op[Any]:
-        return (yield Invoke(fn, (d, left)))
-
-    return call
-
-
-def execute(
-    candidates: Sequence[Deployment],
-    call: Callable[[Deployment, float], T],
-    **options: Any,
-) -> tuple[T, Deployment, tuple[Attempt, ...]]:
-    """`attempts` with a plain function `call(deployment, seconds_left)`, blocking."""
-    out: tuple[T, Deployment, tuple[Attempt, ...]] = run(
-        attempts(candidates, _invoked(call), **options)
-    )
-    return out
-
-
-async def aexecute(
-    candidates: Sequence[Deployment],
-    call: Callable[[Deployment, float], Awaitable[T]],
-    **options: Any,
-) -> tuple[T, Deployment, tuple[Attempt, ...]]:
-    """`attempts` with a coroutine function `call(deployment, seconds_left)`."""
-    out: tuple[T, Deployment, tuple[Attempt, ...]] = await arun(
-        attempts(candidates, _invoked(call), **options)
-    )
-    return out
