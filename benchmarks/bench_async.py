@@ -418,31 +418,13 @@ def _worker(argv: list[str]) -> None:
         asyncio.run(_worker_async(argv, refused))
 
 
-class _Worker:
-    """One side's worker process (started and stopped by its pid)."""
+class _Worker(bench_serving.WorkerProcess):
+    """One side's worker process: one command per `run`, its report back."""
+
+    READY = _READY
 
     def __init__(self, side: str, args: list[str]) -> None:
-        self.side = side
-        self.err = tempfile.TemporaryFile()  # noqa: SIM115  (closed in stop())
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--worker", side, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.err,
-            text=True,
-        )
-
-    def _line(self, prefix: str) -> str:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith(prefix):
-                return line[len(prefix) :]
-        self.proc.wait(timeout=5)
-        self.err.seek(0)
-        raise RuntimeError(f"{self.side} worker died: {self.err.read().decode()[-3000:]}")
-
-    def ready(self) -> None:
-        self._line(_READY)
+        super().__init__(__file__, side, args)
 
     def run(self, command: str) -> dict[str, Any]:
         assert self.proc.stdin is not None
@@ -450,17 +432,6 @@ class _Worker:
         self.proc.stdin.flush()
         out: dict[str, Any] = json.loads(self._line(_RESULT))
         return out
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()  # the worker's loop ends at end of input
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.err.close()
 
 
 # --- the parent -------------------------------------------------------------------------------

@@ -447,15 +447,18 @@ _WORKER_READY = "worker ready"
 _WORKER_RESULT = "batch: "
 
 
-class _Worker:
-    """One side's worker process (started and stopped by its pid)."""
+class WorkerProcess:
+    """One side's worker process: `script --worker SIDE ARGS...`, talked to over its stdin
+    and stdout (lines that start with a prefix), stopped by closing its stdin.
+    bench_async.py's workers are these too."""
 
-    def __init__(self, side: str, port: int) -> None:
+    READY = _WORKER_READY
+
+    def __init__(self, script: str, side: str, args: list[str]) -> None:
         self.side = side
-        self.port = port
         self.err = tempfile.TemporaryFile()  # noqa: SIM115  (closed in stop())
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--worker", side, str(port)],
+            [sys.executable, script, "--worker", side, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.err,
@@ -469,10 +472,29 @@ class _Worker:
                 return line[len(prefix) :]
         self.proc.wait(timeout=5)
         self.err.seek(0)
-        raise RuntimeError(f"{self.side} worker died: {self.err.read().decode()[-2000:]}")
+        raise RuntimeError(f"{self.side} worker died: {self.err.read().decode()[-3000:]}")
 
     def ready(self) -> None:
-        self._line(_WORKER_READY)
+        self._line(self.READY)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()  # the worker's loop ends at end of input
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.err.close()
+
+
+class _Worker(WorkerProcess):
+    """This benchmark's side: one batch per `start`, its report from `finish`."""
+
+    def __init__(self, side: str, port: int) -> None:
+        super().__init__(__file__, side, [str(port)])
+        self.port = port
 
     def start(self) -> None:
         """Reset the server's counts and start one batch."""
@@ -488,17 +510,6 @@ class _Worker:
         out["peak_in_flight"] = _count(stats, self.side, "peak_in_flight")
         out["opened"] = _count(stats, self.side, "opened")
         return out
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()  # the worker's loop ends at end of input
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.err.close()
 
 
 def _bench_concurrency(port: int) -> dict[str, float]:
