@@ -38,10 +38,14 @@ def raw_ping(port: int) -> bytes:
 
 
 def refuses(port: int) -> bool:
+    """Nothing listens on `port`: the connection is refused. A connection reset while it
+    is made (the server closing its socket at that moment) is not refused yet: asked again."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=2.0).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False
     return False
 
 
