@@ -104,8 +104,11 @@ MODEL = "openai/bench-model"
 PRICES = {"input_cost_per_mtok": 0.15, "output_cost_per_mtok": 0.60}  # a priced deployment
 BUDGET = [{"tenant": "*", "period": "day", "usd": 1e6, "mode": "hard"}]
 
-SIDES = ("bare", "router")
-LABELS = {"bare": "litellm.acompletion", "router": "Router.acomplete"}
+SIDES = ("bare", "router", "direct")
+LABELS = {"bare": "litellm.acompletion", "router": "Router.acomplete", "direct": "Router, direct"}
+ROUTERS = ("router", "direct")
+"""The Router with its deployment's default client (litellm), and with `client = "direct"`
+(router.serving._direct: the router speaks the OpenAI HTTP API itself)."""
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -235,8 +238,9 @@ def _cpu_seconds(pid: int) -> float:
 # --- the two sides (in the worker processes) -------------------------------------------------
 
 
-def _deployment(api_base: str) -> dict[str, Any]:
+def _deployment(api_base: str, client: str = "litellm") -> dict[str, Any]:
     return {
+        "client": client,
         "name": "bench",
         "model": MODEL,
         "api_base": api_base,
@@ -247,9 +251,9 @@ def _deployment(api_base: str) -> dict[str, Any]:
     }
 
 
-def _make_router(api_base: str, state: str, ledger: Path) -> router.Router:
+def _make_router(api_base: str, state: str, ledger: Path, client: str) -> router.Router:
     return router.Router(
-        [_deployment(api_base)], ledger=ledger, budgets=BUDGET, cache=True, state=state
+        [_deployment(api_base, client)], ledger=ledger, budgets=BUDGET, cache=True, state=state
     )
 
 
@@ -298,8 +302,9 @@ def _calls(side: str, base: str, redis_url: str, proxy_url: str, folder: Path) -
 
         return bare, bare
 
-    direct = _make_router(base, redis_url, folder / f"direct-{os.getpid()}.sqlite")
-    slow = _make_router(base, proxy_url, folder / f"slow-{os.getpid()}.sqlite")
+    client = "direct" if side == "direct" else "litellm"
+    direct = _make_router(base, redis_url, folder / f"direct-{os.getpid()}.sqlite", client)
+    slow = _make_router(base, proxy_url, folder / f"slow-{os.getpid()}.sqlite", client)
 
     def ours(r: router.Router) -> Call:
         async def call() -> str:
@@ -528,14 +533,15 @@ def _throughput(setup: _Setup, workers: dict[str, _Worker], repeats: int) -> dic
                 f"{min(rates):>5,.0f} {max(rates):>5,.0f} {cpu:>11.2f} {cores:>5.2f} "
                 f"{errors:>6} {server:>11.0%} {redis:>10.0%}"
             )
-        wall_ratio = medians["router"][0] / medians["bare"][0]
-        rate_ratio = medians["router"][1] / medians["bare"][1]
-        out["ratio"][n] = rate_ratio
-        print(
-            f"  {n:>5} {'Router / bare':<20} wall time {wall_ratio:.2f}x, throughput "
-            f"{rate_ratio:.2f}x; CPU per call bare / Router "
-            f"{medians['bare'][2] / medians['router'][2]:.2f}"
-        )
+        for side in ROUTERS:
+            wall_ratio = medians[side][0] / medians["bare"][0]
+            rate_ratio = medians[side][1] / medians["bare"][1]
+            out["ratio"][n, side] = rate_ratio
+            print(
+                f"  {n:>5} {LABELS[side] + ' / bare':<20} wall time {wall_ratio:.2f}x, "
+                f"throughput {rate_ratio:.2f}x; CPU per call bare / Router "
+                f"{medians['bare'][2] / medians[side][2]:.2f}"
+            )
     out["refused"] = max(b["refused"] for runs in batches.values() for b in runs)
     print(
         f"  (medians of {repeats} timed batches per side after one untimed batch; min/max of\n"
@@ -586,8 +592,9 @@ def _lag(
             f"{median(rs, 'latency_p99'):>6.1f} {cpu:>8.2f} {median(rs, 'trips', 1):>11.1f} "
             f"{out['errors'][side]:>6}"
         )
-    out["ratio"] = out["p99"]["router"] / out["p99"]["bare"]
-    print(f"  {'Router / bare':<20} lag p99 {out['ratio']:.2f}x")
+    out["ratio"] = {side: out["p99"][side] / out["p99"]["bare"] for side in ROUTERS}
+    for side in ROUTERS:
+        print(f"  {LABELS[side] + ' / bare':<20} lag p99 {out['ratio'][side]:.2f}x")
     rs = runs["router"]
     trips, cpu = median(rs, "trips", 1), statistics.median(r["cpu"] / r["requests"] for r in rs)
     print(
@@ -617,30 +624,32 @@ def _targets(tp: dict[str, Any], lag: dict[str, Any], capacity: dict[int, float]
     print()
     print("targets (issue 16; a report, not an assertion):")
     rows: list[tuple[str, str, bool]] = []
-    for n in CONCURRENCY:
-        ratio = tp["ratio"][n]
+    for side in ROUTERS:
+        who = "Router" if side == "router" else "Router direct"
+        for n in CONCURRENCY:
+            ratio = tp["ratio"][n, side]
+            rows.append(
+                (
+                    f"throughput {who} / bare >= {TARGET_THROUGHPUT_RATIO:.1f}x at {n:,}",
+                    f"{ratio:.2f}x",
+                    ratio >= TARGET_THROUGHPUT_RATIO,
+                )
+            )
+            errors = tp["errors"][n, side]
+            rows.append((f"{who} errors at {n:,} concurrent = 0", str(errors), errors == 0))
         rows.append(
             (
-                f"throughput Router / bare >= {TARGET_THROUGHPUT_RATIO:.1f}x at {n:,}",
-                f"{ratio:.2f}x",
-                ratio >= TARGET_THROUGHPUT_RATIO,
+                f"lag p99, slow Redis, {who} / bare <= {TARGET_LAG_RATIO:.1f}x",
+                f"{lag['ratio'][side]:.2f}x",
+                lag["ratio"][side] <= TARGET_LAG_RATIO,
             )
         )
-        errors = tp["errors"][n, "router"]
-        rows.append((f"Router errors at {n:,} concurrent = 0", str(errors), errors == 0))
-    rows.append(
-        (
-            f"lag p99, slow Redis, Router / bare <= {TARGET_LAG_RATIO:.1f}x",
-            f"{lag['ratio']:.2f}x",
-            lag["ratio"] <= TARGET_LAG_RATIO,
-        )
-    )
     for target, measured, ok in rows:
-        print(f"  {target:<46} measured {measured:>7}   {_verdict(ok)}")
+        print(f"  {target:<53} measured {measured:>7}   {_verdict(ok)}")
     bare_errors = sum(v for (_, side), v in tp["errors"].items() if side == "bare")
     bare_errors += lag["errors"]["bare"]
     print(f"  (bare litellm errors: {bare_errors}; Router errors in the lag test: "
-          f"{lag['errors']['router']})")  # fmt: skip
+          f"{lag['errors']['router']}, direct {lag['errors']['direct']})")  # fmt: skip
     for kind, count in (tp["kinds"] + lag["kinds"]).most_common(6):
         print(f"  failed x{count}: {kind}")
     for n in CONCURRENCY:

@@ -95,6 +95,9 @@ class CostModel(Frozen):
         return per_second / in_tps, per_second / out_tps
 
 
+Client = Literal["litellm", "direct"]
+
+
 class Deployment(Frozen):
     """One place a request can be sent, with every fact the planner needs filled in.
 
@@ -131,6 +134,9 @@ class Deployment(Frozen):
     """HTTP headers whose values are read from these environment variables at call time."""
     litellm_params: dict[str, Any] = Field(default_factory=dict)
     """More `litellm.completion` keyword arguments (`router.decision._catalog.LITELLM_PARAMS`)."""
+    client: Client = "litellm"
+    """How calls are made: through litellm, or `"direct"`: the OpenAI chat-completions
+    HTTP API spoken to `api_base` by the router itself (router.serving._direct)."""
 
     def image_surplus(self, features: Features) -> int:
         """Tokens this deployment may count for the request's images beyond what the

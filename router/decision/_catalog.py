@@ -21,9 +21,17 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from router._models import IMAGE_TOKENS, Capability, CostModel, Deployment, Hosting, Weights
+from router._models import (
+    IMAGE_TOKENS,
+    Capability,
+    Client,
+    CostModel,
+    Deployment,
+    Hosting,
+    Weights,
+)
 from router.errors import ConfigError, UnknownModelError
 
 __all__ = [
@@ -274,6 +282,29 @@ class DeploymentSpec(BaseModel):
     allow-list (`LITELLM_PARAMS`); a request's own parameter wins over the one here. What
     the router sets itself (model, messages, api_key, api_base, timeout, retries,
     caching, stream) is refused with what to write instead."""
+
+    client: Client = "litellm"
+    """How calls are made. "litellm" (the default) works for every provider litellm knows.
+    "direct": the router speaks the OpenAI chat-completions HTTP API to `api_base` itself,
+    for OpenAI-compatible servers (llama.cpp, vLLM, Ollama, TGI, LM Studio): about a tenth
+    of litellm's CPU per call, the same errors and retries. Needs `api_base`; takes no
+    `api_version` or `litellm_params`."""
+
+    @model_validator(mode="after")
+    def _direct(self) -> DeploymentSpec:
+        if self.client != "direct":
+            return self
+        if not self.api_base:
+            raise ValueError(
+                'client = "direct" needs api_base = "http://host:port/v1" (the OpenAI-'
+                'compatible server); or write client = "litellm"'
+            )
+        if self.api_version is not None or self.litellm_params:
+            raise ValueError(
+                'client = "direct" sends no api_version or litellm_params: remove them, '
+                'or write client = "litellm"'
+            )
+        return self
 
     @field_validator("extra_headers")
     @classmethod
@@ -526,6 +557,7 @@ def resolve(spec: DeploymentSpec, source: str, key: str) -> Deployment:
         extra_headers=spec.extra_headers,
         extra_headers_env=spec.extra_headers_env,
         litellm_params=spec.litellm_params,
+        client=spec.client,
     )
 
 

@@ -420,11 +420,21 @@ def client_timeout(seconds_left: float) -> float:
 
 
 class LiteLLMBackend:
-    """Calls deployments through `litellm.completion`, with its retries and cache off."""
+    """Calls deployments through `litellm.completion`, with its retries and cache off; a
+    deployment with `client = "direct"` through `router.serving._direct.DirectClient`."""
+
+    @functools.cached_property
+    def direct(self) -> Any:
+        from router.serving._direct import DirectClient  # noqa: PLC0415  (imports this module)
+
+        return DirectClient()
 
     def complete(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
+        if deployment.client == "direct":
+            out: dict[str, Any] = self.direct.complete(deployment, params, timeout)
+            return out
         kwargs = self._kwargs(deployment, params, timeout)
         failed = _Failure(deployment, kwargs)
         with failed:
@@ -434,6 +444,9 @@ class LiteLLMBackend:
     async def acomplete(
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
+        if deployment.client == "direct":
+            out: dict[str, Any] = await self.direct.acomplete(deployment, params, timeout)
+            return out
         lm, kwargs = _litellm(), self._kwargs(deployment, params, timeout)
         import asyncio  # noqa: PLC0415  (loaded already when a coroutine runs; not at import)
 
@@ -452,6 +465,9 @@ class LiteLLMBackend:
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> Iterator[dict[str, Any]]:
         """Chunks as dicts; any failure, before or after the first chunk, as ProviderError."""
+        if deployment.client == "direct":
+            yield from self.direct.stream(deployment, params, timeout)
+            return
         kwargs = self._stream_kwargs(deployment, params, timeout)
         failed, response = _Failure(deployment, kwargs), None
         try:
@@ -467,6 +483,10 @@ class LiteLLMBackend:
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> AsyncIterator[dict[str, Any]]:
         """`stream` on litellm's async client."""
+        if deployment.client == "direct":
+            async for chunk in self.direct.astream(deployment, params, timeout):
+                yield chunk
+            return
         lm, kwargs = _litellm(), self._stream_kwargs(deployment, params, timeout)
         response: Any = None
         try:

@@ -279,6 +279,7 @@ class FaultServer:
         self._lock = threading.Lock()
         self._queue: deque[Fault] = deque()
         self._requests: list[dict[str, Any]] = []
+        self._headers: list[dict[str, str]] = []
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -360,16 +361,24 @@ class FaultServer:
         with self._lock:
             self._queue.clear()
 
+    @property
+    def request_headers(self) -> list[dict[str, str]]:
+        """The HTTP headers of those requests (names lower-cased), in the same order."""
+        with self._lock:
+            return [dict(h) for h in self._headers]
+
     def reset_requests(self) -> None:
-        """Forget the recorded request bodies."""
+        """Forget the recorded request bodies and headers."""
         with self._lock:
             self._requests.clear()
+            self._headers.clear()
 
     # -- used by the handler ---------------------------------------------------
 
-    def _accept(self, body: dict[str, Any]) -> Fault:
+    def _accept(self, body: dict[str, Any], headers: dict[str, str]) -> Fault:
         with self._lock:
             self._requests.append(body)
+            self._headers.append(headers)
             return self._queue.popleft() if self._queue else self.default
 
     def _register(self, conn: socket.socket) -> bool:
@@ -457,7 +466,9 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         try:
-            self._answer(self.owner._accept(body), body)
+            self._answer(
+                self.owner._accept(body, {k.lower(): v for k, v in self.headers.items()}), body
+            )
         except (_Abort, OSError):
             self._abort()
 
