@@ -25,6 +25,7 @@ from router.errors import NoEligibleDeployment
 from router.money._accounting import account
 from router.money._feedback import verdicts
 from router.money._ledger import Ledger, LedgerBudgets, Outcome, row_of
+from router.observe import current as observed
 from router.state import BudgetStore, StateSettings, StateUnavailable, collecting, note
 
 __all__ = ["Books", "Ticket"]
@@ -224,6 +225,7 @@ class Books:
             yield from store.settle_op(ticket.tenant, ticket.token, ticket.counters, cost)
         if ticket.notes:  # after settling, which may have queued: the record says so
             decision = dataclasses.replace(decision, shared_state=tuple(ticket.notes))
+        observed().recorded(decision, outcome)  # metrics and spans (router.observe)
         if self.ledger is None:
             return decision
         row = row_of(

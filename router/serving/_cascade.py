@@ -54,6 +54,7 @@ from router.decision import (
 )
 from router.errors import AllDeploymentsFailed, BadRequest, ProviderError, RouterError
 from router.money import price_micro, response_usage
+from router.observe import current as observed
 from router.serving._backends import Backend
 from router.serving._executor import Call, Job, RetryPolicy, attempts
 from router.state.cooldowns import Cooldowns
@@ -357,6 +358,7 @@ class Cascade:
             )
         except AllDeploymentsFailed as failed:
             return (yield from self._fall_back(plan, failed.attempts, then, started, deadline))
+        verifying = observed().verifying(first.name)  # a span when tracing
         verdict = self._judge(call, response)
         samples: tuple[list[str], list[Attempt], int] = ([], [], 0)
         if self._wants_samples(verdict):
@@ -375,6 +377,7 @@ class Cascade:
             samples=samples,
             started=started,
         )
+        verifying.done(judged.record)
         if (record := self._passed(judged)) is not None:
             return keep(judged.shown), first, judged.attempts, record
         if (why := self._no_target(decision, judged, deadline)) is not None:
