@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 BASE := $(VENV)/.stamp-base
 DEV := $(VENV)/.stamp-dev
 LOCAL := $(VENV)/.stamp-local
+NODE := $(VENV)/.stamp-node
 SETUP := VENV=$(VENV) scripts/setup.sh
 
 .PHONY: setup test lint typecheck pytest fuzz demo demo-dry-run bench train-quality clean
 
-setup: $(DEV) $(LOCAL)
+setup: $(DEV) $(LOCAL) $(NODE)
 
 $(BASE): pyproject.toml
 	@$(SETUP) base
@@ -24,6 +25,11 @@ $(LOCAL): $(BASE)
 	@$(SETUP) local
 	@touch $@
 
+# The Node client of the server tests (the openai npm package, pinned by its lockfile). A
+# failed install does not stop make: tests/test_server_clients.py then fails and says why.
+$(NODE): tests/clients/node/package.json tests/clients/node/package-lock.json | $(BASE)
+	@$(SETUP) node && touch $@ || echo "!! npm ci failed: the Node client test will fail (run: npm ci --prefix tests/clients/node)"
+
 lint: $(DEV)
 	@echo "==> ruff"
 	@$(VENV)/bin/ruff check .
@@ -33,7 +39,7 @@ typecheck: $(DEV)
 	@echo "==> mypy --strict"
 	@$(VENV)/bin/mypy
 
-pytest: $(DEV) $(LOCAL)
+pytest: $(DEV) $(LOCAL) $(NODE)
 	@echo "==> pytest (on every core: -n auto)"
 	@$(PY) -m pytest -n auto
 

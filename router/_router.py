@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import importlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Unpack
+from urllib.parse import urlsplit
 
 from router._effects import arun, run
 from router._models import Deployment, Message, Request
@@ -48,6 +51,7 @@ from router.errors import (
     RouterError,
 )
 from router.money import Books, Ledger, profile_digest, record_feedback
+from router.observe import Observer
 from router.serving import (
     AsyncStream,
     Backend,
@@ -68,6 +72,11 @@ if TYPE_CHECKING:
     from router.state.redis_state import RedisState
 
 _SOURCE = "Router(...)"
+_VARIANT_KEYS = frozenset(
+    {"objective", "policy", "policy_vars", "mode", "quality_target", "paid_share"}
+)
+"""The `[router]` keys `Router.variant` may change: how a request is planned, not how it is
+served or recorded."""
 _MODES: tuple[Mode, ...] = ("route", "cascade")
 _log = logging.getLogger("router")
 
@@ -274,6 +283,17 @@ class Router:
         self.answer_scorer = answer_scorer
         self._start_warmup(tree.router.warmup)
         self._pipeline = self._build_pipeline()
+        self.observer = Observer(
+            metrics=tree.router.metrics,
+            tracing=tree.router.tracing,
+            deployments=self.deployments,
+            cooldowns=self.cooldowns,
+            budgets=tree.budgets,
+            store=self.books.store,
+            clock=self.books.clock,
+            tenants=[k.tenant for k in getattr(getattr(tree, "server", None), "keys", ())],
+        )
+        """Metrics and spans of this Router's requests (`router.observe`)."""
 
     def _build_pipeline(self) -> Pipeline:
         """The serving pipeline, with one strategy per mode (chosen once per request)."""
@@ -438,6 +458,74 @@ class Router:
         """Each deployment's breaker: closed, open (with seconds until a probe) or half-open."""
         return {d.name: self.cooldowns.state(d.name) for d in self.deployments}
 
+    def readiness(self, timeout: float = 0.5) -> dict[str, Any]:
+        """Whether this Router can serve now, as JSON-ready data (`GET /ready` of
+        `python -m router serve`). Blocking: up to `timeout` seconds per check.
+
+        - `state`: the shared state's backend ("local" or "redis") and whether it answers
+          (a Redis PING);
+        - `deployments`: each one's breaker (`health()`), and for a deployment on machines
+          you control (`hosting` local or self-hosted, with an `api_base`) whether its
+          port accepts a connection (`reachable`; None for an API, which is not probed);
+        - `ready`: the state answers and at least one deployment has a closed or
+          half-open breaker and is not known to be unreachable.
+        """
+        reachable, detail = True, None
+        if self.shared is not None:
+            try:  # the blocking client, with [state] timeout_ms as its socket timeouts
+                self.shared.link.client.ping()
+            except Exception as exc:  # any failure: not reachable (the type says which)
+                reachable, detail = False, type(exc).__name__
+        deployments: dict[str, dict[str, Any]] = {}
+        for d, breaker in zip(self.deployments, self.health().values(), strict=True):
+            up = None if d.hosting == "api" or not d.api_base else _accepts(d.api_base, timeout)
+            deployments[d.name] = {
+                "hosting": d.hosting,
+                "breaker": breaker.state,
+                "retry_in_seconds": round(breaker.retry_in_seconds, 3),
+                "reachable": up,
+            }
+        usable = any(
+            v["breaker"] != "open" and v["reachable"] is not False for v in deployments.values()
+        )
+        return {
+            "ready": reachable and usable,
+            "state": {
+                "backend": "local" if self.shared is None else "redis",
+                "reachable": reachable,
+                "error": detail,
+            },
+            "deployments": deployments,
+        }
+
+    def variant(self, **keys: Any) -> Router:
+        """A Router that plans with other `[router]` keys (`objective`, `policy`,
+        `policy_vars`, `mode`, `quality_target`, `paid_share`) and shares everything
+        else with this one: deployments, backend, breakers, budgets and ledger, cache,
+        shared state, warmth. `python -m router serve` builds one per `[[server.models]]`
+        route, so a breaker one route opens benches the deployment for all of them and
+        every route spends from the same budgets.
+
+        A new `policy` is loaded from the config tree's folder; the custom `rules=` given
+        to this Router are not carried over to it. Raises ConfigError naming the keyword.
+        """
+        for name in keys:
+            if name not in _VARIANT_KEYS:
+                raise ConfigError(
+                    _SOURCE,
+                    name,
+                    f"a variant changes only {', '.join(sorted(_VARIANT_KEYS))}; build a "
+                    "Router for anything else",
+                )
+        clone = copy.copy(self)
+        clone.config = merged(self.config, keys)
+        clone.settings = clone.config.settings
+        if "policy" in keys or "policy_vars" in keys:
+            clone.policy = compile_config(clone.config, ledger_given=True).policy
+            clone._bound = clone.policy.bind(clone.deployments)
+        clone._pipeline = clone._build_pipeline()
+        return clone
+
     def baseline_cost_usd(self, decision: Decision) -> float | None:
         """What the request would cost at the baseline's prices (None without a baseline)."""
         if self.baseline_prices is None:
@@ -456,7 +544,7 @@ class Router:
         answer (`decision.verification` says what it did; see `router.serving._cascade`).
         Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
         """
-        return run(self._pipeline.complete(messages, args))
+        return run(self.observer.complete(self._pipeline.complete(messages, args)))
 
     async def acomplete(
         self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[CompleteArgs]
@@ -464,7 +552,7 @@ class Router:
         """`complete` as a coroutine: the same steps (`router.serving._serving`), with litellm's
         async
         client, Redis's asyncio client, and file and database work off the event loop."""
-        return await arun(self._pipeline.complete(messages, args))
+        return await arun(self.observer.complete(self._pipeline.complete(messages, args)))
 
     def stream(
         self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[StreamArgs]
@@ -478,14 +566,28 @@ class Router:
         replayed as chunks, or the paid deployment it escalates to streams live. The
         first chunk thus waits for the whole free answer; `mode="route"` streams at once.
         """
-        return Stream(*run(self._pipeline.stream(messages, args)))
+        return Stream(*run(self.observer.stream(self._pipeline.stream(messages, args))))
 
     async def astream(
         self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[StreamArgs]
     ) -> AsyncStream:
         """`stream` as a coroutine: await it, then `async for` over the chunks (in cascade
         mode, the free answer is verified before its first chunk, as in `stream`)."""
-        return AsyncStream(*await arun(self._pipeline.stream(messages, args)))
+        return AsyncStream(*await arun(self.observer.stream(self._pipeline.stream(messages, args))))
+
+
+def _accepts(api_base: str, timeout: float) -> bool:
+    """Whether the host:port of `api_base` accepts a TCP connection within `timeout`."""
+    parts = urlsplit(api_base)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return False
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _warmth_of(backend: Backend) -> _Warmth:

@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 from router._models import CostModel  # noqa: E402
 from router.decision._budgets import Budget  # noqa: E402
 from router.decision._catalog import LITELLM_PARAMS, DeploymentSpec  # noqa: E402
+from router.decision._server import ClientKey, ModelRoute, ServerSettings  # noqa: E402
 from router.decision._settings import (  # noqa: E402
     CooldownSettings,
     RetrySettings,
@@ -66,6 +67,13 @@ SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
     ("[cooldown]", CooldownSettings, "Python: `Router(cooldown={...})` or a "
      "`CooldownPolicy`. The breakers are shared as the `[state]` is: in Redis, in "
      "`[state] directory`, or per process."),
+    ("[server]", ServerSettings, "Read by `python -m router serve --config FILE` (needs "
+     "`pip install 'freefirst-router[server]'`); the library ignores it."),
+    ("[[server.keys]]", ClientKey, "One table per client key. `python -m router serve "
+     "--new-key TENANT` prints a new random key and the table to add."),
+    ("[[server.models]]", ModelRoute, "One table per model name; `GET /v1/models` lists "
+     "them after `router`. Requests to each are planned by a `Router.variant` of the "
+     "config's Router, which shares its breakers, budgets, ledger and cache."),
 )  # fmt: skip
 
 # Text for keys whose model has no docstring under them yet (a docstring wins).

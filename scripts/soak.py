@@ -111,7 +111,7 @@ def serve(seed: int) -> int:
             self.rng = rng
             self.calls = 0
 
-        def _accept(self, body: dict[str, Any]) -> Fault:
+        def _accept(self, body: dict[str, Any], headers: dict[str, str]) -> Fault:
             with self._lock:
                 self.calls += 1
                 fault: Fault = self.rng.choices(faults, weights)[0]

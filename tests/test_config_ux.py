@@ -229,6 +229,7 @@ def test_docs_config_md_is_what_the_script_generates() -> None:
 def test_docs_config_md_covers_every_table_and_key() -> None:
     from router.decision._budgets import Budget  # noqa: PLC0415
     from router.decision._catalog import DeploymentSpec  # noqa: PLC0415
+    from router.decision._server import ClientKey, ModelRoute, ServerSettings  # noqa: PLC0415
     from router.decision._settings import (  # noqa: PLC0415
         CooldownSettings,
         RetrySettings,
@@ -240,13 +241,15 @@ def test_docs_config_md_covers_every_table_and_key() -> None:
 
     text = _reference_script().render()
     for heading in ("[router]", "[detectors]", "[cascade]", "[state]", "[retry]", "[cooldown]",
-                    "[[deployments]]", "[[budgets]]"):  # fmt: skip
+                    "[[deployments]]", "[[budgets]]", "[server]", "[[server.keys]]",
+                    "[[server.models]]"):  # fmt: skip
         assert f"## `{heading}`" in text
     assert set(RouterConfig.model_fields) == {
-        "router", "detectors", "cascade", "state", "retry", "cooldown", "deployments", "budgets"
+        "router", "detectors", "cascade", "state", "retry", "cooldown", "deployments", "budgets",
+        "server",
     }  # fmt: skip
     models = (RouterSection, DeploymentSpec, Budget, CascadeSettings, StateSettings,
-              RetrySettings, CooldownSettings)  # fmt: skip
+              RetrySettings, CooldownSettings, ServerSettings, ClientKey, ModelRoute)  # fmt: skip
     for model in models:
         for name in model.model_fields:
             row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))

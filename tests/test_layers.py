@@ -6,6 +6,9 @@ LAYERS below is the rule; each entry says what its modules may touch:
   `router._validation`, `router._lazy`): what every layer shares: values, errors, ops
   and their drivers, the lazy faces.
   Imports nothing of router but itself; serving lazily (the drivers call a backend).
+- **observe** (`router.observe`): metrics and spans (issue 17); hooks the serving and
+  money layers call at a request's steps, and the Observer the facade builds. Base only
+  (it reads the records; the breakers and budgets it shows are handed to it).
 - **decision** (`router.decision`; `router.policy` and `router.scoring` are its public
   paths): config -> request -> features -> policy -> scored plan; no network, no database.
   Base, and `router.state.settings` (the config's `[state]` table); the shipped quality
@@ -15,10 +18,10 @@ LAYERS below is the rule; each entry says what its modules may touch:
 - **state** (`router.state`): what requests share: breakers, the response cache, budget
   stores, in this process, on disk or on Redis. Base and decision (budget counters).
 - **money** (`router.money`): the ledger, holds and settlement, usage x price. Base,
-  decision, state; quality lazily (the profile feedback is fitted with).
+  decision, state, observe; quality lazily (the profile feedback is fitted with).
 - **serving** (`router.serving`): provider calls, retries, the cascade, streams, one
   request end to end. Base, decision, state, money (it holds and settles; money never
-  calls a provider).
+  calls a provider), observe.
 - **facade** (`router`, `router._router`): the API and the Router that wires the layers.
   Every layer but tools and testing; quality lazily.
 - **tools** (`router.tools`; `router.cli`, `router.local` and `python -m router` are its
@@ -26,6 +29,11 @@ LAYERS below is the rule; each entry says what its modules may touch:
   calibrate. Anything; nothing outside tools imports it.
 - **testing** (`router.testing`): what a user's tests import beside router. Everything
   but tools.
+- **server** (`router.server`): `python -m router serve`, the OpenAI-compatible HTTP
+  server (Starlette, uvicorn). Router's public API only: the facade (`router`), the
+  decision's face (the `[server]` table) and the errors; observe lazily (`/metrics`).
+  Only tools imports it, lazily (the `serve` command), so neither `import router` nor
+  any other command loads Starlette or uvicorn.
 
 Across the table: a layer's `_private` modules (`router.decision._planner`) are imported
 only from inside that layer; the others import its face (`from router.decision import
@@ -74,10 +82,13 @@ BASE = (
     "router._validation",
     "router._lazy",
 )
-ALL_BUT_TOOLS = ("base", "decision", "quality", "state", "money", "serving", "facade")
+ALL_BUT_TOOLS = (
+    "base", "observe", "decision", "quality", "state", "money", "serving", "facade",
+)  # fmt: skip
 
 LAYERS: dict[str, Layer] = {
     "base": Layer(BASE, may=(), lazily=("serving",)),
+    "observe": Layer(("router.observe",), may=("base",)),
     "decision": Layer(
         ("router.decision", "router.policy", "router.scoring"),
         may=("base",),
@@ -86,17 +97,22 @@ LAYERS: dict[str, Layer] = {
     ),
     "quality": Layer(("router.quality",), may=("base", "decision")),
     "state": Layer(("router.state",), may=("base", "decision")),
-    "money": Layer(("router.money",), may=("base", "decision", "state"), lazily=("quality",)),
-    "serving": Layer(("router.serving",), may=("base", "decision", "state", "money")),
+    "money": Layer(
+        ("router.money",), may=("base", "observe", "decision", "state"), lazily=("quality",)
+    ),
+    "serving": Layer(("router.serving",), may=("base", "observe", "decision", "state", "money")),
     "facade": Layer(
         ("router", "router._router"),
-        may=("base", "decision", "state", "money", "serving"),
+        may=("base", "observe", "decision", "state", "money", "serving"),
         lazily=("quality",),
     ),
     "tools": Layer(
-        ("router.tools", "router.cli", "router.local", "router.__main__"), may=ALL_BUT_TOOLS
+        ("router.tools", "router.cli", "router.local", "router.__main__"),
+        may=ALL_BUT_TOOLS,
+        lazily=("server",),
     ),
     "testing": Layer(("router.testing",), may=ALL_BUT_TOOLS),
+    "server": Layer(("router.server",), may=("base", "decision", "facade"), lazily=("observe",)),
 }
 
 OFFLINE_QUALITY = tuple(
@@ -407,3 +423,20 @@ def test_python_dash_m_router_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
+
+
+def test_import_router_and_the_cli_load_no_server() -> None:
+    out = run_python(
+        """
+        import json, sys
+        import router, router.cli
+        r = router.Router(deployments=[{"name": "local", "model": "openai/m",
+                                        "api_base": "http://127.0.0.1:9/v1",
+                                        "context_window": 8192}])
+        r.plan([{"role": "user", "content": "Say hi"}])
+        print(json.dumps(sorted(m for m in sys.modules
+                                if m.split(".")[0] in ("starlette", "uvicorn")
+                                or m.startswith("router.server"))))
+        """
+    )
+    assert json.loads(out) == []

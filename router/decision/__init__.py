@@ -17,6 +17,7 @@ from router._lazy import face as _face
 
 if TYPE_CHECKING:
     from router.decision._arguments import (
+        OPENAI_PARAMS,
         SERVING_ARGS,
         CompleteArgs,
         RequestArgs,
@@ -55,6 +56,14 @@ if TYPE_CHECKING:
     from router.decision._policy import Policy, RuleFn
     from router.decision._pricing import cost_at
     from router.decision._scoring import Scorer, default_scorer, prior_scorer
+    from router.decision._server import (
+        DEFAULT_MODEL,
+        KEY_HASH,
+        ClientKey,
+        ModelRoute,
+        ServerSettings,
+        is_loopback,
+    )
     from router.decision._settings import (
         CooldownSettings,
         Mode,
@@ -73,18 +82,23 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DEFAULT_MODEL",
     "DEFAULT_QUALITY",
+    "KEY_HASH",
+    "OPENAI_PARAMS",
     "SERVING_ARGS",
     "AnswerScorerFn",
     "Budget",
     "BudgetState",
     "CascadeSettings",
+    "ClientKey",
     "CompleteArgs",
     "Config",
     "CooldownSettings",
     "DeploymentSpec",
     "Mode",
     "ModelFacts",
+    "ModelRoute",
     "Origin",
     "Policy",
     "RequestArgs",
@@ -92,6 +106,7 @@ __all__ = [
     "RouterConfig",
     "RuleFn",
     "Scorer",
+    "ServerSettings",
     "Settings",
     "StreamArgs",
     "Verdict",
@@ -107,6 +122,7 @@ __all__ = [
     "estimate_tokens",
     "families",
     "family_of",
+    "is_loopback",
     "is_organisation_counter",
     "load_config",
     "load_policy",
@@ -124,6 +140,13 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "ClientKey": "router.decision._server",
+    "DEFAULT_MODEL": "router.decision._server",
+    "KEY_HASH": "router.decision._server",
+    "ModelRoute": "router.decision._server",
+    "OPENAI_PARAMS": "router.decision._arguments",
+    "ServerSettings": "router.decision._server",
+    "is_loopback": "router.decision._server",
     "AnswerScorerFn": "router.decision._verify",
     "Budget": "router.decision._budgets",
     "BudgetState": "router.decision._budgets",

@@ -22,6 +22,8 @@ limit, also under concurrency.
 >>> b = Budget(tenant="acme", period="day", usd=10.0, mode="soft")
 >>> b.window(1_764_400_000.0), b.limit_micro
 ('2025-11-29', 10000000)
+>>> b.resets_at(1_764_400_000.0) - 1_764_400_000.0  # seconds to the next UTC midnight
+60800.0
 >>> relaxed_target(0.9, b, used_micro=8_000_000)
 0.45
 >>> company = Budget(scope="organisation", period="month", usd=50)
@@ -31,6 +33,7 @@ limit, also under concurrency.
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
@@ -161,6 +164,15 @@ class Budget(BaseModel):
         """The UTC day (YYYY-MM-DD) or month (YYYY-MM) `now` falls in."""
         fmt = "%Y-%m-%d" if self.period == "day" else "%Y-%m"
         return time.strftime(fmt, time.gmtime(now))
+
+    def resets_at(self, now: float) -> float:
+        """When the window `now` falls in ends and the counter starts again from zero (a
+        UTC timestamp): the next midnight, or the first of the next month."""
+        t = time.gmtime(now)
+        if self.period == "day":
+            return float(calendar.timegm((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0)) + 86_400)
+        year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
+        return float(calendar.timegm((year, month, 1, 0, 0, 0)))
 
     def label(self, tenant: str) -> str:
         tag = f" tag {self.tag}" if self.tag else ""

@@ -4,7 +4,8 @@ Each table of a config file is one section of the tree, and each section is defi
 once: `[router]` (`RouterSection`), `[retry]` (`RetrySettings`) and `[cooldown]`
 (`CooldownSettings`) here; `[cascade]` in `router.decision._verify` (`CascadeSettings`), `[state]`
 in `router.state.settings` (`StateSettings`), `[[deployments]]` in `router.decision._catalog`
-(`DeploymentSpec`), `[[budgets]]` in `router.decision._budgets` (`Budget`). Each key's docstring is
+(`DeploymentSpec`), `[[budgets]]` in `router.decision._budgets` (`Budget`), `[server]` in
+`router.decision._server` (`ServerSettings`). Each key's docstring is
 its documentation: `scripts/config_reference.py` writes docs/config.md from them.
 
 `Router(...)` takes a tree (`config=`) and keywords named after the tree's fields: a
@@ -50,6 +51,7 @@ from router.decision._catalog import DeploymentSpec
 from router.decision._features import DEFAULT_DETECTOR_LEVELS
 from router.decision._params import MAX_TIMEOUT_S
 from router.decision._scoring import ObjectiveName
+from router.decision._server import ServerSettings
 from router.decision._verify import CascadeSettings
 from router.errors import ConfigError, ProviderError
 from router.state.settings import StateSettings
@@ -137,6 +139,15 @@ class RouterSection(PlannerKeys):
     warmup: StrictBool | Literal["background"] = False
     """Pay the first call's cost (importing litellm: seconds) at start-up: true in
     `Router.from_config`, "background" in a daemon thread; false: in the first request."""
+    metrics: StrictBool = False
+    """Count requests, latency, overhead, cost, savings, breakers and budgets as Prometheus
+    metrics (needs `pip install 'freefirst-router[metrics]'`); `router.observe.
+    render_metrics()` renders them for a `/metrics` endpoint. Labels never hold prompt
+    text, keys or request ids; tenants not named in `[[budgets]]` are counted as "other"."""
+    tracing: StrictBool = True
+    """OpenTelemetry spans (GenAI conventions) for each request, provider call and cascade
+    verification, when opentelemetry-api is installed and the application set a tracer
+    provider; false: never. Spans carry no prompt or answer text."""
 
 
 class RetrySettings(Section):
@@ -179,6 +190,16 @@ class CooldownSettings(Section):
     seconds: float = Field(default=30.0, gt=0)
     """How long an open breaker benches the deployment; then one request probes it
     (half-open) and its answer closes or reopens the breaker."""
+
+
+def _shared_start(a: str, b: str) -> int:
+    """How many leading characters `a` and `b` share ("retries", "retry": 4)."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _deployment_kind(value: object) -> str:
@@ -231,6 +252,9 @@ class RouterConfig(Section):
     """The models the router may use, one `[[deployments]]` table each."""
     budgets: tuple[Budget, ...] = ()
     """USD limits per tenant (and tag) per day or month, one `[[budgets]]` table each."""
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    """`python -m router serve`: where it listens, client keys and their tenants, the
+    model names clients may send."""
 
     _origin: Origin = PrivateAttr(default=PYTHON)
 
@@ -342,7 +366,10 @@ def merged(tree: RouterConfig | None, overrides: Mapping[str, Any]) -> RouterCon
     where = keywords()
     for name in overrides:
         if name not in where:
-            close = difflib.get_close_matches(name, where, n=1)
+            close = sorted(  # of the close names, the one sharing the longest start
+                difflib.get_close_matches(name, where, n=3),
+                key=lambda known: -_shared_start(name, known),
+            )
             hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(where))}"
             raise ConfigError(PYTHON.source, name, f"unknown keyword; {hint}")
     data: dict[str, Any] = {} if tree is None else _fields(tree)

@@ -1,5 +1,5 @@
-"""`python -m router explain | check | catalog | packs | demo | local | replay | report | eval |
-calibrate`, and `python -m router --version`.
+"""`python -m router explain | check | catalog | packs | demo | local | serve | replay | report |
+eval | calibrate`, and `python -m router --version`.
 
 User errors (bad config, bad arguments) print one line to stderr and exit 2;
 "nothing may serve this request" prints the decision and exits 1.
@@ -12,6 +12,7 @@ import contextlib
 import importlib.metadata
 import json
 import os
+import re
 import signal
 import sys
 import tomllib
@@ -34,7 +35,7 @@ from router.decision import (
     load_policy,
     models,
 )
-from router.errors import NoEligibleDeployment, RouterError
+from router.errors import ConfigError, NoEligibleDeployment, RouterError
 from router.tools import _calibrate as calibrate_cli
 from router.tools import _demo_live as demo_live
 from router.tools import _eval as quality_cli
@@ -53,6 +54,8 @@ from router.tools._render import (
 )
 
 __all__ = ["main"]
+
+_SERVE = "python -m router serve"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -111,6 +114,16 @@ def _port(text: str) -> int:
         value = 0
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return value
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1-64)")
     return value
 
 
@@ -174,6 +187,26 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-unverified",
         action="store_true",
         help="serve a --model file that has no --sha256 (refused otherwise)",
+    )
+
+    sv = sub.add_parser(
+        "serve",
+        help="serve the OpenAI chat API over HTTP (127.0.0.1:8000 unless told otherwise)",
+        description="An OpenAI-compatible server (POST /v1/chat/completions, GET /v1/models, "
+        "/health, /ready, /metrics) in front of the Router the config describes; its "
+        "[server] table holds the client keys, their tenants and the model names. Needs "
+        "pip install 'freefirst-router[server]'.",
+    )
+    sv.add_argument("--config", type=Path, help="config file (with a [server] table)")
+    sv.add_argument("--host", help="address to listen on (default: [server] host, 127.0.0.1)")
+    sv.add_argument("--port", type=_port, help="port 1-65535 (default: [server] port, 8000)")
+    sv.add_argument(
+        "--workers", type=_workers, help="worker processes (default: [server] workers, 1)"
+    )
+    sv.add_argument(
+        "--new-key",
+        metavar="TENANT",
+        help="print a new random client key for TENANT and its [[server.keys]] table, and exit",
     )
 
     sub.add_parser(
@@ -515,6 +548,35 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    if args.new_key is not None:
+        from router.server import new_key  # noqa: PLC0415  (no server extra needed)
+
+        tenant = args.new_key
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", tenant):
+            raise ConfigError(_SERVE, "--new-key", "a tenant is 1-64 letters, digits, . _ -")
+        key, line = new_key()
+        print(f"client key for {tenant} (shown once; give it to the client, keep no copy):")
+        print(f"  {key}")
+        print("add to the config:")
+        print(f'  [[server.keys]]\n  tenant = "{tenant}"\n  key_hash = "{line}"')
+        return 0
+    if args.config is None:
+        raise ConfigError(_SERVE, "--config", "give the config file: --config router.toml")
+    try:
+        from router.server import serve  # noqa: PLC0415  (Starlette and uvicorn: only here)
+
+        run = serve
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in ("starlette", "uvicorn"):
+            raise
+        raise ConfigError(
+            _SERVE, "", f"the server needs {missing}: pip install 'freefirst-router[server]'"
+        ) from None
+    return run(args.config, host=args.host, port=args.port, workers=args.workers)
+
+
 def _report(args: argparse.Namespace) -> int:
     return report.main(args.args)
 
@@ -538,6 +600,7 @@ _COMMANDS = {
     "packs": _packs,
     "demo": _demo,
     "local": _local,
+    "serve": _serve,
     "replay": _replay,
     "report": _report,
     "eval": _eval,
