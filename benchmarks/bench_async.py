@@ -105,10 +105,11 @@ PRICES = {"input_cost_per_mtok": 0.15, "output_cost_per_mtok": 0.60}  # a priced
 BUDGET = [{"tenant": "*", "period": "day", "usd": 1e6, "mode": "hard"}]
 
 SIDES = ("bare", "router", "direct")
-LABELS = {"bare": "litellm.acompletion", "router": "Router.acomplete", "direct": "Router, direct"}
+LABELS = {"bare": "litellm.acompletion", "router": "Router via litellm", "direct": "Router, direct"}
 ROUTERS = ("router", "direct")
-"""The Router with its deployment's default client (litellm), and with `client = "direct"`
-(router.serving._direct: the router speaks the OpenAI HTTP API itself)."""
+"""The Router with `client = "litellm"` on its deployment, and with `client = "direct"`
+(router.serving._direct: the router speaks the OpenAI HTTP API itself), the default
+("auto") for this self-hosted `openai/` deployment."""
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -625,7 +626,7 @@ def _targets(tp: dict[str, Any], lag: dict[str, Any], capacity: dict[int, float]
     print("targets (issue 16; a report, not an assertion):")
     rows: list[tuple[str, str, bool]] = []
     for side in ROUTERS:
-        who = "Router" if side == "router" else "Router direct"
+        who = "Router via litellm" if side == "router" else "Router direct"
         for n in CONCURRENCY:
             ratio = tp["ratio"][n, side]
             rows.append(

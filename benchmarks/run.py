@@ -41,6 +41,9 @@ router benchmarks: what routing costs a request, measured side by side.
   9. async    300 and 1,000 concurrent `Router.acomplete` with a ledger, a hard
               budget, the cache and Redis state, next to bare `litellm.acompletion`;
               event-loop lag with Redis 5 ms away.
+ 10. serve    `python -m router serve` over HTTP at 1, 100 and 500 concurrent
+              clients, next to the model server called directly and LiteLLM's
+              own proxy; 1,000 concurrent streams through 2 replicas on Redis.
 Machines are noisy: absolute times vary from run to run and machine to machine;
 compare the ratios, which are measured side by side in the same run. Targets are
 reported PASS/MISS, not asserted. Nothing leaves 127.0.0.1 (mock responses, and a
@@ -56,6 +59,7 @@ BENCHMARKS = (
     ("bench_quality", "7. per-prompt quality prediction"),
     ("bench_state", "8. shared state on Redis vs local"),
     ("bench_async", "9. the async path under load vs bare litellm.acompletion"),
+    ("bench_serve", "10. router serve vs the model server directly vs LiteLLM's proxy"),
 )
 
 

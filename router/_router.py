@@ -323,7 +323,7 @@ class Router:
             raise ConfigError(
                 _SOURCE, "warmup", "write False, True (warm now) or 'background' (a thread)"
             )
-        self._warmth = _warmth_of(self.backend)
+        self._warmth = _warmth_of(self.backend, self.deployments)
         self._planned_once = False
         self.warmup_thread: threading.Thread | None = None
         """The background warmup (`warmup="background"`), while and after it runs."""
@@ -357,7 +357,10 @@ class Router:
                 if callable(hook):
                     hook()
                 elif isinstance(self.backend, LiteLLMBackend):
-                    _warm_litellm()
+                    if self._warmth is _LITELLM_WARMTH:
+                        _warm_litellm()
+                    if any(d.client == "direct" for d in self.deployments):
+                        _warm_direct()
                 _warm_shared()
                 warmth.done = True
             if self.shared is not None:  # redis.asyncio, which the first coroutine would load
@@ -590,12 +593,21 @@ def _accepts(api_base: str, timeout: float) -> bool:
         return False
 
 
-def _warmth_of(backend: Backend) -> _Warmth:
-    """The warm state a Router on `backend` shares: litellm's is process-wide; a backend
-    with its own `warmup()` has its own; any other backend has no first-call cost."""
+def _warmth_of(backend: Backend, deployments: Sequence[Deployment]) -> _Warmth:
+    """The warm state a Router on `backend` shares: litellm's is process-wide (a Router
+    whose deployments all use the direct client never loads litellm, and has its own); a
+    backend with its own `warmup()` has its own; any other has no first-call cost."""
     if isinstance(backend, LiteLLMBackend):
-        return _LITELLM_WARMTH
+        if any(d.client == "litellm" for d in deployments):
+            return _LITELLM_WARMTH
+        return _Warmth()
     return _Warmth(done=not callable(getattr(backend, "warmup", None)))
+
+
+def _warm_direct() -> None:
+    """What the direct client's first calls load: aiohttp and httpx."""
+    for name in ("aiohttp", "httpx"):
+        importlib.import_module(name)
 
 
 def _tree(config: RouterConfig | Mapping[str, Any] | None) -> RouterConfig | None:

@@ -181,3 +181,84 @@ def headers(key: str = ACME) -> dict[str, str]:
 
 
 CHAT = {"model": "router", "messages": [{"role": "user", "content": "Say hi"}]}
+
+
+# -- several `serve` processes at once (tests/test_server_replicas.py) ----------------------
+
+
+@dataclass
+class Served:
+    """One `python -m router serve` process: its URL, the process, and its log file (stderr
+    and stdout go to a file, never a pipe a busy server could fill and block on)."""
+
+    running: Running
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def start_serve(
+    path: Path, *args: str, environ: Mapping[str, str] | None = None, name: str = "serve"
+) -> Served:
+    """`python -m router serve --config PATH --port FREE ARGS...`, started, not awaited
+    (`wait_serving`); its output goes to `NAME-PORT.log` beside the config."""
+    port = free_port()
+    full_env = {**os.environ, **env(), "PYTHONPATH": str(ROOT), **(environ or {})}
+    log = path.parent / f"{name}-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "router", "serve", "--config", str(path), "--port", str(port),
+             *args],
+            env=full_env, cwd=path.parent, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return Served(Running(f"http://127.0.0.1:{port}"), proc, log)
+
+
+def wait_serving(*served: Served, timeout: float = 90.0) -> None:
+    """Until every process answers /health (importing litellm takes seconds on a busy
+    machine); a RuntimeError with the log's tail if one exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    waiting = list(served)
+    while waiting:
+        for s in list(waiting):
+            if s.proc.poll() is not None:
+                raise RuntimeError(f"serve exited {s.proc.returncode}: {s.log_text()[-3000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{s.running.root}/health", timeout=1).status_code == 200:
+                    waiting.remove(s)
+        if waiting and time.monotonic() > deadline:
+            raise RuntimeError(f"serve did not answer /health within {timeout:g} s")
+        if waiting:
+            time.sleep(0.05)
+
+
+def stop_serve(served: Served, timeout: float = 30.0) -> int:
+    """SIGTERM unless it has exited; its exit code (SIGKILL after `timeout` s)."""
+    if served.proc.poll() is None:
+        served.proc.send_signal(signal.SIGTERM)
+        try:
+            served.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            served.proc.kill()
+            served.proc.wait()
+    return served.proc.returncode
+
+
+@contextlib.contextmanager
+def serve_processes(path: Path, *arg_lists: tuple[str, ...]) -> Iterator[list[Served]]:
+    """One `serve` process of `path` per item of `arg_lists` (its extra arguments, e.g.
+    `("--workers", "2")`), started together and awaited; stopped when the block ends."""
+    started: list[Served] = []
+    try:
+        for i, args in enumerate(arg_lists):
+            started.append(start_serve(path, *args, name=f"serve{i}"))
+        wait_serving(*started)
+        yield started
+    finally:
+        for s in started:  # all at once: each takes seconds to exit
+            if s.proc.poll() is None:
+                s.proc.send_signal(signal.SIGTERM)
+        for s in started:
+            stop_serve(s)

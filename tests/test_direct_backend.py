@@ -208,7 +208,7 @@ CONFIG_ERRORS = [
      "sends no api_version or litellm_params"),
     ({"client": "direct", "api_base": "http://127.0.0.1:1/v1",
       "litellm_params": {"vertex_project": "p"}}, "sends no api_version or litellm_params"),
-    ({"client": "http"}, "'litellm' or 'direct'"),
+    ({"client": "http"}, "'auto', 'litellm' or 'direct'"),
 ]  # fmt: skip
 
 

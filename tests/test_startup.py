@@ -358,7 +358,7 @@ def test_cold_start_flag_in_a_real_ledger_with_and_without_warmup(tmp_path: Path
     with FaultServer() as server:
         r = router.Router(
             [{"name": "local", "model": "openai/m", "api_base": server.base_url,
-              "context_window": 8192}],
+              "context_window": 8192, "client": "litellm"}],
             ledger=path, warmup=warm,
         )
         assert "litellm" in sys.modules if warm else "litellm" not in sys.modules
@@ -379,6 +379,38 @@ def test_cold_start_flag_in_a_real_ledger_with_and_without_warmup(tmp_path: Path
     # the cold request carried litellm's import (seconds); after warmup, milliseconds
     assert cold["times"][0] > 2 * warm["times"][0]
     assert cold_rows(cold_path)[0][1] > cold_rows(warm_path)[0][1]
+
+
+def test_a_router_on_direct_clients_never_loads_litellm(tmp_path: Path) -> None:
+    """A local `openai/` deployment with an api_base takes the direct client ("auto"):
+    neither warmup nor the calls import litellm (seconds of start-up saved)."""
+    seen = json.loads(
+        run_python(
+            """
+            import json, sys, time
+            import router
+            from router.testing import FaultServer
+            with FaultServer() as server:
+                r = router.Router(
+                    [{"name": "local", "model": "openai/m", "api_base": server.base_url,
+                      "context_window": 8192}],
+                    ledger=sys.argv[1],
+                )
+                t0 = time.perf_counter()
+                r.warmup()
+                warm_s = time.perf_counter() - t0
+                answer = r.complete([{"role": "user", "content": "hi"}]).content
+            print(json.dumps({"client": r.deployments[0].client, "answer": answer,
+                              "warm_s": warm_s, "litellm": "litellm" in sys.modules,
+                              "aiohttp": "aiohttp" in sys.modules}))
+            """,
+            str(tmp_path / "l.sqlite"),
+        )
+    )
+    assert seen["client"] == "direct"
+    assert seen["answer"] == "hello"
+    assert seen["litellm"] is False
+    assert seen["aiohttp"] is True  # warmup loaded the direct client's modules
 
 
 def test_a_background_warmup_in_a_fresh_process_is_waited_for_and_sends_nothing(

@@ -283,12 +283,21 @@ class DeploymentSpec(BaseModel):
     the router sets itself (model, messages, api_key, api_base, timeout, retries,
     caching, stream) is refused with what to write instead."""
 
-    client: Client = "litellm"
-    """How calls are made. "litellm" (the default) works for every provider litellm knows.
-    "direct": the router speaks the OpenAI chat-completions HTTP API to `api_base` itself,
-    for OpenAI-compatible servers (llama.cpp, vLLM, Ollama, TGI, LM Studio): about a tenth
-    of litellm's CPU per call, the same errors and retries. Needs `api_base`; takes no
-    `api_version` or `litellm_params`."""
+    client: Literal["auto", "litellm", "direct"] = "auto"
+    """How calls are made. "direct": the router speaks the OpenAI chat-completions HTTP API
+    to `api_base` itself, for OpenAI-compatible servers (llama.cpp, vLLM, Ollama, TGI, LM
+    Studio): about a tenth of litellm's CPU per call, the same errors and retries.
+    "litellm": through litellm, which knows every provider and reports a paid API's cost.
+    "auto" (the default): direct for a local or self-hosted `openai/...` model with an
+    `api_base` and no `api_version` or `litellm_params`, litellm for everything else."""
+
+    def resolved_client(self, hosting: Hosting) -> Client:
+        """The client "auto" stands for at this `hosting` (see `client`)."""
+        if self.client != "auto":
+            return self.client
+        plain = self.api_version is None and not self.litellm_params
+        own = hosting != "api" and self.model.startswith("openai/") and bool(self.api_base)
+        return "direct" if own and plain else "litellm"
 
     @model_validator(mode="after")
     def _direct(self) -> DeploymentSpec:
@@ -557,7 +566,7 @@ def resolve(spec: DeploymentSpec, source: str, key: str) -> Deployment:
         extra_headers=spec.extra_headers,
         extra_headers_env=spec.extra_headers_env,
         litellm_params=spec.litellm_params,
-        client=spec.client,
+        client=spec.resolved_client(hosting),
     )
 
 
