@@ -62,6 +62,10 @@ __all__ = [
 class RouterError(Exception):
     """Base of every error raised by `router`."""
 
+    request_id: str | None = None
+    """The request's id when it was planned and recorded (what `Router.feedback` takes and
+    the ledger row carries); None for errors raised before (a bad argument, a config)."""
+
 
 class ConfigError(RouterError, ValueError):
     """A configuration or policy value is wrong.
@@ -106,10 +110,12 @@ class NoEligibleDeployment(RouterError):
             *(f"unscannable {u.kind}" for u in f.unscannable if u.level == f.sensitivity),
         ]
         because = f" from {', '.join(why)}" if why and f.sensitivity != "public" else ""
+        state = "".join(f"; {n}" for n in decision.shared_state)  # budgets failed closed
         super().__init__(
             f"no eligible deployment under policy {decision.policy!r} "
-            f"(sensitivity {f.sensitivity}{because}): {detail}"
+            f"(sensitivity {f.sensitivity}{because}): {detail}{state}"
         )
+        self.request_id = decision.request_id
 
 
 class Disposition(StrEnum):

@@ -366,7 +366,9 @@ def test_ready_reports_a_local_model_that_is_down(tmp_path: Path) -> None:
 
 
 def test_the_upstream_failure_is_502_naming_it_without_the_prompt(
-    server: kit.Running, fleet: tuple[FaultServer, FaultServer]
+    server: kit.Running,
+    fleet: tuple[FaultServer, FaultServer],
+    served: tuple[kit.Running, router.Router, Path],
 ) -> None:
     local, api = fleet
     local.script(server_error(500))
@@ -383,4 +385,8 @@ def test_the_upstream_failure_is_502_naming_it_without_the_prompt(
     assert "local" in error["message"]
     assert "api" in error["message"]
     assert "zebra" not in response.text
+    # the failure was recorded: its id is the ledger row's (what Router.feedback takes)
+    failed = record_of(served[2], response.headers["x-request-id"])
+    assert failed["outcome"] == "error"
+    assert failed["error"] == "AllDeploymentsFailed"
     local.script(ok("fine again"))

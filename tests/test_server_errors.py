@@ -155,6 +155,49 @@ auth = "none"
     assert len(response.headers["x-request-id"]) == 24
 
 
+def test_budgets_failed_closed_with_redis_down_is_503_not_a_spent_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget has room, but its counters are in a Redis that does not answer: the
+    budgets fail closed, and the client is told the state is unavailable (503 and when to
+    retry), not that its budget is spent (429)."""
+    monkeypatch.setenv(kit.API_KEY_ENV, "sk-" + "test")
+    with FaultServer() as api:
+        path = config(tmp_path, f"""
+[router]
+ledger = "ledger.sqlite"
+state = "redis://127.0.0.1:9/0"
+[state]
+timeout_ms = 100
+retry_seconds = 7
+[[deployments]]
+name = "api"
+model = "openai/big"
+api_base = "{api.base_url}"
+hosting = "api"
+weights = "closed"
+context_window = 8192
+api_key_env = "{kit.API_KEY_ENV}"
+input_cost_per_mtok = 2.5
+output_cost_per_mtok = 10
+[[budgets]]
+tenant = "default"
+period = "day"
+usd = 1000
+[server]
+auth = "none"
+""")  # fmt: skip
+        with kit.serving(path) as (running, _):
+            response = post(running.root, kit.CHAT)
+        assert api.requests == []
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "shared_state_unavailable"
+    assert "budgets failed closed" in error["message"]
+    assert response.headers["retry-after"] == "7"
+    assert len(response.headers["x-request-id"]) == 24
+
+
 def test_a_passed_deadline_is_504(tmp_path: Path, local: FaultServer) -> None:
     local.script(hang(5))
     path = config(tmp_path, local_only(local, router="timeout = 0.5"))

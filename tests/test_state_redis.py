@@ -11,7 +11,7 @@ import redis
 from factories import free_and_paid
 
 import router
-from router.errors import ConfigError, ProviderUnavailable
+from router.errors import ConfigError, NoEligibleDeployment, ProviderUnavailable
 from router.state import StateUnavailable, _lua
 from router.state.cooldowns import CooldownPolicy
 from router.state.redis_state import RedisState
@@ -176,6 +176,29 @@ def test_unreachable_redis_fails_closed_and_says_so(tmp_path: Path) -> None:
             assert "budgets failed closed" in rows[1][0]
     finally:
         server.close()
+
+
+def test_a_request_refused_because_budgets_failed_closed_says_so(tmp_path: Path) -> None:
+    """Only a paid deployment, and Redis unreachable: the error says the budgets failed
+    closed (not "$0 left" of a budget with room), and carries the ledger row's id."""
+    dead = "redis://127.0.0.1:9/0"  # nothing listens on port 9
+    with FaultServer() as local, FaultServer() as api:
+        paid = [d for d in deployments(local, api) if d["name"] == "api"]
+        r = router.Router(
+            paid,
+            state=dead,
+            state_settings={"timeout_ms": 100},
+            budgets=[{"tenant": "*", "period": "day", "usd": 1000.0}],
+            ledger=tmp_path / "ledger.sqlite",
+        )
+        with pytest.raises(NoEligibleDeployment) as caught:
+            r.complete([{"role": "user", "content": "q"}], max_tokens=50)
+        assert "budgets failed closed" in str(caught.value)
+        assert caught.value.request_id is not None
+        assert r.ledger is not None
+        rows = r.ledger.query("SELECT request_id, outcome FROM records")
+        assert rows == [(caught.value.request_id, "unservable")]
+        assert api.requests == []
 
 
 def test_open_mode_serves_as_planned_and_holds_nothing() -> None:

@@ -149,8 +149,13 @@ class Books:
                 decision = decide(states)
             except NoEligibleDeployment as exc:
                 unheld = Ticket(exc.decision, now, started, (), None, False, prompt, notes, tenant)
-                yield from self._record(unheld, exc.decision, "unservable", "NoEligibleDeployment")
-                raise
+                recorded = yield from self._record(
+                    unheld, exc.decision, "unservable", "NoEligibleDeployment"
+                )
+                if recorded.shared_state == exc.decision.shared_state:
+                    raise
+                # the error says what the record says: budgets failed closed, not spent
+                raise NoEligibleDeployment(recorded) from None
             if not states:
                 return Ticket(decision, now, started, (), None, False, prompt, notes, tenant)
             counters = tuple((s.key, s.window) for s in states)

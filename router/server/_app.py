@@ -202,6 +202,8 @@ class Server:
             health = await asyncio.to_thread(router.health)
             waits = [b.retry_in_seconds for b in health.values() if b.state == "open"]
             retry_after = min(waits) if waits else None
+        if exc.request_id is not None:  # planned and recorded: the ledger row's id
+            headers["x-request-id"] = exc.request_id
         answer = answer_for(exc, retry_after=retry_after)
         if answer.status >= 500:  # a router's message holds no prompt text and no secret
             _log.warning("request failed (%d): %s", answer.status, exc)

@@ -224,6 +224,7 @@ class Pipeline:
         except GeneratorExit:
             raise
         except RouterError as exc:
+            exc.request_id = ticket.decision.request_id
             tried = getattr(exc, "attempts", None)
             failed = (
                 dataclasses.replace(ticket.decision, attempts=tuple(tried))
