@@ -175,6 +175,7 @@ def test_serve_with_two_workers_answers_the_sdk_and_stops_on_sigterm(tmp_path: P
     assert "POST /v1/chat/completions 200 tenant=globex" in log
     assert kit.GLOBEX not in log  # the key is never logged
     assert "authorization" not in log.lower()
+    assert "Say hi" not in log  # nor the prompt
 
 
 def cli(
