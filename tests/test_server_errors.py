@@ -47,6 +47,32 @@ auth = "none"
 """
 
 
+def paid_only(api: FaultServer, *, usd: float, router: str = "") -> str:
+    """A config whose only deployment is a paid API, under a hard budget of `usd` a day
+    for the default tenant; `router` lines go under [router] (a table may follow)."""
+    return f"""
+[router]
+ledger = "ledger.sqlite"
+{router}
+[[deployments]]
+name = "api"
+model = "openai/big"
+api_base = "{api.base_url}"
+hosting = "api"
+weights = "closed"
+context_window = 8192
+api_key_env = "{kit.API_KEY_ENV}"
+input_cost_per_mtok = 2.5
+output_cost_per_mtok = 10
+[[budgets]]
+tenant = "default"
+period = "day"
+usd = {usd}
+[server]
+auth = "none"
+"""
+
+
 def post(base: str, body: Any, **kw: Any) -> httpx.Response:
     return httpx.post(f"{base}/v1/chat/completions", json=body, timeout=30, **kw)
 
@@ -123,26 +149,7 @@ def test_a_spent_hard_budget_is_429_with_retry_after_at_its_reset(
 ) -> None:
     monkeypatch.setenv(kit.API_KEY_ENV, "sk-" + "test")
     with FaultServer() as api:
-        path = config(tmp_path, f"""
-[router]
-ledger = "ledger.sqlite"
-[[deployments]]
-name = "api"
-model = "openai/big"
-api_base = "{api.base_url}"
-hosting = "api"
-weights = "closed"
-context_window = 8192
-api_key_env = "{kit.API_KEY_ENV}"
-input_cost_per_mtok = 2.5
-output_cost_per_mtok = 10
-[[budgets]]
-tenant = "default"
-period = "day"
-usd = 0
-[server]
-auth = "none"
-""")  # fmt: skip
+        path = config(tmp_path, paid_only(api, usd=0))
         with kit.serving(path) as (running, _):
             response = post(running.root, kit.CHAT)
         assert api.requests == []
@@ -163,30 +170,8 @@ def test_budgets_failed_closed_with_redis_down_is_503_not_a_spent_budget(
     retry), not that its budget is spent (429)."""
     monkeypatch.setenv(kit.API_KEY_ENV, "sk-" + "test")
     with FaultServer() as api:
-        path = config(tmp_path, f"""
-[router]
-ledger = "ledger.sqlite"
-state = "redis://127.0.0.1:9/0"
-[state]
-timeout_ms = 100
-retry_seconds = 7
-[[deployments]]
-name = "api"
-model = "openai/big"
-api_base = "{api.base_url}"
-hosting = "api"
-weights = "closed"
-context_window = 8192
-api_key_env = "{kit.API_KEY_ENV}"
-input_cost_per_mtok = 2.5
-output_cost_per_mtok = 10
-[[budgets]]
-tenant = "default"
-period = "day"
-usd = 1000
-[server]
-auth = "none"
-""")  # fmt: skip
+        dead = 'state = "redis://127.0.0.1:9/0"\n[state]\ntimeout_ms = 100\nretry_seconds = 7'
+        path = config(tmp_path, paid_only(api, usd=1000, router=dead))
         with kit.serving(path) as (running, _):
             response = post(running.root, kit.CHAT)
         assert api.requests == []
