@@ -46,11 +46,14 @@ ERROR_KEYS = {"message", "type", "param", "code"}
 
 
 def api_deployment(name: str, server: FaultServer, *, quality: float = 0.95) -> str:
+    # client = "direct": the replicas are under test, not litellm, whose import would cost
+    # each serve process 4-5 s of CPU (tests/test_server.py serves an API through litellm)
     return f"""
 [[deployments]]
 name = "{name}"
 model = "openai/{name}"
 api_base = "{server.base_url}"
+client = "direct"
 hosting = "api"
 weights = "closed"
 context_window = 8192
