@@ -400,6 +400,10 @@ def _shutdown_quietly(conn: socket.socket) -> None:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: 200 clients connecting at once (the
+    # direct client opens a connection per concurrent call) had SYNs dropped and waited
+    # out TCP's retransmission (1, 3, 7... s), once past a 60 s deadline
+    request_queue_size = 1024
     owner: FaultServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:
