@@ -157,6 +157,16 @@ def test_one_deadline_bounds_the_whole_chain() -> None:
     assert {a.deployment for a in caught.value.attempts} == {"a"}
 
 
+def test_a_call_cut_a_few_ms_before_the_deadline_is_the_deadline() -> None:
+    """uvloop's timer can fire before time.monotonic() reaches the deadline (its clock is
+    in cached milliseconds): a call ending 5 ms early is cut by the deadline, and no other
+    deployment gets the few ms left."""
+    with pytest.raises(AllDeploymentsFailed) as caught:
+        run({"a": [0.985], "b": ["never"]}, timeout=1.0)
+    assert "deadline of 1 s passed" in str(caught.value)
+    assert {a.deployment for a in caught.value.attempts} == {"a"}
+
+
 def test_no_wait_is_started_that_would_end_past_the_deadline() -> None:
     err = RateLimited("a", "rate limited", retry_after=20.0)
     _, served, _, clock, _ = run({"a": [err], "b": ["hi"]}, timeout=15.0)

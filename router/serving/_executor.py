@@ -69,6 +69,13 @@ def _outcome(exc: ProviderError) -> Literal["retry", "fallback", "raise"]:
     return "fallback" if exc.disposition is Disposition.FALLBACK else "raise"
 
 
+CLOCK_SLACK = 0.01
+"""Seconds before the deadline that count as at it. A call cut at its deadline by the event
+loop's timer can end a little before `time.monotonic()` reaches it: uvloop's clock is
+libuv's loop time, in whole milliseconds and cached for the loop's iteration (a fresh
+clone's server on uvloop once called a passed deadline "every deployment failed")."""
+
+
 class _Chain:
     """One request's deadline and attempts."""
 
@@ -93,10 +100,13 @@ class _Chain:
         if self.attempts and self.attempts[-1].outcome == "retry":
             self.attempts[-1] = self.attempts[-1]._replace(outcome="gave up")
 
+    def expired(self) -> bool:
+        return self.now() >= self.deadline - CLOCK_SLACK
+
     def failure(self) -> AllDeploymentsFailed:
         reason = (
             f"deadline of {self.timeout:g} s passed"
-            if self.now() >= self.deadline
+            if self.expired()
             else "every deployment in the plan failed"
         )
         return AllDeploymentsFailed(self.attempts, reason)
@@ -123,7 +133,7 @@ def attempts(
         tries = 0
         while True:
             left = chain.deadline - now()
-            if left <= 0:
+            if chain.expired():
                 raise chain.failure()
             tries, start = tries + 1, now()
             try:
@@ -146,6 +156,6 @@ def attempts(
             chain.record(d, tries, start, None)
             return result, d, tuple(chain.attempts)
         chain.gave_up()
-        if now() >= chain.deadline:
+        if chain.expired():
             break
     raise chain.failure()
