@@ -410,6 +410,30 @@ class _Failure:
         return self._error
 
 
+def credentials(deployment: Deployment) -> tuple[str | None, dict[str, str]]:
+    """The deployment's API key (None when it names no variable) and its extra headers,
+    read from the environment now; MissingCredentials before anything is sent when a
+    variable is unset. The values read are redacted from the HTTP stack's logs."""
+    key = None
+    if deployment.api_key_env is not None:
+        key = os.environ.get(deployment.api_key_env)
+        if not key:
+            raise MissingCredentials(
+                deployment.name, f"missing credentials: ${deployment.api_key_env} is not set"
+            )
+        _REDACT_KEYS.add(key)
+    headers = dict(deployment.extra_headers)
+    for header, env in deployment.extra_headers_env.items():
+        value = os.environ.get(env)
+        if not value:
+            raise MissingCredentials(
+                deployment.name, f"missing credentials: ${env} (header {header}) is not set"
+            )
+        _REDACT_KEYS.add(value)
+        headers[header] = value
+    return key, headers
+
+
 def client_timeout(seconds_left: float) -> float:
     """The timeout litellm gets. litellm caches its HTTP client keyed by the timeout value,
     so a new float per call (the chain's deadline minus now) costs a new client and TCP
@@ -512,25 +536,9 @@ class LiteLLMBackend:
 
     @staticmethod
     def _kwargs(deployment: Deployment, params: dict[str, Any], timeout: float) -> dict[str, Any]:
-        key: str | None = _NO_KEY
-        if deployment.api_key_env is not None:
-            key = os.environ.get(deployment.api_key_env)
-            if not key:
-                raise MissingCredentials(
-                    deployment.name, f"missing credentials: ${deployment.api_key_env} is not set"
-                )
-            _REDACT_KEYS.add(key)
-        elif deployment.hosting == "api":
-            key = None  # litellm reads the provider's usual variable
-        headers = dict(deployment.extra_headers)
-        for header, env in deployment.extra_headers_env.items():
-            value = os.environ.get(env)
-            if not value:
-                raise MissingCredentials(
-                    deployment.name, f"missing credentials: ${env} (header {header}) is not set"
-                )
-            _REDACT_KEYS.add(value)
-            headers[header] = value
+        key, headers = credentials(deployment)
+        if key is None and deployment.hosting != "api":  # an API: litellm reads the
+            key = _NO_KEY  # provider's usual variable; a local server wants any key
         # the deployment's litellm_params first (an allow-list: router.decision._catalog), then what
         # the router sets itself, then the request's own parameters
         kwargs: dict[str, Any] = {

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -32,7 +31,6 @@ from router.errors import (
     ContentFiltered,
     ContextWindowExceeded,
     CredentialsRejected,
-    MissingCredentials,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -40,9 +38,9 @@ from router.errors import (
 )
 from router.serving._backends import (
     _NO_KEY,
-    _REDACT_KEYS,
     _chain,
     _transport_error,
+    credentials,
     timeout_error,
 )
 
@@ -166,24 +164,9 @@ class DirectClient:
         deployment: Deployment, params: dict[str, Any], *, stream: bool
     ) -> tuple[str, dict[str, str], bytes]:
         """(url, headers, body). Raises MissingCredentials before anything is sent."""
-        headers = {"Content-Type": "application/json", **deployment.extra_headers}
-        for header, env in deployment.extra_headers_env.items():
-            value = os.environ.get(env)
-            if not value:
-                raise MissingCredentials(
-                    deployment.name, f"missing credentials: ${env} (header {header}) is not set"
-                )
-            _REDACT_KEYS.add(value)
-            headers[header] = value
-        key = _NO_KEY
-        if deployment.api_key_env is not None:
-            key = os.environ.get(deployment.api_key_env, "")
-            if not key:
-                raise MissingCredentials(
-                    deployment.name, f"missing credentials: ${deployment.api_key_env} is not set"
-                )
-            _REDACT_KEYS.add(key)
-        headers["Authorization"] = f"Bearer {key}"
+        key, extra = credentials(deployment)
+        headers = {"Content-Type": "application/json", **extra}
+        headers["Authorization"] = f"Bearer {key or _NO_KEY}"
         model = deployment.model.split("/", 1)[1] if "/" in deployment.model else deployment.model
         # top-level nulls are left out, as litellm leaves them out (OpenAI's defaults apply)
         payload: dict[str, Any] = {"model": model}
