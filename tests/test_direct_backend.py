@@ -28,7 +28,7 @@ from test_mock_backend import (  # the parity test's faults, fixture and helpers
 from router import Router
 from router.errors import ConfigError, MissingCredentials
 from router.serving._backends import LiteLLMBackend
-from router.testing import FaultServer, ok, rate_limited, server_error, stream
+from router.testing import Fault, FaultServer, ok, rate_limited, server_error, stream
 
 __all__ = ["server"]  # the fixture, imported
 
@@ -138,6 +138,39 @@ def test_the_key_is_sent_as_a_bearer_token_and_never_in_an_error(
     out = _outcome(LiteLLMBackend(), d, "complete", _params("ok"), TIMEOUT)
     assert server.request_headers[-1]["authorization"] == "Bearer sk-direct-secret-123"
     assert "sk-direct-secret" not in out["error"]["message"]
+
+
+def _cookie_setting_answer() -> Fault:
+    body = {"id": "c1", "object": "chat.completion", "created": 0, "model": "m1",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                         "finish_reason": "stop"}]}  # fmt: skip
+    cookie = ("Set-Cookie", "tenant_session=acme-secret; Path=/; Max-Age=3600")
+    return Fault("ok", status=200, body=json.dumps(body).encode(), headers=(cookie,))
+
+
+@pytest.mark.parametrize("blocking", [True, False])
+def test_a_cookie_one_answer_sets_is_never_sent_with_the_next_request(
+    server: FaultServer, blocking: bool
+) -> None:
+    """Both clients are shared by every tenant of the process: a jar would carry a
+    cookie from one tenant's answer into another tenant's request."""
+    d = _deployment(server, client="direct")
+    backend = LiteLLMBackend()
+    server.clear()
+    server.reset_requests()
+    server.script(_cookie_setting_answer(), _cookie_setting_answer())
+    if blocking:
+        for _ in range(2):
+            backend.complete(d, _params("ok"), TIMEOUT)
+    else:
+
+        async def twice() -> None:  # one loop: one aiohttp session for both calls
+            for _ in range(2):
+                await backend.acomplete(d, _params("ok"), TIMEOUT)
+
+        asyncio.run(twice())
+    assert len(server.request_headers) == 2
+    assert all("cookie" not in headers for headers in server.request_headers)
 
 
 def _router(*servers: FaultServer) -> Router:

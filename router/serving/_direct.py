@@ -19,6 +19,7 @@ httpx for blocking calls: both are litellm's own dependencies, loaded on first u
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -104,6 +105,11 @@ def _read_timeout(seconds: float) -> Any:
     import aiohttp  # noqa: PLC0415  (loaded already: a session exists)
 
     return aiohttp.ClientTimeout(total=None, sock_read=seconds)
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that keeps no cookie (httpx has no dummy jar): an empty allow-list of domains."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 def _broken(deployment: str) -> ProviderUnavailable:
@@ -198,7 +204,9 @@ class DirectClient:
             with self._lock:
                 if self._sync is None:
                     limits = httpx.Limits(max_connections=_CONNECTIONS)
-                    self._sync = httpx.Client(limits=limits, trust_env=False)
+                    self._sync = httpx.Client(
+                        limits=limits, trust_env=False, cookies=_no_cookies()
+                    )
         return self._sync
 
     def complete(
@@ -260,7 +268,11 @@ class DirectClient:
         import aiohttp  # noqa: PLC0415  (loaded on first use)
 
         connector = aiohttp.TCPConnector(limit=_CONNECTIONS, limit_per_host=_PER_HOST)
-        session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        # No cookie jar: a cookie one tenant's answer set must never ride on another
+        # tenant's request (and the jar's bookkeeping was a fifth of aiohttp's work).
+        session = aiohttp.ClientSession(
+            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
         keeper = self._keeper(loop, session)
         with self._lock:
             for old in [old for old in self._sessions if old.is_closed()]:
