@@ -474,11 +474,11 @@ class Router:
           half-open breaker and is not known to be unreachable.
         """
         reachable, detail = True, None
-        if self.shared is not None:
-            try:  # the blocking client, with [state] timeout_ms as its socket timeouts
-                self.shared.link.client.ping()
-            except Exception as exc:  # any failure: not reachable (the type says which)
-                reachable, detail = False, type(exc).__name__
+        if self.shared is not None:  # "local" state is this process's: nothing to ask
+            try:  # blocking, bounded by [state] timeout_ms
+                self.shared.ping()
+            except Exception as exc:  # any failure: not reachable (the cause's type says which)
+                reachable, detail = False, type(exc.__cause__ or exc).__name__
         deployments: dict[str, dict[str, Any]] = {}
         for d, breaker in zip(self.deployments, self.health().values(), strict=True):
             up = None if d.hosting == "api" or not d.api_base else _accepts(d.api_base, timeout)
@@ -547,7 +547,8 @@ class Router:
         answer (`decision.verification` says what it did; see `router.serving._cascade`).
         Raises NoEligibleDeployment, the caller's BadRequest, or AllDeploymentsFailed.
         """
-        return run(self.observer.complete(self._pipeline.complete(messages, args)))
+        op = self._pipeline.complete(messages, args)
+        return run(self.observer.complete(op, args.get("tenant")))
 
     async def acomplete(
         self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[CompleteArgs]
@@ -555,7 +556,8 @@ class Router:
         """`complete` as a coroutine: the same steps (`router.serving._serving`), with litellm's
         async
         client, Redis's asyncio client, and file and database work off the event loop."""
-        return await arun(self.observer.complete(self._pipeline.complete(messages, args)))
+        op = self._pipeline.complete(messages, args)
+        return await arun(self.observer.complete(op, args.get("tenant")))
 
     def stream(
         self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[StreamArgs]
@@ -569,14 +571,16 @@ class Router:
         replayed as chunks, or the paid deployment it escalates to streams live. The
         first chunk thus waits for the whole free answer; `mode="route"` streams at once.
         """
-        return Stream(*run(self.observer.stream(self._pipeline.stream(messages, args))))
+        op = self._pipeline.stream(messages, args)
+        return Stream(*run(self.observer.stream(op, args.get("tenant"))))
 
     async def astream(
         self, messages: Sequence[Mapping[str, Any] | Message], **args: Unpack[StreamArgs]
     ) -> AsyncStream:
         """`stream` as a coroutine: await it, then `async for` over the chunks (in cascade
         mode, the free answer is verified before its first chunk, as in `stream`)."""
-        return AsyncStream(*await arun(self.observer.stream(self._pipeline.stream(messages, args))))
+        op = self._pipeline.stream(messages, args)
+        return AsyncStream(*await arun(self.observer.stream(op, args.get("tenant"))))
 
 
 def _accepts(api_base: str, timeout: float) -> bool:

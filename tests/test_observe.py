@@ -307,6 +307,60 @@ def test_a_stream_is_counted_once_when_it_settles_and_an_interrupted_one_as_inte
     )
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_request_refused_as_invalid_is_counted_as_invalid(mode: CallMode) -> None:
+    """`InvalidRequest` is raised before planning (no decision, no ledger record): it is
+    counted under its tenant's label (as any request's: named, or "other"), deployment
+    "none" and outcome "invalid", once per request, through every entry point."""
+    backend = MockBackend(default=ok())
+    r, a, _ = two_local(backend)
+    named = unique("t")
+    r.observer.name_tenants([named])
+
+    def invalid(tenant: str) -> float:
+        return value("router_requests_total", tenant=tenant, deployment="none", outcome="invalid")
+
+    before = {t: invalid(t) for t in (named, "default", OTHER)}
+    for args in ({"tenant": named, "temperature": 5}, {"max_tokens": -1}, {"timeout": -1}):
+        with pytest.raises(router.InvalidRequest):
+            call(r, mode, HI, args)
+    with pytest.raises(router.InvalidRequest):
+        call(r, mode, [], {"tenant": unique("stranger")})  # no messages; a tenant not named
+    assert invalid(named) == before[named] + 1
+    assert invalid("default") == before["default"] + 2
+    assert invalid(OTHER) == before[OTHER] + 1
+    assert backend.calls == []  # refused before any call
+    call(r, mode, HI, {"tenant": named})  # a valid one is counted as it always was
+    assert value("router_requests_total", tenant=named, deployment=a, outcome="ok") == 1
+    assert invalid(named) == before[named] + 1
+
+
+def test_an_invalid_request_span_says_invalid(spans: InMemorySpanExporter) -> None:
+    backend = MockBackend(default=ok())
+    r, _, _ = two_local(backend)
+    with pytest.raises(router.InvalidRequest):
+        r.complete(HI, temperature=5)
+    (span,) = by_name(spans.get_finished_spans(), "router chat")
+    assert span.attributes is not None
+    assert span.attributes["router.outcome"] == "invalid"
+    assert span.attributes["error.type"] == "InvalidRequest"
+
+
+def test_a_stream_its_caller_closes_early_is_counted_as_interrupted() -> None:
+    from router.testing import stream as streamed  # noqa: PLC0415
+
+    backend = MockBackend(default=ok())
+    r, a, _ = two_local(backend)
+    backend.script(streamed(("one ", "two ", "three")), deployment=a)
+    s = r.stream(HI)
+    next(iter(s))
+    s.close()
+    assert value("router_requests_total", tenant="default", deployment=a, outcome="ok") == 0
+    assert (
+        value("router_requests_total", tenant="default", deployment=a, outcome="interrupted") == 1
+    )
+
+
 def test_overhead_leaves_out_the_provider_call_and_the_retry_waits() -> None:
     from router.testing import hang  # noqa: PLC0415
 

@@ -52,9 +52,15 @@ def server(
 
 
 def records(folder: Path) -> list[dict[str, Any]]:
-    with sqlite3.connect(folder / "ledger.sqlite") as db:
+    path = folder / "ledger.sqlite"
+    if not path.exists():  # the server's first record creates it (connect() here would too)
+        return []
+    with sqlite3.connect(path) as db:
         db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM records ORDER BY id")]
+        try:
+            return [dict(row) for row in db.execute("SELECT * FROM records ORDER BY id")]
+        except sqlite3.OperationalError:  # created this instant, its schema not yet written
+            return []
 
 
 def record_of(folder: Path, request_id: str) -> dict[str, Any]:
@@ -212,10 +218,47 @@ def test_a_client_that_leaves_a_stream_cancels_it_and_it_is_recorded(
         next(response.iter_bytes())  # the first chunk, then the client goes away
     row = record_of(served[2], request_id)
     assert row["completion_tokens"] < 10  # what was delivered, not the whole answer
+    # cut by the client, not answered in full (nor broken by the provider)
+    assert (row["outcome"], row["error"]) == ("interrupted", "ClosedByCaller")
     deadline = time.monotonic() + 10
     while local.open_connections and time.monotonic() < deadline:
         time.sleep(0.02)
     assert local.open_connections == 0  # the upstream stream was closed too
+
+
+def test_a_paid_stream_its_client_leaves_is_charged_to_the_budget_for_what_was_delivered(
+    fleet: tuple[FaultServer, FaultServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real HTTP client reads one chunk of a slow paid stream and disconnects: the row
+    says the caller cut it, and its cost (estimated from the delivered text: the usage
+    chunk never came) is in the ledger row and in the budget's counter, its hold released."""
+    local, api = fleet
+    for s in fleet:
+        s.clear()
+        s.reset_requests()
+    api.script(stream(tuple(f"word{i} " for i in range(20)), delay=0.3))
+    budget = '[[budgets]]\ntenant = "*"\nperiod = "day"\nusd = 5.0\n'
+    path = kit.write_config(tmp_path, local, api, extra=budget)
+    for name, value in kit.env().items():
+        monkeypatch.setenv(name, value)
+    body = {**kit.CHAT, "model": "router/best", "stream": True}
+    with kit.serving(path) as (running, _):
+        with httpx.stream(  # a fresh server: its first call may import litellm (seconds)
+            "POST", f"{running.v1}/chat/completions", headers=kit.headers(), json=body, timeout=60
+        ) as response:
+            assert response.headers["x-router-served-by"] == "api"
+            request_id = response.headers["x-request-id"]
+            next(response.iter_bytes())  # the first chunk, then the client goes away
+        row = record_of(tmp_path, request_id)
+    assert (row["outcome"], row["error"]) == ("interrupted", "ClosedByCaller")
+    assert row["served_by"] == "api"
+    assert 0 < row["completion_tokens"] < 20
+    assert row["cost_micro"] > 0
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as db:
+        (spent,) = db.execute("SELECT COALESCE(SUM(spent_micro), 0) FROM spend").fetchone()
+        (holds,) = db.execute("SELECT COUNT(*) FROM reservations").fetchone()
+    assert spent == row["cost_micro"]
+    assert holds == 0
 
 
 # -- keys, tenants, policy -----------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +230,63 @@ def test_state_unavailable_fails_fast_within_retry_seconds() -> None:
     with pytest.raises(StateUnavailable, match="retrying shortly"):
         s.budgets.used("acme", [("acme/*/day", "2026-11-29")])
     assert time.perf_counter() - t0 < 0.05
+
+
+# ------------------------------------------------------------------ ping and readiness
+
+
+def test_ping_answers_past_an_open_breaker_and_readiness_uses_it(redis_url: str) -> None:
+    s = state(redis_url, retry_seconds=30, timeout_ms=250)
+    try:
+        s.ping()  # it answers: no exception
+        s.link._down_until = time.monotonic() + 30  # a failure opened the link's breaker
+        with pytest.raises(StateUnavailable, match="retrying shortly"):
+            s.budgets.used("acme", [("acme/*/day", "2026-11-29")])
+        s.ping()  # PING asks Redis itself, not the breaker (no StateUnavailable)...
+        assert not s.link.up  # ...and leaves the breaker as it was
+    finally:
+        s.close()
+    with FaultServer() as local, FaultServer() as api:
+        r = router.Router(deployments(local, api), state=redis_url)
+        try:
+            report = r.readiness(timeout=0.5)
+        finally:
+            assert r.shared is not None
+            r.shared.close()
+    assert report["state"] == {"backend": "redis", "reachable": True, "error": None}
+    assert report["ready"] is True
+
+
+def test_ping_of_a_redis_that_is_down_raises_and_readiness_names_the_cause() -> None:
+    s = state("redis://127.0.0.1:9/0", timeout_ms=100)  # nothing listens on port 9
+    with pytest.raises(StateUnavailable, match=r"did not answer PING \(ConnectionError\)") as err:
+        s.ping()
+    assert isinstance(err.value.__cause__, redis.ConnectionError)
+    with FaultServer() as local, FaultServer() as api:
+        r = router.Router(
+            deployments(local, api),
+            state="redis://127.0.0.1:9/0",
+            state_settings={"timeout_ms": 100},
+        )
+        report = r.readiness(timeout=0.5)
+    assert report["state"] == {"backend": "redis", "reachable": False, "error": "ConnectionError"}
+    assert report["ready"] is False
+
+
+def test_ping_of_a_redis_that_never_replies_is_bounded_by_timeout_ms() -> None:
+    """A port that accepts connections (the kernel's backlog) and never replies: the PING
+    gives up after `timeout_ms`, as readiness's did."""
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        port = mute.getsockname()[1]
+        s = state(f"redis://127.0.0.1:{port}/0", timeout_ms=200)
+        started = time.perf_counter()
+        with pytest.raises(StateUnavailable) as err:
+            s.ping()
+        took = time.perf_counter() - started
+    assert isinstance(err.value.__cause__, redis.TimeoutError)
+    assert 0.15 < took < 2.0
 
 
 # ------------------------------------------------------------------ config

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import pair_router
@@ -11,7 +16,7 @@ from factories import pair_router
 import router
 from router.errors import InvalidRequest, StreamInterrupted
 from router.serving._executor import RetryPolicy
-from router.serving._streaming import AsyncStream
+from router.serving._streaming import AsyncStream, Stream
 from router.testing import FaultServer, malformed_json, server_error, stream
 
 FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0)
@@ -215,3 +220,156 @@ def test_an_async_stream_refuses_a_plain_for_and_settles_nothing(
     assert s.finished
     assert s.settled
     assert s.decision.served_by == "a"
+
+
+# -- a stream its caller leaves early: recorded as cut by the caller, and charged ----------
+
+
+def priced_router(server: FaultServer, ledger: Path) -> router.Router:
+    """One self-hosted deployment at $1/M input and $2/M output, with a ledger and a
+    budget every tenant spends from: what a stream costs lands in the budget's counter."""
+    return router.Router(
+        deployments=[
+            {"name": "gpu", "model": "openai/m", "api_base": server.base_url,
+             "hosting": "self-hosted", "weights": "open", "context_window": 8192,
+             "input_cost_per_mtok": 1.0, "output_cost_per_mtok": 2.0, "quality": 0.8},
+        ],
+        retry=FAST,
+        ledger=ledger,
+        budgets=[{"tenant": "*", "period": "day", "usd": 5.0}],
+    )  # fmt: skip
+
+
+SLOW = stream(tuple(f"part {i} " for i in range(40)), delay=0.05)  # ~2 s if read to the end
+
+
+def _break_out(r: router.Router) -> Stream:
+    s = r.stream(HI)
+    for _chunk in s:  # leave the loop at the first chunk, without close()
+        break
+    return s
+
+
+def _close(r: router.Router) -> Stream:
+    s = r.stream(HI)
+    next(iter(s))
+    s.close()
+    return s
+
+
+def _abreak_and_aclose(r: router.Router) -> Stream:
+    async def run() -> AsyncStream:
+        s = await r.astream(HI)
+        async for _chunk in s:
+            break
+        await s.aclose()
+        return s
+
+    return asyncio.run(run())
+
+
+def _abreak(r: router.Router) -> Stream:
+    """`break` out of `async for` and never `aclose()`: the loop closes the abandoned
+    generator at its next turn, and that settles the stream."""
+
+    async def run() -> AsyncStream:
+        s = await r.astream(HI)
+        async for _chunk in s:
+            break
+        deadline = time.monotonic() + 10
+        while not s.settled and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return s
+
+    return asyncio.run(run())
+
+
+def _cancel_the_reader(r: router.Router) -> Stream:
+    """What the server does when its client disconnects: the task reading the stream is
+    cancelled while it waits for the next chunk."""
+
+    async def run() -> AsyncStream:
+        s = await r.astream(HI)
+        first = asyncio.Event()
+
+        async def read() -> None:
+            async for _chunk in s:
+                first.set()
+
+        task = asyncio.create_task(read())
+        await first.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return s
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "leave",
+    [_break_out, _close, _abreak_and_aclose, _abreak, _cancel_the_reader],
+    ids=["break", "close", "async-break-aclose", "async-break", "cancelled-reader"],
+)
+def test_a_stream_left_early_is_recorded_as_cut_by_the_caller_and_charged(
+    servers: tuple[FaultServer, FaultServer],
+    tmp_path: Path,
+    leave: Callable[[router.Router], Stream],
+) -> None:
+    first, _ = servers
+    first.script(SLOW)
+    path = tmp_path / "ledger.sqlite"
+    s = leave(priced_router(first, path))
+    assert s.settled
+    assert not s.finished
+    assert not s.interrupted  # no StreamInterrupted: the provider did not fail
+    assert s.decision.usage is not None
+    assert s.decision.usage.source == "estimate"  # the provider's usage chunk never came
+    assert s.decision.cost is not None
+    assert s.decision.cost.micro_usd > 0
+    (row,) = ledger_rows(path)
+    assert (row["outcome"], row["error"]) == ("interrupted", "ClosedByCaller")
+    assert row["served_by"] == "gpu"
+    assert 0 < row["completion_tokens"] < 40  # what was delivered, not the whole answer
+    assert row["cost_micro"] == s.decision.cost.micro_usd
+    # what was delivered is charged to the budget, and its hold is released
+    assert spent(path) == row["cost_micro"]
+    assert held(path) == 0
+    assert _released(first)
+
+
+def test_a_stream_read_to_its_end_is_ok_and_one_the_provider_broke_says_so(
+    servers: tuple[FaultServer, FaultServer], tmp_path: Path
+) -> None:
+    first, _ = servers
+    first.script(stream(("one ", "two ", "three")), stream(("one ", "two "), disconnect_after=1))
+    path = tmp_path / "ledger.sqlite"
+    r = priced_router(first, path)
+    whole = r.stream(HI)
+    list(whole)
+    with pytest.raises(StreamInterrupted):
+        list(r.stream(HI))
+    ended, broken = ledger_rows(path)
+    assert (ended["outcome"], ended["error"]) == ("ok", None)
+    assert (broken["outcome"], broken["error"]) == ("interrupted", "StreamInterrupted")
+    whole.close()  # after its end: nothing changes, nothing is recorded again
+    assert len(ledger_rows(path)) == 2
+    assert spent(path) == ended["cost_micro"] + broken["cost_micro"] > 0
+
+
+def ledger_rows(path: Path) -> list[dict[str, Any]]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM records ORDER BY id")]
+
+
+def spent(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        (total,) = conn.execute("SELECT COALESCE(SUM(spent_micro), 0) FROM spend").fetchone()
+    return int(total)
+
+
+def held(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM reservations").fetchone()
+    return int(count)

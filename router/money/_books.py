@@ -191,9 +191,12 @@ class Books:
         *,
         cache_hit: bool = False,
         outcome: Outcome = "ok",
+        error: str | None = None,
     ) -> Op[Decision]:
         """Price the usage, write the record, release the hold with the actual cost.
-        `outcome="interrupted"`: a stream that broke after delivering part of an answer.
+        `outcome="interrupted"`: a stream cut after delivering part of an answer; `error`
+        says what cut it ("StreamInterrupted": the provider; "ClosedByCaller": the
+        caller stopped reading it; default "StreamInterrupted").
 
         A cascade's calls that did not deliver the answer (a rejected free answer, its
         samples) are added to the cost: `decision.verification.extra_micro`. The baseline
@@ -205,7 +208,8 @@ class Books:
             done = dataclasses.replace(
                 done, cost=done.cost._replace(micro_usd=done.cost.micro_usd + extra)
             )
-        error = "StreamInterrupted" if outcome == "interrupted" else None
+        if outcome == "interrupted" and error is None:
+            error = "StreamInterrupted"
         return (yield from self._record(ticket, done, outcome, error, served))
 
     def fail(self, ticket: Ticket, decision: Decision, error: BaseException) -> Op[Decision]:

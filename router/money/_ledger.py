@@ -61,6 +61,9 @@ _TABLES = frozenset({"records", "spend", "reservations"})
 _TABLES_SINCE = {2: frozenset({"feedback"})}
 
 Outcome = Literal["ok", "interrupted", "error", "unservable"]
+"""A record's `outcome`. "interrupted": a stream cut after its first chunk, its `error`
+saying by what ("StreamInterrupted": the provider; "ClosedByCaller": the caller stopped
+reading it); what was delivered is charged, as for "ok"."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (

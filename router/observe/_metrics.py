@@ -2,7 +2,7 @@
 
 | metric | type | labels |
 |---|---|---|
-| `router_requests_total` | counter | tenant, deployment, outcome |
+| `router_requests_total` | counter | tenant, deployment, outcome (below) |
 | `router_attempts_total` | counter | deployment, outcome (ok, retry, fallback, ...) |
 | `router_request_duration_seconds` | histogram | deployment |
 | `router_overhead_seconds` | histogram | deployment |
@@ -17,10 +17,15 @@
 | `router_budget_limit_usd` | gauge | scope, tenant, tag, period |
 
 Labels are bounded: `deployment` is a name from the config (or "none" when nothing
-served), `outcome` and `verdict` come from fixed lists, and `tenant` is a tenant named in
+served, as for a request refused as invalid before it was planned: outcome "invalid"),
+`outcome` and `verdict` come from fixed lists, and `tenant` is a tenant named in
 the config (`[[budgets]]`, "default", or `Observer.name_tenants`), at most
 `MAX_TENANTS` per process; any other tenant is counted as "other". No prompt text, key,
 request id or error message is ever a label value.
+
+`router_requests_total`'s outcomes: the ledger record's (`ok`, `interrupted`, `error`,
+`unservable`), with `cache_hit` and `budget_exhausted` told apart, and `invalid` for a
+request refused as invalid before it was planned (it has no record).
 
 Breakers and budgets are read when the metrics are rendered (`render_metrics()`), from
 every observing Router of this process; with shared state (Redis, or `[state]

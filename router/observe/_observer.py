@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from router._effects import run
+from router.errors import InvalidRequest
 from router.observe import _metrics as metrics_module
 from router.observe._hooks import Call, Verifying, Watch, bound
 from router.observe._tracing import provider_name, server_of, tracer, wire_model
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["Observer"]
 
 T = TypeVar("T")
+
+INVALID = "invalid"
+"""The `outcome` label of a request refused as invalid (`InvalidRequest`) before it was
+planned: it has no ledger record and no deployment ("none")."""
 
 _NUMERIC_PARAMS = (
     ("max_tokens", "gen_ai.request.max_tokens"),
@@ -91,21 +96,23 @@ class Observer(metrics_module.Source):
 
     # -- per request ---------------------------------------------------------------
 
-    def watch(self) -> _Watch | None:
-        """A watch for one request, or None when nothing observes it now."""
+    def watch(self, tenant: object = None) -> _Watch | None:
+        """A watch for one request, or None when nothing observes it now. `tenant` is the
+        request's `tenant` argument as given: the label of a request refused as invalid,
+        which has no decision to take it from."""
         found = tracer() if self.tracing else None
         if found is None and self.metrics is None:
             return None
-        return _Watch(self, found)
+        return _Watch(self, found, tenant)
 
-    def complete(self, op: Op[T]) -> Op[T]:
+    def complete(self, op: Op[T], tenant: object = None) -> Op[T]:
         """`op` (a Pipeline.complete op) observed, or `op` itself when nothing observes."""
-        watch = self.watch()
+        watch = self.watch(tenant)
         return op if watch is None else watch.complete(op)
 
-    def stream(self, op: Op[T]) -> Op[T]:
+    def stream(self, op: Op[T], tenant: object = None) -> Op[T]:
         """`op` (a Pipeline.stream op) observed until the stream settles."""
-        watch = self.watch()
+        watch = self.watch(tenant)
         return op if watch is None else watch.stream(op)
 
     # -- labels and scrape-time gauges -----------------------------------------------
@@ -185,6 +192,7 @@ class _Watch(Watch):
         "provider_s",
         "span",
         "started",
+        "tenant",
         "tracer",
         "tries",
         "verify",
@@ -192,9 +200,10 @@ class _Watch(Watch):
         "waited_s",
     )
 
-    def __init__(self, observer: Observer, tracer: Any) -> None:
+    def __init__(self, observer: Observer, tracer: Any, tenant: object = None) -> None:
         self.observer = observer
         self.tracer = tracer
+        self.tenant = tenant
         self.started = 0.0
         self.provider_s = 0.0
         self.waited_s = 0.0
@@ -229,8 +238,8 @@ class _Watch(Watch):
             raise
         self.head_overhead = self._overhead()
 
-        def settled(usage: Any, delivered: str, interrupted: bool) -> Op[Decision]:
-            return self._settling(settle(usage, delivered, interrupted))
+        def settled(usage: Any, delivered: str, cut: str | None) -> Op[Decision]:
+            return self._settling(settle(usage, delivered, cut))
 
         return head, rest, decision, settled
 
@@ -345,9 +354,13 @@ class _Watch(Watch):
         elapsed = time.perf_counter() - self.started
         decision = self.decision or final
         outcome = _outcome(decision, self.outcome) if self.outcome is not None else None
+        if outcome is None and isinstance(error, InvalidRequest):  # refused before planning
+            outcome = INVALID
         m = self.observer.metrics
         if m is not None and decision is not None and outcome is not None:
             _count(m, decision, outcome, elapsed, overhead)
+        elif m is not None and outcome == INVALID:
+            m.child(m.requests, _tenant_label(self.tenant), "none", INVALID).inc()
         if self.span is not None:
             if self.verify is not None:  # the verifier raised: end its span too
                 self.verify.span.end()
@@ -371,6 +384,13 @@ def _outcome(decision: Decision | None, recorded: str) -> str:
     if recorded == "unservable" and any(r.stage == "budget" for r in decision.rejected):
         return "budget_exhausted"
     return recorded
+
+
+def _tenant_label(tenant: object) -> str:
+    """The label of a tenant argument as given (absent: "default", as a request's)."""
+    if tenant is None:
+        return metrics_module.tenant_label("default")
+    return metrics_module.tenant_label(tenant) if isinstance(tenant, str) else metrics_module.OTHER
 
 
 def _count(

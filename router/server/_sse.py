@@ -10,9 +10,10 @@ router's pipeline needs, not a generic task group.
 A client that disconnects cancels what runs for it: `or_disconnect` races a coroutine
 (`Router.acomplete`, or opening a stream) against the ASGI `http.disconnect` message, and
 `EventStream` does the same for the chunks. The cancellation is asyncio's own, once, so
-the pipeline's store work in flight finishes and the request is recorded (as cancelled
-before an answer; a stream left after its first chunk settles what was delivered), and
-the upstream connection is closed by the backend's `finally`.
+the pipeline's store work in flight finishes and the request is recorded (before an
+answer: outcome "error", error "CancelledError"; a stream left after its first chunk
+settles and charges what was delivered: outcome "interrupted", error "ClosedByCaller"),
+and the upstream connection is closed by the backend's `finally`.
 """
 
 from __future__ import annotations

@@ -204,9 +204,7 @@ class DirectClient:
             with self._lock:
                 if self._sync is None:
                     limits = httpx.Limits(max_connections=_CONNECTIONS)
-                    self._sync = httpx.Client(
-                        limits=limits, trust_env=False, cookies=_no_cookies()
-                    )
+                    self._sync = httpx.Client(limits=limits, trust_env=False, cookies=_no_cookies())
         return self._sync
 
     def complete(

@@ -259,12 +259,15 @@ class Pipeline:
 
     def _settler(self, ticket: Ticket, decision: Decision) -> Settle:
         """What a stream runs once when it ends: usage (estimated from the delivered text
-        when the provider sent none), cost and the ledger record."""
+        when the provider sent none), cost and the ledger record. A stream cut before its
+        end (`cut`: by the provider, "StreamInterrupted", or by its caller,
+        "ClosedByCaller") is recorded as interrupted, with the cut as its error, and is
+        charged for what was delivered all the same."""
 
-        def settle(usage: Usage | None, delivered: str, interrupted: bool) -> Op[Decision]:
+        def settle(usage: Usage | None, delivered: str, cut: str | None) -> Op[Decision]:
             used = usage or estimate_usage(decision, delivered)
-            outcome: Outcome = "interrupted" if interrupted else "ok"
-            return self.books.settle(ticket, decision, used, outcome=outcome)
+            outcome: Outcome = "ok" if cut is None else "interrupted"
+            return self.books.settle(ticket, decision, used, outcome=outcome, error=cut)
 
         return settle
 

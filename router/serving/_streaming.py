@@ -12,6 +12,13 @@ caller leaves the loop early — and `decision` then holds the usage and cost. T
 usage is the provider's when it sent it (the router asks for it with
 `stream_options.include_usage`), otherwise an estimate from the delivered text
 (`decision.usage.source == "estimate"`).
+
+Its record says how it ended (`Settle`'s `cut`): read to its end, outcome "ok"; cut
+before its end, outcome "interrupted", with the error column naming the cut: the
+provider's failure ("StreamInterrupted"), the caller (`CLOSED_BY_CALLER`: `close()` /
+`aclose()`, a loop left early, the reading task cancelled, e.g. by a server whose
+client disconnected), or another exception's class name. Either way what was delivered
+is charged to the budgets.
 """
 
 from __future__ import annotations
@@ -24,13 +31,28 @@ from router._records import Decision, Usage
 from router.errors import ProviderError, ProviderUnavailable, StreamInterrupted
 from router.money import usage_of
 
-__all__ = ["AsyncStream", "Settle", "Stream", "aopen_head", "open_head"]
+__all__ = [
+    "CLOSED_BY_CALLER",
+    "INTERRUPTED",
+    "AsyncStream",
+    "Settle",
+    "Stream",
+    "aopen_head",
+    "open_head",
+]
 
 Chunk = dict[str, Any]
 
-Settle = Callable[[Usage | None, str, bool], "Op[Decision]"]
-"""(usage the provider reported or None, text delivered, interrupted) -> an op that
-records the request and gives the final decision (router._effects)."""
+Settle = Callable[[Usage | None, str, str | None], "Op[Decision]"]
+"""(usage the provider reported or None, text delivered, what cut the stream before its
+end or None) -> an op that records the request and gives the final decision
+(router._effects)."""
+
+INTERRUPTED = "StreamInterrupted"
+"""The cut of a stream the provider broke after its first chunk."""
+CLOSED_BY_CALLER = "ClosedByCaller"
+"""The cut of a stream its caller stopped reading before its end: `close()`/`aclose()`,
+a loop left early, the reading task cancelled (a server's client that disconnected)."""
 
 
 def _has_output(chunk: Chunk) -> bool:
@@ -105,6 +127,7 @@ class Stream:
         """True once `decision` holds the final usage, cost and record."""
         self._settling_started = False
         self.interrupted = False
+        self._cut: str | None = None  # what ended the stream before its end, if anything
 
     @property
     def text(self) -> str:
@@ -126,7 +149,20 @@ class Stream:
 
     def _broke(self, exc: ProviderError) -> StreamInterrupted:
         self.interrupted = True
+        self._cut = self._cut or INTERRUPTED
         return StreamInterrupted(self.decision.served_by or "?", self.text, exc)
+
+    def _left(self, exc: BaseException) -> None:
+        """The stream stopped before its end, not by the provider's failure: the caller
+        left (GeneratorExit: the loop was left or the iterator closed; CancelledError:
+        the reading task was cancelled; KeyboardInterrupt...), or another exception."""
+        cut = CLOSED_BY_CALLER if not isinstance(exc, Exception) else type(exc).__name__
+        self._cut = self._cut or cut
+
+    def _closing(self) -> None:
+        """`close()` / `aclose()`: before the end, the caller cut the stream."""
+        if not self.finished:
+            self._cut = self._cut or CLOSED_BY_CALLER
 
     def _settling(self) -> Op[Decision]:
         """Settle usage and cost once, however the stream ended (an op: the record)."""
@@ -134,7 +170,7 @@ class Stream:
             return done(self.decision)
         self._settling_started = True
         reported = usage_of({"usage": self.usage}) if self.usage else None
-        return self._settle(reported, self.text, self.interrupted)
+        return self._settle(reported, self.text, None if self.finished else self._cut)
 
     def _settled(self, decision: Decision) -> None:
         self.decision, self.settled = decision, True
@@ -149,14 +185,24 @@ class Stream:
             self.finished = True
         except ProviderError as exc:
             raise self._broke(exc) from None
+        except BaseException as exc:
+            self._left(exc)
+            raise
         finally:
+            if not self.finished:  # left early (a loop's `break`): let go of the upstream
+                self._close_rest()
             self._done()
 
-    def close(self) -> None:
-        """Stop early: the connection is closed and what was delivered is settled."""
+    def _close_rest(self) -> None:
         close = getattr(self._rest, "close", None)
         if close is not None:
             close()
+
+    def close(self) -> None:
+        """Stop early: the connection is closed and what was delivered is settled (and
+        recorded as cut by the caller, `CLOSED_BY_CALLER`, unless the stream had ended)."""
+        self._closing()
+        self._close_rest()
         self._done()
 
 
@@ -184,12 +230,22 @@ class AsyncStream(Stream):
             self.finished = True
         except ProviderError as exc:
             raise self._broke(exc) from None
+        except BaseException as exc:
+            self._left(exc)
+            raise
         finally:
+            if not self.finished:  # left early (cancelled, or closed): let go of the upstream
+                await self._aclose_rest()
             self._settled(await arun(self._settling()))
 
-    async def aclose(self) -> None:
-        """Stop early: the connection is closed and what was delivered is settled."""
+    async def _aclose_rest(self) -> None:
         close = getattr(self._rest, "aclose", None)
         if close is not None:
             await close()
+
+    async def aclose(self) -> None:
+        """Stop early: the connection is closed and what was delivered is settled (and
+        recorded as cut by the caller, `CLOSED_BY_CALLER`, unless the stream had ended)."""
+        self._closing()
+        await self._aclose_rest()
         self._settled(await arun(self._settling()))

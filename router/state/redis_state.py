@@ -271,6 +271,18 @@ class _Link:
         import it on the event loop)."""
         import redis.asyncio  # noqa: F401, PLC0415
 
+    def ping(self) -> None:
+        """One PING on the blocking client, each socket step bounded by `timeout_ms`.
+        It asks Redis itself, past the breaker (which may still be open after a failure)
+        and without changing it. Raises StateUnavailable naming the failure's type, the
+        client's exception as its `__cause__`."""
+        try:
+            self.client.ping()
+        except Exception as exc:  # any failure: not reachable (the type says which)
+            raise StateUnavailable(
+                f"{self._safe_url()} did not answer PING ({type(exc).__name__})"
+            ) from exc
+
     def _safe_url(self) -> str:
         """The URL without a password (never logged or recorded)."""
         head, _, tail = self.url.rpartition("@")
@@ -558,6 +570,12 @@ class RedisState:
     def warmup(self) -> None:
         """What the first async request would load on the event loop (see `_Link.warmup`)."""
         self.link.warmup()
+
+    def ping(self) -> None:
+        """Whether Redis answers now (`Router.readiness`): blocking, up to `[state]
+        timeout_ms` to connect and as much for the reply. Returns when it answered;
+        raises StateUnavailable otherwise (its `__cause__` is redis-py's exception)."""
+        self.link.ping()
 
     def close(self) -> None:
         """Close the blocking client and the asyncio clients (see `_Link.close`)."""

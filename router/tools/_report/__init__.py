@@ -14,8 +14,9 @@ SVG charts and CSS), `command` (`main`: arguments, `--html` target checks, atomi
 Definitions (every figure is over the records selected by `since` and `tenant`):
 
 - requests: every record: answered, failed, unservable or interrupted.
-- served: outcome `ok` or `interrupted` (a stream that broke after part of the answer
-  reached the caller: the deployment did see the request and did answer).
+- served: outcome `ok` or `interrupted` (a stream cut after part of the answer reached
+  the caller, by the provider's failure or by the caller leaving, error
+  `ClosedByCaller`: the deployment did see the request and did answer).
 - spend: the sum of `cost_micro` (integer micro-dollars, exact), shown in USD.
 - baseline: what the same usage would have cost on the configured baseline model, summed
   over the records that have one (a Router built without `baseline` writes none).
