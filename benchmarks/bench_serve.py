@@ -1,13 +1,27 @@
 """`python -m router serve` over HTTP (issue 17, "Measured"), side by side in one run.
 
-    .venv/bin/python benchmarks/bench_serve.py            # ~9 min on 2 cores at load ~6
-    .venv/bin/python benchmarks/bench_serve.py --quick    # ~1.5-2.5 min: fewer requests
-    .venv/bin/python benchmarks/bench_serve.py --no-litellm --no-router   # the direct side only
+    .venv/bin/python benchmarks/bench_serve.py            # ~15 min on 2 cores at load ~6
+    .venv/bin/python benchmarks/bench_serve.py --quick    # ~4 min: fewer requests
+    .venv/bin/python benchmarks/bench_serve.py --model-ms 0 --quick   # at once only: ~2 min
+    .venv/bin/python benchmarks/bench_serve.py --no-litellm --no-router --no-forwarder  # direct
 
 1. **Overhead.** A closed-loop load (1, 100 and 500 concurrent clients; each client sends
    its next request when its answer is in, on its own keep-alive connection) against:
    - *direct*: the loopback model server itself (`bench_serving.py --serve`: an asyncio
-     HTTP/1.1 server in its own process that answers at once);
+     HTTP/1.1 server in its own process that answers after the delay in the request's
+     path, `/<side>/<ms>/v1/chat/completions`);
+   - *forwarder* (the floor; `--no-forwarder` skips it): a bare forwarder, Starlette +
+     aiohttp with no routing (`_forwarder.py`, its own process): uvicorn run as
+     `router serve` runs it (router/server/_run.py: default loop and HTTP implementation,
+     so uvloop and httptools when installed; uvicorn's access log off; no server header),
+     one route, `POST /v1/chat/completions`, that reads the body, parses it as JSON,
+     forwards the bytes with one shared `aiohttp.ClientSession` (no cookie jar, at most
+     1,000 connections) to the model server (the same delay in the path), parses the
+     answer and returns it as JSON, 200. What Starlette + uvicorn + aiohttp alone add,
+     the floor under any router built on them: router minus forwarder is the router's
+     own work (key check, decision, bookkeeping, its access line), and the forwarder's
+     overhead says whether the 1 ms target is in reach of any proxy on this stack on
+     this machine;
    - *router*: `python -m router serve` (one process, the config's one deployment on that
      model server, a client key in `[[server.keys]]`), model `router`;
    - *litellm*: LiteLLM's own proxy (`litellm --config config.yaml`, one process), the same
@@ -15,8 +29,25 @@
    Every request is the same ~1k-token prompt (`_prompts.REPORT`), `max_tokens=256`,
    `temperature=0`. Per side and concurrency: latency p50 / p99 over every request of
    the timed repeats, answers per second (median of the repeats), the proxy's CPU per
-   request; overhead = proxy p50 (p99) minus direct p50 (p99). The sides alternate, in a
+   request; overhead = proxy p50 (p99) minus direct p50 (p99); router - forwarder = router
+   p50 minus forwarder p50 (and CPU per request likewise). The sides alternate, in a
    rotating order, repeat by repeat, after one untimed warm-up batch each.
+
+   **The model's latency** (`--model-ms`, default `0,1000`): the rounds above run once per
+   delay, every side calling the model server with that delay (the proxies' `api_base`
+   carries it in its path; they are started afresh for each delay), one table each.
+   Why: against a server that answers at once, a closed loop saturates any one-process
+   proxy, and each request waits behind the N - 1 others: at 100 clients the "overhead"
+   is a queue of 100 x the proxy's CPU per request (~1 ms: ~100 ms), its capacity, not
+   the latency it adds to a request. A real model takes hundreds of ms to seconds per
+   answer, so 100 clients ask ~100 answers/s of a proxy, far below its capacity; the
+   1,000 ms round (a short completion) measures the latency it adds then. With a delay
+   the clients' first requests are spread over one delay (client i of N at i / N of it):
+   started together, they would stay in lockstep and each request would wait behind a
+   burst of N, a queue again. The delayed rounds send fewer requests (at least 6 per
+   client per batch; a batch lasts >= 6 x the delay) and 2 timed repeats (1 with
+   `--quick`); the output says how many. Throughput is bound by the model server there
+   (N clients / delay) for a proxy that keeps up: capacity is the 0 ms round's.
 2. **LiteLLM's proxy**, in the same rounds: our overhead / its overhead, our throughput /
    its throughput, at each concurrency.
 3. **1,000 concurrent streams through 2 replicas**: two `router serve` processes on two
@@ -30,17 +61,20 @@
 
 Processes: the load client is a worker process of its own (raw asyncio streams, no HTTP
 library: it should cost the least CPU it can) that the parent drives batch by batch
-(`bench_serving.WorkerProcess`); the model server, the router and the LiteLLM proxy are
-each a process of their own. Nothing is pinned: all share the machine's cores, and the
-output says how many cores each party used (CPU seconds from /proc, over the process and
-its children, per wall second). The proxies' access logs are on, as by default. Both run
-on uvicorn, whose event loop is uvloop when it is installed (LiteLLM's proxy asks for it;
-the dev extra installs it), so both sides get the same loop; the output says which.
+(`bench_serving.WorkerProcess`); the model server, the forwarder, the router and the
+LiteLLM proxy are each a process of their own. Nothing is pinned: all share the machine's
+cores, and the output says how many cores each party used (CPU seconds from /proc, over the
+process and its children, per wall second). The router's and LiteLLM's access logs are on,
+as by default (the router's is a line of its own per request; uvicorn's is off in `router
+serve`, and in the forwarder); the forwarder logs nothing per request. The three proxies
+run on uvicorn, whose event loop is uvloop when it is installed (LiteLLM's proxy asks for
+it; the dev extra installs it), so every side gets the same loop; the output says which
+(and the forwarder says which loop and HTTP protocol uvicorn picked).
 
 Offline: every child Python process gets a `sitecustomize` that refuses (and logs) any
-`socket.connect` or `getaddrinfo` outside loopback; the proxies run under
-`strace -f --seccomp-bpf -e trace=connect` when strace is on the machine, which also sees
-what uvloop (LiteLLM's proxy's event loop) and C code do, and every `connect()` outside
+`socket.connect` or `getaddrinfo` outside loopback; the proxies (the forwarder too) run
+under `strace -f --seccomp-bpf -e trace=connect` when strace is on the machine, which also
+sees what uvloop (the proxies' event loop) and C code do, and every `connect()` outside
 loopback (and every one to port 53: a name lookup) is printed. LiteLLM's proxy is started
 with `LITELLM_OFFLINE_MODE=true`, `LITELLM_LOCAL_MODEL_COST_MAP=True` (and the other
 `LITELLM_LOCAL_*` switches), no `DATABASE_URL`, telemetry off.
@@ -49,7 +83,9 @@ LiteLLM's proxy extra: `litellm[proxy]` cannot be installed from the package ind
 (it pins `litellm-proxy==<version>`, a distribution the index does not have), so the dev
 extra lists what its proxy needs to start (see pyproject.toml). When the proxy or
 `router serve` cannot start, its side is reported as missing and the rest still runs.
-Targets (issue 17) are printed as PASS/MISS; they are a report, not an assertion.
+Targets (issue 17) are printed as PASS/MISS per delay; they are a report, not an assertion.
+Beside them, per delay, an informative line (not a target): "floor: forwarder overhead p50
+at 100", whether any proxy on this stack could meet the 1 ms target on this machine.
 """
 
 from __future__ import annotations
@@ -97,16 +133,25 @@ LEVELS = (1, 100, 500)
 REQUESTS = {1: 200, 100: 1_000, 500: 3_000}  # per timed batch (>= 6 per client)
 QUICK_REQUESTS = {1: 100, 100: 600, 500: 1_500}
 REPEATS = 3
+MODEL_MS = (0, 1_000)  # the model server's delay per answer, one round of the sides each
+MIN_PER_CLIENT = 6  # requests per client per timed batch, at least (at any delay)
+DELAYED_REQUESTS = {1: 20, 100: 1_000, 500: 3_000}  # when the model takes its time
+QUICK_DELAYED_REQUESTS = {1: 6, 100: 600, 500: 3_000}
+DELAYED_REPEATS = 2
+WARM_UP = (100, 400)  # clients, requests: one untimed batch per side and delay
 STREAMS = 1_000
 MAX_TOKENS = 256
 MODEL = "bench-model"
 PROMPT = _prompts.messages(_prompts.REPORT)
-SIDES = ("direct", "router", "litellm")
+SIDES = ("direct", "forwarder", "router", "litellm")
 LABELS = {
     "direct": "model server, direct",
+    "forwarder": "bare forwarder",
     "router": "router serve",
     "litellm": "LiteLLM proxy",
 }
+FORWARDER = "bare forwarder (Starlette + aiohttp, no routing)"
+"""The floor's full name (benchmarks/_forwarder.py); LABELS has the short one, for tables."""
 START_TIMEOUT_S = 180.0
 SELF_REPORTED = ("x-router-overhead-ms", "x-litellm-overhead-duration-ms")
 """Response headers in which each proxy reports the milliseconds it added to a request."""
@@ -198,10 +243,13 @@ def _answered(status: int, body: bytes, stream: bool) -> str | None:
     return None if b'"hello"' in body else "answer without 'hello'"
 
 
-async def _closed_loop(jobs: list[dict[str, Any]], concurrency: int, total: int) -> dict[str, Any]:
+async def _closed_loop(
+    jobs: list[dict[str, Any]], concurrency: int, total: int, spread: float = 0.0
+) -> dict[str, Any]:
     """`concurrency` clients, each sending its next request when its answer is in, until
     `total` requests are done; the jobs are spread over the clients round-robin (several
-    ports: several replicas)."""
+    ports: several replicas). Client i sends its first request `i / concurrency * spread`
+    seconds after the start (0: all at once)."""
     requests = [_request_bytes(job) for job in jobs]
     latencies: list[float] = []
     errors: Counter[str] = Counter()
@@ -212,6 +260,8 @@ async def _closed_loop(jobs: list[dict[str, Any]], concurrency: int, total: int)
     async def client(i: int) -> None:
         job, data = jobs[i % len(jobs)], requests[i % len(jobs)]
         conn = _Conn(job["port"])
+        if spread:
+            await asyncio.sleep(i / concurrency * spread)
         try:
             while left[0] > 0:
                 left[0] -= 1
@@ -256,7 +306,9 @@ async def _client_async(refused: list[str]) -> None:
     print(bench_serving._WORKER_READY, flush=True)
     while line := (await loop.run_in_executor(None, sys.stdin.readline)).strip():
         command = json.loads(line)
-        report = await _closed_loop(command["jobs"], command["concurrency"], command["total"])
+        report = await _closed_loop(
+            command["jobs"], command["concurrency"], command["total"], command["spread"]
+        )
         report["refused"] = len(refused)
         print(bench_serving._WORKER_RESULT + json.dumps(report), flush=True)
 
@@ -276,9 +328,11 @@ class _Client(bench_serving.WorkerProcess):
     def pid(self) -> int:
         return self.proc.pid
 
-    def run(self, jobs: list[dict[str, Any]], concurrency: int, total: int) -> dict[str, Any]:
+    def run(
+        self, jobs: list[dict[str, Any]], concurrency: int, total: int, spread: float = 0.0
+    ) -> dict[str, Any]:
         assert self.proc.stdin is not None
-        command = {"jobs": jobs, "concurrency": concurrency, "total": total}
+        command = {"jobs": jobs, "concurrency": concurrency, "total": total, "spread": spread}
         self.proc.stdin.write(json.dumps(command) + "\n")
         self.proc.stdin.flush()
         out: dict[str, Any] = json.loads(self._line(bench_serving._WORKER_RESULT))
@@ -603,6 +657,15 @@ def _router_proxy(folder: Path, name: str, config: Path, key: str, traced: bool)
     return _Proxy(name, argv, env, port, "/health", folder, traced)
 
 
+def _forwarder_proxy(folder: Path, name: str, upstream: str, traced: bool) -> _Proxy:
+    """The floor (benchmarks/_forwarder.py): Starlette + uvicorn + aiohttp, no routing,
+    forwarding every chat completion to `upstream` (the model server's URL, with its delay)."""
+    port = _free_port()
+    script = Path(__file__).resolve().parent / "_forwarder.py"
+    argv = [sys.executable, str(script), str(port), upstream]
+    return _Proxy(name, argv, _child_env(folder), port, "/health", folder, traced)
+
+
 _LITELLM_OFFLINE = {
     "LITELLM_OFFLINE_MODE": "true",  # every catalog or check it fetches itself: bundled copy
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -616,8 +679,10 @@ _LITELLM_OFFLINE = {
 }
 
 
-def _litellm_proxy(folder: Path, api_base: str, key: str, traced: bool) -> _Proxy:
-    config = folder / "litellm-config.yaml"
+def _litellm_proxy(
+    folder: Path, api_base: str, key: str, traced: bool, name: str = "litellm"
+) -> _Proxy:
+    config = folder / f"{name}-config.yaml"
     config.write_text(
         f"""model_list:
   - model_name: {MODEL}
@@ -636,9 +701,9 @@ general_settings: {{}}
     argv = [sys.executable, str(script), "--config", str(config), "--host", "127.0.0.1",
             "--port", str(port)]  # fmt: skip
     env = _child_env(folder, LITELLM_MASTER_KEY=key, **_LITELLM_OFFLINE)
-    for name in ("DATABASE_URL", "STORE_MODEL_IN_DB", "REDIS_HOST", "REDIS_URL"):
-        env.pop(name, None)
-    return _Proxy("litellm", argv, env, port, "/health/liveliness", folder, traced)
+    for var in ("DATABASE_URL", "STORE_MODEL_IN_DB", "REDIS_HOST", "REDIS_URL"):
+        env.pop(var, None)
+    return _Proxy(name, argv, env, port, "/health/liveliness", folder, traced)
 
 
 @contextlib.contextmanager
@@ -687,11 +752,18 @@ def _overhead(
     levels: tuple[int, ...],
     requests: dict[int, int],
     repeats: int,
+    delay_ms: int = 0,
 ) -> dict[tuple[str, int], list[_Batch]]:
+    """The closed-loop rounds against a model server that holds every answer `delay_ms`
+    (the proxies' `api_base` carries the same delay in its path). With a delay, the timed
+    batches spread the clients' first requests over one delay: started together, N clients
+    stay in lockstep (their answers come back together) and every request waits behind a
+    burst of N, a queue as at saturation, though the proxy idles between bursts."""
+    direct = f"/direct/{delay_ms}/v1/chat/completions"  # the path of bench_serving._base
     jobs = {
-        "direct": _job(server.port, "/direct/0/v1/chat/completions", "none", MODEL),
+        "direct": _job(server.port, direct, "none", MODEL),
         **{
-            side: _job(p.port, "/v1/chat/completions", keys[side],
+            side: _job(p.port, "/v1/chat/completions", keys.get(side, "none"),
                        "router" if side == "router" else MODEL)
             for side, p in proxies.items()
         },
@@ -699,7 +771,7 @@ def _overhead(
     sides = [s for s in SIDES if s in jobs]
     out: dict[tuple[str, int], list[_Batch]] = {}
     for side in sides:  # warm-up: connections, first calls, imports done lazily
-        report = client.run([jobs[side]], 100, 400)
+        report = client.run([jobs[side]], *WARM_UP)
         if report["errors"]:
             print(f"  warm-up of {LABELS[side]}: {report['errors']} errors {report['kinds']}")
     for n in levels:
@@ -710,7 +782,7 @@ def _overhead(
                 bench_serving._stats(server.port, reset=True)
                 c0, s0 = _cpu_seconds(client.pid), _cpu_seconds(server.pid)
                 p0 = proxy.cpu() if proxy else 0.0
-                report = client.run([jobs[side]], n, requests[n])
+                report = client.run([jobs[side]], n, requests[n], delay_ms / 1000)
                 upstream = bench_serving._count(bench_serving._stats(server.port),
                                                 side, "requests")  # fmt: skip
                 out.setdefault((side, n), []).append(
@@ -731,7 +803,11 @@ def _overhead(
 
 
 def _print_overhead(
-    batches: dict[tuple[str, int], list[_Batch]], levels: tuple[int, ...]
+    batches: dict[tuple[str, int], list[_Batch]],
+    levels: tuple[int, ...],
+    delay_ms: int = 0,
+    *,
+    explain: bool = True,
 ) -> dict[str, Any]:
     print(
         f"  {'clients':>7} {'side':<21} {'p50 ms':>8} {'p99 ms':>8} {'answers/s':>9} "
@@ -753,9 +829,12 @@ def _print_overhead(
             upstream = sum(b.upstream for b in runs)
             proxy_ms = sum(b.proxy_cpu for b in runs) / max(total, 1) * 1000
             out["p50"][side, n], out["p99"][side, n] = p50, p99
+            out.setdefault("cpu", {})[side, n] = proxy_ms
             out["rate"][side, n], out["errors"][side, n] = rate, errors
             for b in runs:
-                out["kinds"].update({f"{LABELS[side]}: {k}": v for k, v in b.kinds.items()})
+                out["kinds"].update(
+                    {f"{LABELS[side]}, {_model(delay_ms)}: {k}": v for k, v in b.kinds.items()}
+                )
             proxy = "" if side == "direct" else f"{proxy_ms:.2f} ms"
             own = [x for b in runs for x in b.reported]
             own_p50 = f"{_percentile(own, 0.5):.2f}" if own else ""
@@ -767,30 +846,36 @@ def _print_overhead(
                 f"{sum(b.client_cpu for b in runs) / wall:>13.2f} {pcores:>5} "
                 f"{sum(b.server_cpu for b in runs) / wall:>5.2f}"
             )
-        for side in ("router", "litellm"):
-            if (side, n) in out["p50"]:
+        for side in ("forwarder", "router", "litellm"):
+            if (side, n) in out["p50"] and ("direct", n) in out["p50"]:
                 d50 = out["p50"][side, n] - out["p50"]["direct", n]
                 d99 = out["p99"][side, n] - out["p99"]["direct", n]
                 out.setdefault("over50", {})[side, n] = d50
                 out.setdefault("over99", {})[side, n] = d99
                 print(f"  {n:>7}   overhead, {LABELS[side]:<14} p50 {d50:>8.2f} ms, "
                       f"p99 {d99:>8.2f} ms")  # fmt: skip
+        if ("router", n) in out["p50"] and ("forwarder", n) in out["p50"]:
+            own50 = out["p50"]["router", n] - out["p50"]["forwarder", n]
+            cpu = out["cpu"]["router", n] - out["cpu"]["forwarder", n]
+            out.setdefault("own_cost", {})[n] = own50
+            print(f"  {n:>7}   router - forwarder (the router's own cost over the floor): p50 "
+                  f"{own50:>8.2f} ms, proxy CPU {cpu:.2f} ms per request")  # fmt: skip
         if ("router", n) in out["p50"] and ("litellm", n) in out["p50"]:
             share = out["over50"]["router", n] / out["over50"]["litellm", n]
             tp = out["rate"]["router", n] / out["rate"]["litellm", n]
-            print(f"  {n:>7}   router / LiteLLM proxy: overhead p50 {share:.2f}x, "
-                  f"throughput {tp:.2f}x")  # fmt: skip
-    print(
-        "  (closed loop: each client sends its next request when its answer is in, on one\n"
-        "   keep-alive connection; p50/p99 over every request of the timed repeats; answers/s:\n"
-        "   median of the repeats; upstream: requests the model server got from that side;\n"
-        "   proxy CPU: the proxy's CPU time per request; own p50: the median of what the proxy\n"
-        "   itself reports it added, in ms (router: x-router-overhead-ms, LiteLLM:\n"
-        "   x-litellm-overhead-duration-ms; each its own way: neither counts the HTTP layer in\n"
-        "   front of it, and under load both count waits for their busy event loop); cores: CPU\n"
-        "   seconds per wall second of the load client, the proxy (with its children) and the\n"
-        "   model server, from /proc; nothing pinned: all share the machine's CPUs)"
-    )
+            print(f"  {n:>7}   router / LiteLLM proxy: overhead p50 {_x(share)}, "
+                  f"throughput {_x(tp)}")  # fmt: skip
+    if explain:
+        _explain_table()
+    if delay_ms:
+        print(
+            f"  (the model server holds every answer {delay_ms:,} ms: N clients ask at most "
+            f"N / {delay_ms / 1000:g} s\n   answers/s of a proxy ({100_000 / delay_ms:,.0f}/s at "
+            "100 clients); while a proxy keeps up (its answers/s\n   about the direct side's) "
+            "the overhead is what it adds to each request, not a queue; the\n   clients' first "
+            f"requests are spread over {delay_ms:,} ms, client i of N at i / N of it, so they do"
+            "\n   not arrive in lockstep bursts of N)"
+        )
     if ("direct", 100) in out["p50"]:
         need = 100 * 1000 / (out["p50"]["direct", 100] + TARGET_OVERHEAD_MS)
         print(
@@ -800,6 +885,24 @@ def _print_overhead(
             "overhead measured is mostly its queue)"
         )
     return out
+
+
+def _explain_table() -> None:
+    print(
+        "  (closed loop: each client sends its next request when its answer is in, on one\n"
+        "   keep-alive connection; p50/p99 over every request of the timed repeats; answers/s:\n"
+        "   median of the repeats; upstream: requests the model server got from that side;\n"
+        "   proxy CPU: the proxy's CPU time per request; own p50: the median of what the proxy\n"
+        "   itself reports it added, in ms (router: x-router-overhead-ms, LiteLLM:\n"
+        "   x-litellm-overhead-duration-ms; each its own way: neither counts the HTTP layer in\n"
+        "   front of it, and under load both count waits for their busy event loop); cores: CPU\n"
+        "   seconds per wall second of the load client, the proxy (with its children) and the\n"
+        "   model server, from /proc; nothing pinned: all share the machine's CPUs;\n"
+        "   bare forwarder: Starlette on uvicorn, run as router serve runs it, one aiohttp\n"
+        "   session forwarding the bytes, JSON parsed both ways, no routing: what that stack\n"
+        "   alone adds, the floor under any router built on it; router - forwarder: router\n"
+        "   p50 minus forwarder p50, and CPU per request likewise: the router's own work)"
+    )
 
 
 def _ledger_rows(path: Path) -> int:
@@ -917,51 +1020,195 @@ def _serve_available() -> str | None:
     return None if done.returncode == 0 else (done.stderr or done.stdout).strip()[-300:]
 
 
-def _targets(ov: dict[str, Any], streams: dict[str, Any], levels: tuple[int, ...]) -> None:
+def _x(ratio: float) -> str:
+    """A ratio, with a third decimal when it is under 0.1 (0.004x is not 0.00x)."""
+    return f"{ratio:.2f}x" if abs(ratio) >= 0.1 else f"{ratio:.3f}x"
+
+
+def _model(delay_ms: int) -> str:
+    return f"model {delay_ms:,} ms"
+
+
+def _title(delay_ms: int) -> str:
+    if delay_ms == 0:
+        return (
+            "model server answers at once (capacity: a closed loop saturates the proxy; "
+            "overhead here is queueing)"
+        )
+    what = "a short completion" if delay_ms >= 500 else "a fast model"
+    return (
+        f"model server answers in {delay_ms:,} ms ({what}; the proxy is not saturated "
+        f"unless N clients / {delay_ms / 1000:g} s outrun it)"
+    )
+
+
+def _plan(delay_ms: int, quick: bool, repeats: int | None) -> tuple[dict[int, int], int]:
+    """(requests per timed batch by level, timed repeats) for one delay: fewer for a delayed
+    model (a batch lasts >= MIN_PER_CLIENT x the delay), and then never fewer than
+    MIN_PER_CLIENT requests per client (at 0 ms, --quick keeps its 3 per client at 500)."""
+    if delay_ms == 0:
+        return (QUICK_REQUESTS if quick else REQUESTS), repeats or (1 if quick else REPEATS)
+    table = QUICK_DELAYED_REQUESTS if quick else DELAYED_REQUESTS
+    requests = {n: max(table.get(n, 0), MIN_PER_CLIENT * n) for n in LEVELS}
+    return requests, repeats or (1 if quick else DELAYED_REPEATS)
+
+
+# Rough answers/s of each side on 2 shared cores (the README's figures), and seconds to start:
+# only for the run time printed at the start.
+_RATE = {"direct": 5_000.0, "forwarder": 2_000.0, "router": 450.0, "litellm": 60.0}
+_START_S = {"direct": 0.0, "forwarder": 2.0, "router": 5.0, "litellm": 25.0}
+
+
+def _expected_seconds(
+    plans: dict[int, tuple[dict[int, int], int]], sides: list[str], streams: bool
+) -> float:
+    """A rough estimate of the run time: each batch lasts its requests over the side's
+    answers/s, or over N clients / delay when the model server is the slower."""
+
+    def batch(side: str, n: int, total: int, delay_ms: int) -> float:
+        offered = n * 1000 / delay_ms if delay_ms else math.inf
+        return total / min(offered, _RATE[side])
+
+    seconds = 15.0 + (30.0 if streams else 0.0)
+    for delay_ms, (requests, repeats) in plans.items():
+        for side in sides:
+            seconds += _START_S[side] + batch(side, *WARM_UP, delay_ms)
+            seconds += repeats * sum(batch(side, n, requests[n], delay_ms) for n in LEVELS)
+    return seconds
+
+
+def _targets(
+    ovs: dict[int, dict[str, Any]], streams: dict[str, Any], levels: tuple[int, ...]
+) -> None:
     print()
     print("targets (issue 17; a report, not an assertion):")
-    rows: list[tuple[str, str, bool | None]] = []
-    o50 = ov.get("over50", {})
-    if ("router", 100) in o50:
-        v = o50["router", 100]
-        rows.append((f"router overhead p50 <= {TARGET_OVERHEAD_MS:g} ms at 100", f"{v:.2f} ms",
-                     v <= TARGET_OVERHEAD_MS))  # fmt: skip
-    else:
-        rows.append((f"router overhead p50 <= {TARGET_OVERHEAD_MS:g} ms at 100", "not run", None))
-    for n in levels:
-        if ("router", n) in o50 and ("litellm", n) in o50:
-            share = o50["router", n] / o50["litellm", n]
-            rows.append((f"overhead router / LiteLLM <= 1/3 at {n}", f"{share:.2f}x",
-                         share <= TARGET_OVERHEAD_SHARE))  # fmt: skip
-            tp = ov["rate"]["router", n] / ov["rate"]["litellm", n]
-            rows.append((f"throughput router / LiteLLM >= 1 at {n}", f"{tp:.2f}x",
-                         tp >= TARGET_THROUGHPUT_RATIO))  # fmt: skip
-    if not any("LiteLLM" in r[0] for r in rows):
-        rows.append(("router vs LiteLLM proxy", "not run", None))
+    rows: list[tuple[str, str, bool | str | None]] = []  # str: a figure, not a target
+    kinds: Counter[str] = Counter()
+    for delay_ms, ov in ovs.items():
+        at = _model(delay_ms)
+        kinds.update(ov.get("kinds", Counter()))
+        o50 = ov.get("over50", {})
+        target = f"overhead p50 <= {TARGET_OVERHEAD_MS:g} ms at 100, {at}"
+        if ("router", 100) in o50:
+            v = o50["router", 100]
+            rows.append((target, f"{v:.2f} ms", v <= TARGET_OVERHEAD_MS))
+        else:
+            rows.append((target, "not run", None))
+        if ("forwarder", 100) in o50:  # whether any proxy on this stack can meet that target
+            v = o50["forwarder", 100]
+            floor = f"info: {'within' if v <= TARGET_OVERHEAD_MS else 'above'} the target"
+            rows.append((f"floor: forwarder overhead p50 at 100, {at}", f"{v:.2f} ms", floor))
+        against = False
+        for n in levels:
+            if ("router", n) in o50 and ("litellm", n) in o50:
+                against = True
+                share = o50["router", n] / o50["litellm", n]
+                rows.append((f"overhead router / LiteLLM <= 1/3 at {n}, {at}", _x(share),
+                             share <= TARGET_OVERHEAD_SHARE))  # fmt: skip
+                tp = ov["rate"]["router", n] / ov["rate"]["litellm", n]
+                rows.append((f"throughput router / LiteLLM >= 1 at {n}, {at}"
+                             + ("*" if delay_ms else ""), _x(tp),
+                             tp >= TARGET_THROUGHPUT_RATIO))  # fmt: skip
+        if not against:
+            rows.append((f"router vs LiteLLM proxy, {at}", "not run", None))
     if streams.get("ran"):
         e, rows_, n = streams["errors"], streams["rows"], streams["requests"]
         rows.append((f"{n:,} streams, 2 replicas: errors = 0", str(e), e == 0))
         rows.append((f"{n:,} streams: ledger rows = requests", f"{rows_:,}", rows_ == n))
     else:
         rows.append(("1,000 streams through 2 replicas", "not run", None))
+    width = max(44, *(len(r[0]) for r in rows))
     for target, measured, ok in rows:
-        verdict = "—" if ok is None else _verdict(ok)
-        print(f"  {target:<44} measured {measured:>9}   {verdict}")
-    for kind, count in ov.get("kinds", Counter()).most_common(6):
+        verdict = ok if isinstance(ok, str) else "—" if ok is None else _verdict(ok)
+        print(f"  {target:<{width}} measured {measured:>9}   {verdict}")
+    if any(r[0].endswith("*") for r in rows):
+        print(
+            "  (*: with a delay, a proxy that keeps up answers as fast as the model server lets\n"
+            "   it, N clients / delay, so the throughput that tells capacity is the model 0 ms "
+            "one)"
+        )
+    for kind, count in kinds.most_common(6):
         print(f"  failed x{count}: {kind}")
+
+
+def _model_ms(text: str) -> tuple[int, ...]:
+    """`--model-ms`: comma-separated whole milliseconds >= 0, in the order given."""
+    try:
+        out = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of ms: {text!r}") from None
+    if not out or min(out) < 0 or len(set(out)) != len(out):
+        raise argparse.ArgumentTypeError(f"want distinct delays >= 0, e.g. 0,1000: {text!r}")
+    return out
+
+
+def _start_proxies(
+    folder: Path,
+    server_port: int,
+    delay_ms: int,
+    keys: dict[str, str],
+    *,
+    forwarder: bool,
+    router: bool,
+    litellm: bool,
+    traced: bool,
+    stack: contextlib.ExitStack,
+) -> dict[str, _Proxy]:
+    """The proxies of one delay, their `api_base` on the model server with that delay in
+    its path; a side that does not start is left out (and said so)."""
+    proxies: dict[str, _Proxy] = {}
+    if forwarder:
+        upstream = bench_serving._base(server_port, "forwarder", delay_ms) + "/chat/completions"
+        proxies["forwarder"] = _forwarder_proxy(folder, f"forwarder-{delay_ms}ms", upstream,
+                                                traced)  # fmt: skip
+    if router:
+        config = folder / f"router-{delay_ms}ms.toml"
+        api_base = bench_serving._base(server_port, "router", delay_ms)
+        _router_config(config, api_base, "BENCH_ROUTER_KEY")
+        proxies["router"] = _router_proxy(
+            folder, f"router-{delay_ms}ms", config, keys["router"], traced
+        )
+    if litellm:
+        api_base = bench_serving._base(server_port, "litellm", delay_ms)
+        proxies["litellm"] = _litellm_proxy(
+            folder, api_base, keys["litellm"], traced, name=f"litellm-{delay_ms}ms"
+        )
+    for side, proxy in list(proxies.items()):
+        stack.enter_context(_running(proxy))
+        try:
+            proxy.start()
+        except RuntimeError as exc:
+            print(f"  {LABELS[side]} did not start, its side is not run:\n{exc}")
+            del proxies[side]
+    for side, proxy in proxies.items():
+        print(f"  {LABELS[side]}: ready in {proxy.started_in:.1f} s, pid {proxy.pid}, api_base "
+              f".../{side}/{delay_ms}/v1" + (" (under strace)" if traced else ""))  # fmt: skip
+        if side == "forwarder":  # what uvicorn picked, as the forwarder logged it
+            said = [line.removeprefix("forwarder: ") for line in proxy.tail().splitlines()
+                    if line.startswith("forwarder: ")]  # fmt: skip
+            print(f"    = {FORWARDER}: {', '.join(said) or 'said nothing at start'}")
+    return proxies
 
 
 def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915  (one run, in order)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer requests, one repeat")
-    parser.add_argument("--repeats", type=int, help=f"timed batches per side ({REPEATS})")
+    parser.add_argument("--repeats", type=int,
+                        help=f"timed batches per side ({REPEATS}; {DELAYED_REPEATS} with a "
+                        "model delay)")  # fmt: skip
+    parser.add_argument("--model-ms", type=_model_ms, default=MODEL_MS, metavar="LIST",
+                        help="the model server's delay per answer, comma-separated ms; one "
+                        f"round of the sides each ({','.join(map(str, MODEL_MS))})")  # fmt: skip
+    parser.add_argument("--no-forwarder", action="store_true",
+                        help="skip the bare forwarder (the floor: Starlette + uvicorn + aiohttp, "
+                        "no routing)")  # fmt: skip
     parser.add_argument("--no-router", action="store_true", help="skip router serve")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy")
     parser.add_argument("--no-streams", action="store_true", help="skip the 2-replica streams")
     parser.add_argument("--streams", type=int, default=STREAMS, help=f"({STREAMS:,})")
     args = parser.parse_args(argv)
-    repeats = args.repeats or (1 if args.quick else REPEATS)
-    requests = QUICK_REQUESTS if args.quick else REQUESTS
+    delays: tuple[int, ...] = args.model_ms
+    plans = {ms: _plan(ms, args.quick, args.repeats) for ms in delays}
     started = time.perf_counter()
     load0 = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     from importlib import metadata  # noqa: PLC0415
@@ -975,6 +1222,17 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915  (one run, in 
     why_not_router = None if args.no_router else _serve_available()
     if why_not_router is not None:
         print(f"router serve is not available, its side is not run: {why_not_router}")
+    use_router = not args.no_router and why_not_router is None
+    run_streams = not args.no_streams and use_router
+    planned = ["direct"] + ([] if args.no_forwarder else ["forwarder"]) + (
+        ["router"] if use_router else []) + ([] if args.no_litellm else ["litellm"])  # fmt: skip
+    expected = _expected_seconds(plans, planned, run_streams)
+    print(
+        f"expected run time: ~{expected / 60:.0f} min (rough: from earlier answers/s on 2 "
+        f"shared cores; {len(delays)} round(s) of {', '.join(planned)} at model delays "
+        f"{', '.join(f'{ms:,}' for ms in delays)} ms"
+        + (", then the streams)" if run_streams else ")")
+    )
     with (
         _loopback_only() as refused,
         tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp,
@@ -989,61 +1247,64 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915  (one run, in 
         client.ready()
         keys = {"router": "sk-bench-" + secrets.token_hex(16),
                 "litellm": "sk-bench-" + secrets.token_hex(16)}  # fmt: skip
-        proxies: dict[str, _Proxy] = {}
-        if not args.no_router and why_not_router is None:
-            config = folder / "router.toml"
-            _router_config(config, bench_serving._base(server.port, "router"), "BENCH_ROUTER_KEY")
-            proxies["router"] = _router_proxy(folder, "router", config, keys["router"], traced)
-        if not args.no_litellm:
-            proxies["litellm"] = _litellm_proxy(
-                folder, bench_serving._base(server.port, "litellm"), keys["litellm"], traced
-            )
-        for side, proxy in list(proxies.items()):
-            stack.enter_context(_running(proxy))
-            try:
-                proxy.start()
-            except RuntimeError as exc:
-                print(f"{LABELS[side]} did not start, its side is not run:\n{exc}")
-                del proxies[side]
         print(
-            "model server: bench_serving's asyncio HTTP/1.1 server, own process, answers at "
-            f"once; load client: raw asyncio streams, own process; event loop available to "
-            f"uvicorn: {uvloop}"
+            "model server: bench_serving's asyncio HTTP/1.1 server, own process, answers after "
+            "the delay in the request's path (/<side>/<ms>/v1/...); load client: raw asyncio "
+            f"streams, own process; event loop available to uvicorn: {uvloop}"
         )
-        for side, proxy in proxies.items():
-            print(f"{LABELS[side]}: ready in {proxy.started_in:.1f} s, pid {proxy.pid}"
-                  + (" (under strace)" if traced else ""))  # fmt: skip
         print(
-            f"each request: ~1k-token prompt, max_tokens={MAX_TOKENS}, temperature=0; "
-            f"{repeats} timed repeat(s) per side and level, requests per batch: "
-            + ", ".join(f"{requests[n]:,} at {n}" for n in LEVELS)
+            f"each request: ~1k-token prompt, max_tokens={MAX_TOKENS}, temperature=0; every "
+            "side calls the model server with the same delay; proxies started afresh for each "
+            "delay, one untimed warm-up batch per side"
         )
-        print()
-        print(f"1-2. closed loop at {', '.join(map(str, LEVELS))} concurrent clients")
-        batches = _overhead(
-            client=client,
-            server=server,
-            proxies=proxies,
-            keys=keys,
-            levels=LEVELS,
-            requests=requests,
-            repeats=repeats,
-        )
-        ov = _print_overhead(batches, LEVELS)
+        for ms, (requests, repeats) in plans.items():
+            fewer = "requests" + ("" if repeats == plans.get(0, plans[ms])[1] else " and repeats")
+            print(
+                f"  {_model(ms)}: {repeats} timed repeat(s) per side and level, requests per "
+                "batch: " + ", ".join(f"{requests[n]:,} at {n}" for n in LEVELS)
+                + ("" if ms == 0 else f" (fewer {fewer} than at 0 ms: each batch lasts >= "
+                   f"{MIN_PER_CLIENT} x the delay; >= {MIN_PER_CLIENT} requests per client)")
+            )  # fmt: skip
+        ovs: dict[int, dict[str, Any]] = {}
         offline: dict[str, tuple[int, list[str]]] = {}
-        for side, proxy in proxies.items():
-            proxy.stop()
-            offline[side] = proxy.outside()
+        for i, ms in enumerate(delays):
+            requests, repeats = plans[ms]
+            print()
+            print(f"1-2.{chr(ord('a') + i)} {_title(ms)}")
+            start = f"first requests spread over {ms:,} ms" if ms else "all at once"
+            print(f"  closed loop at {', '.join(map(str, LEVELS))} concurrent clients, {start}")
+            with contextlib.ExitStack() as round_stack:
+                proxies = _start_proxies(
+                    folder, server.port, ms, keys, forwarder=not args.no_forwarder,
+                    router=use_router, litellm=not args.no_litellm, traced=traced,
+                    stack=round_stack,
+                )  # fmt: skip
+                batches = _overhead(
+                    client=client,
+                    server=server,
+                    proxies=proxies,
+                    keys=keys,
+                    levels=LEVELS,
+                    requests=requests,
+                    repeats=repeats,
+                    delay_ms=ms,
+                )
+                for side, proxy in proxies.items():
+                    proxy.stop()
+                    total, bad = proxy.outside()
+                    total0, bad0 = offline.get(side, (0, []))
+                    offline[side] = (total0 + total, bad0 + bad)
+            ovs[ms] = _print_overhead(batches, LEVELS, ms, explain=i == 0)
         streams: dict[str, Any] = {"ran": False}
-        if not args.no_streams and why_not_router is None and not args.no_router:
+        if run_streams:
             print()
             print(f"3. {args.streams:,} concurrent streams through 2 router serve replicas on "
-                  "Redis, one ledger")  # fmt: skip
+                  "Redis, one ledger (the SSE model server answers at once)")  # fmt: skip
             streams = _streams(client, folder, traced, args.streams)
         refused_children = (folder / "refused.log").read_text().splitlines() if (
             folder / "refused.log").exists() else []  # fmt: skip
         workers_refused = client.run([], 0, 0)["refused"]
-    _targets(ov, streams, LEVELS)
+    _targets(ovs, streams, LEVELS)
     print()
     print("offline:")
     for side, (total, bad) in offline.items():
@@ -1058,7 +1319,10 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915  (one run, in 
         + (f": {refused_children[:5]}" if refused_children else "")
     )
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"load average at the end: {load}; {time.perf_counter() - started:.0f} s")
+    print(
+        f"load average at the end: {load}; {time.perf_counter() - started:.0f} s "
+        f"(expected ~{expected:.0f} s)"
+    )
 
 
 def _strace_works() -> bool:

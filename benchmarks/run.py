@@ -59,7 +59,7 @@ BENCHMARKS = (
     ("bench_quality", "7. per-prompt quality prediction"),
     ("bench_state", "8. shared state on Redis vs local"),
     ("bench_async", "9. the async path under load vs bare litellm.acompletion"),
-    ("bench_serve", "10. router serve vs the model server directly vs LiteLLM's proxy"),
+    ("bench_serve", "10. router serve vs the model server, a bare forwarder, LiteLLM's proxy"),
 )
 
 
