@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple
 from router._models import Features, Hosting, Weights
 
 __all__ = [
+    "CLOSED_BY_CALLER",
     "Attempt",
     "Candidate",
     "Cost",
@@ -23,6 +24,11 @@ __all__ = [
     "Verification",
     "response_text",
 ]
+
+CLOSED_BY_CALLER = "ClosedByCaller"
+"""A ledger record's `error` when its caller cut the request: a stream's `close()` /
+`aclose()`, a loop left early, the reading task cancelled (a server's client that
+disconnected)."""
 
 MICRO = 1_000_000
 """Micro-dollars per dollar: money is kept and summed as integers of 1e-6 USD."""

@@ -346,19 +346,41 @@ def test_an_invalid_request_span_says_invalid(spans: InMemorySpanExporter) -> No
     assert span.attributes["error.type"] == "InvalidRequest"
 
 
-def test_a_stream_its_caller_closes_early_is_counted_as_interrupted() -> None:
+def test_a_request_its_caller_cuts_is_counted_as_cancelled_not_as_a_failure() -> None:
+    """A stream closed after its first chunk (ledger: interrupted, ClosedByCaller) and a
+    request cancelled before its answer (ledger: error, CancelledError) are "cancelled":
+    an alert on provider failures must not fire when users press stop."""
+    from router.testing import hang  # noqa: PLC0415
     from router.testing import stream as streamed  # noqa: PLC0415
 
     backend = MockBackend(default=ok())
     r, a, _ = two_local(backend)
-    backend.script(streamed(("one ", "two ", "three")), deployment=a)
+    outcomes = ("ok", "interrupted", "error", "cancelled")
+
+    def counted() -> dict[tuple[str, str], float]:  # "none" is shared: compare deltas
+        return {
+            (d, o): value("router_requests_total", tenant="default", deployment=d, outcome=o)
+            for d in (a, "none")
+            for o in outcomes
+        }
+
+    before = counted()
+    backend.script(streamed(("one ", "two ", "three")), hang(5), deployment=a)
     s = r.stream(HI)
     next(iter(s))
     s.close()
-    assert value("router_requests_total", tenant="default", deployment=a, outcome="ok") == 0
-    assert (
-        value("router_requests_total", tenant="default", deployment=a, outcome="interrupted") == 1
-    )
+
+    async def cancelled() -> None:
+        task = asyncio.ensure_future(r.acomplete(HI))
+        await asyncio.sleep(0.2)  # the call is out, hanging
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled())
+    after = counted()
+    grew = {k: after[k] - before[k] for k in after if after[k] != before[k]}
+    assert grew == {(a, "cancelled"): 1, ("none", "cancelled"): 1}  # the call served by none
 
 
 def test_overhead_leaves_out_the_provider_call_and_the_retry_waits() -> None:
@@ -521,6 +543,48 @@ def test_a_request_is_one_span_with_a_child_per_attempt_under_the_callers_span(
     # the root ends after its children
     assert all(s.end_time is not None and root.end_time is not None for s in calls)
     assert max(s.end_time or 0 for s in calls) <= (root.end_time or 0)
+
+
+class _SeesSpans(MockBackend):
+    """MockBackend noting the span current when each call starts (what an instrumented
+    HTTP client or a propagator inside the call would take as its parent)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.seen: list[int] = []
+
+    def _note(self) -> None:
+        self.seen.append(trace.get_current_span().get_span_context().span_id)
+
+    def complete(self, *args: Any, **kwargs: Any) -> Any:
+        self._note()
+        return super().complete(*args, **kwargs)
+
+    async def acomplete(self, *args: Any, **kwargs: Any) -> Any:
+        self._note()
+        return await super().acomplete(*args, **kwargs)
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        self._note()
+        return super().stream(*args, **kwargs)
+
+    def astream(self, *args: Any, **kwargs: Any) -> Any:
+        self._note()
+        return super().astream(*args, **kwargs)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_attempts_span_is_current_while_its_call_runs(
+    spans: InMemorySpanExporter, mode: CallMode
+) -> None:
+    backend = _SeesSpans(default=ok("hello"))
+    r, a, _ = _two_traced(backend)
+    backend.script(server_error(500), deployment=a)
+    call(r, mode, HI, {})
+    calls = [s for s in spans.get_finished_spans() if s.name.startswith("chat ")]
+    assert len(calls) == 2
+    assert backend.seen == [span_id(s) for s in calls]
+    assert trace.get_current_span() is trace.INVALID_SPAN  # and none is left current
 
 
 def _two_traced(backend: MockBackend) -> tuple[router.Router, str, str]:

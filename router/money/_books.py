@@ -234,7 +234,7 @@ class Books:
             yield from store.settle_op(ticket.tenant, ticket.token, ticket.counters, cost)
         if ticket.notes:  # after settling, which may have queued: the record says so
             decision = dataclasses.replace(decision, shared_state=tuple(ticket.notes))
-        observed().recorded(decision, outcome)  # metrics and spans (router.observe)
+        observed().recorded(decision, outcome, error)  # metrics and spans (router.observe)
         if self.ledger is None:
             return decision
         row = row_of(

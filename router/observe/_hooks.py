@@ -53,9 +53,9 @@ class Watch:
 
     __slots__ = ()
 
-    def recorded(self, decision: Decision, outcome: str) -> None:
+    def recorded(self, decision: Decision, outcome: str, error: str | None = None) -> None:
         """The request's ledger record is being written (`Books._record`): its final
-        decision and outcome ("ok", "interrupted", "error", "unservable")."""
+        decision, outcome ("ok", "interrupted", "error", "unservable") and error column."""
 
     def verifying(self, first: str) -> Verifying:
         """The cascade starts verifying the free answer of deployment `first`."""
@@ -64,6 +64,15 @@ class Watch:
     def call_started(self, effect: Complete, nested: bool) -> Call | None:
         """A provider call goes out (`nested`: inside a `Gather`, e.g. a cascade sample)."""
         return None
+
+    def entered(self, call: Call | None) -> object:
+        """The call goes out now: make it the current span (a token for `left`), so that
+        what runs for it (an instrumented HTTP client, a propagator's headers) nests
+        under it."""
+        return None
+
+    def left(self, token: object) -> None:
+        """The call is back: undo `entered`."""
 
     def call_ended(
         self,
@@ -113,15 +122,18 @@ def bound(op: Op[Any], watch: Watch, nested: bool = False) -> Op[Any]:
         value, error = None, None
         if isinstance(effect, Complete):  # a completion, or a stream's head (OpenStream)
             call = watch.call_started(effect, nested)
+            entered = watch.entered(call)
             started = clock()
             try:
                 value = yield effect
             except GeneratorExit:
+                watch.left(entered)
                 _close(op, watch)
                 raise
             except BaseException as exc:
                 error = exc
             seconds = clock() - started
+            watch.left(entered)
             watch.call_ended(call, effect, seconds, result=value, error=error, nested=nested)
             continue
         if isinstance(effect, Gather):

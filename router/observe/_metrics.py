@@ -24,8 +24,10 @@ the config (`[[budgets]]`, "default", or `Observer.name_tenants`), at most
 request id or error message is ever a label value.
 
 `router_requests_total`'s outcomes: the ledger record's (`ok`, `interrupted`, `error`,
-`unservable`), with `cache_hit` and `budget_exhausted` told apart, and `invalid` for a
-request refused as invalid before it was planned (it has no record).
+`unservable`), with `cache_hit`, `budget_exhausted` and `cancelled` (its caller cut it:
+a stream closed or left after its first chunk, a request cancelled before its answer,
+e.g. a server's client that disconnected) told apart, and `invalid` for a request
+refused as invalid before it was planned (it has no record).
 
 Breakers and budgets are read when the metrics are rendered (`render_metrics()`), from
 every observing Router of this process; with shared state (Redis, or `[state]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from router._effects import run
+from router._records import CLOSED_BY_CALLER
 from router.errors import InvalidRequest
 from router.observe import _metrics as metrics_module
 from router.observe._hooks import Call, Verifying, Watch, bound
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
 __all__ = ["Observer"]
 
 T = TypeVar("T")
+
+CANCELLED = frozenset({CLOSED_BY_CALLER, "CancelledError"})
+"""The ledger `error`s of a request its caller cut: a stream left after its first chunk
+(outcome "interrupted"), a request cancelled before its answer (outcome "error", e.g. a
+server's client that disconnected): the `outcome` label "cancelled"."""
 
 INVALID = "invalid"
 """The `outcome` label of a request refused as invalid (`InvalidRequest`) before it was
@@ -190,6 +196,7 @@ class _Watch(Watch):
         "observer",
         "outcome",
         "provider_s",
+        "recorded_error",
         "span",
         "started",
         "tenant",
@@ -210,6 +217,7 @@ class _Watch(Watch):
         self.head_overhead = 0.0
         self.decision: Decision | None = None
         self.outcome: str | None = None
+        self.recorded_error: str | None = None
         self.finished = False
         self.span: Any = None
         self.ctx: Any = None
@@ -259,8 +267,8 @@ class _Watch(Watch):
 
     # -- hooks (router.observe._hooks.Watch) --------------------------------------------
 
-    def recorded(self, decision: Decision, outcome: str) -> None:
-        self.decision, self.outcome = decision, outcome
+    def recorded(self, decision: Decision, outcome: str, error: str | None = None) -> None:
+        self.decision, self.outcome, self.recorded_error = decision, outcome, error
 
     def verifying(self, first: str) -> Verifying:
         if self.tracer is None:
@@ -300,6 +308,19 @@ class _Watch(Watch):
             attributes=attributes,
         )
         return span
+
+    def entered(self, call: Call | None) -> object:
+        if call is None:
+            return None
+        from opentelemetry import context, trace  # noqa: PLC0415  (loaded: a span exists)
+
+        return context.attach(trace.set_span_in_context(call))  # type: ignore[arg-type]
+
+    def left(self, token: object) -> None:
+        if token is not None:
+            from opentelemetry import context  # noqa: PLC0415
+
+            context.detach(token)  # type: ignore[arg-type]
 
     def call_ended(
         self,
@@ -353,7 +374,8 @@ class _Watch(Watch):
         self.finished = True
         elapsed = time.perf_counter() - self.started
         decision = self.decision or final
-        outcome = _outcome(decision, self.outcome) if self.outcome is not None else None
+        recorded = self.outcome
+        outcome = _outcome(decision, recorded, self.recorded_error) if recorded else None
         if outcome is None and isinstance(error, InvalidRequest):  # refused before planning
             outcome = INVALID
         m = self.observer.metrics
@@ -374,9 +396,12 @@ class _Watch(Watch):
 # -- what goes into metrics and spans ---------------------------------------------------
 
 
-def _outcome(decision: Decision | None, recorded: str) -> str:
-    """The `outcome` label: the ledger's outcome, with a cache hit and a budget refusal
-    told apart ("cache_hit", "budget_exhausted")."""
+def _outcome(decision: Decision | None, recorded: str, error: str | None = None) -> str:
+    """The `outcome` label: the ledger's outcome, with a cache hit, a budget refusal and
+    a request its caller cut ("cache_hit", "budget_exhausted", "cancelled") told apart:
+    an alert on provider failures must not fire when users press stop."""
+    if error in CANCELLED:
+        return "cancelled"
     if decision is None:
         return recorded
     if recorded == "ok" and decision.cache_hit:

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, NoReturn
 
 from router._effects import Op, arun, done, run
-from router._records import Decision, Usage
+from router._records import CLOSED_BY_CALLER, Decision, Usage
 from router.errors import ProviderError, ProviderUnavailable, StreamInterrupted
 from router.money import usage_of
 
@@ -50,9 +50,6 @@ end or None) -> an op that records the request and gives the final decision
 
 INTERRUPTED = "StreamInterrupted"
 """The cut of a stream the provider broke after its first chunk."""
-CLOSED_BY_CALLER = "ClosedByCaller"
-"""The cut of a stream its caller stopped reading before its end: `close()`/`aclose()`,
-a loop left early, the reading task cancelled (a server's client that disconnected)."""
 
 
 def _has_output(chunk: Chunk) -> bool:
