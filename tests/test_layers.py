@@ -81,6 +81,7 @@ BASE = (
     "router._effects",
     "router._validation",
     "router._lazy",
+    "router._loops",
 )
 ALL_BUT_TOOLS = (
     "base", "observe", "decision", "quality", "state", "money", "serving", "facade",

@@ -25,6 +25,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from router._loops import PerLoop
 from router._models import Deployment
 from router.errors import (
     AuthenticationFailed,
@@ -112,6 +113,22 @@ def _no_cookies() -> http.cookiejar.CookieJar:
     return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
+def _new_session() -> Any:
+    """An aiohttp session for the running loop (`PerLoop`: one per loop)."""
+    import aiohttp  # noqa: PLC0415  (loaded on first use)
+
+    connector = aiohttp.TCPConnector(limit=_CONNECTIONS, limit_per_host=_PER_HOST)
+    # No cookie jar: a cookie one tenant's answer set must never ride on another
+    # tenant's request (and the jar's bookkeeping was a fifth of aiohttp's work).
+    return aiohttp.ClientSession(
+        connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+    )
+
+
+async def _close_session(session: Any) -> None:
+    await session.close()
+
+
 def _broken(deployment: str) -> ProviderUnavailable:
     return ProviderUnavailable(deployment, "unreachable or broken response")
 
@@ -159,8 +176,8 @@ class DirectClient:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sessions: dict[asyncio.AbstractEventLoop, tuple[Any, Any]] = {}
-        """Each loop's aiohttp session, and the async generator that closes it."""
+        self._sessions: PerLoop[Any] = PerLoop(_new_session, _close_session)
+        """Each loop's aiohttp session, closed when its loop shuts down."""
         self._sync: Any = None
 
     # -- the request -----------------------------------------------------------------
@@ -259,37 +276,7 @@ class DirectClient:
     # -- on the event loop: aiohttp ----------------------------------------------------
 
     async def _session(self) -> Any:
-        loop = asyncio.get_running_loop()
-        found = self._sessions.get(loop)
-        if found is not None:
-            return found[0]
-        import aiohttp  # noqa: PLC0415  (loaded on first use)
-
-        connector = aiohttp.TCPConnector(limit=_CONNECTIONS, limit_per_host=_PER_HOST)
-        # No cookie jar: a cookie one tenant's answer set must never ride on another
-        # tenant's request (and the jar's bookkeeping was a fifth of aiohttp's work).
-        session = aiohttp.ClientSession(
-            connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
-        )
-        keeper = self._keeper(loop, session)
-        with self._lock:
-            for old in [old for old in self._sessions if old.is_closed()]:
-                del self._sessions[old]  # its loop is gone; nothing can close it now
-            self._sessions[loop] = (session, keeper)
-        await keeper.__anext__()
-        return session
-
-    async def _keeper(self, loop: asyncio.AbstractEventLoop, session: Any) -> AsyncIterator[None]:
-        """Holds the loop's session until the loop shuts down its async generators
-        (`asyncio.run` does), then closes it."""
-        try:
-            yield
-        finally:
-            with self._lock:
-                if self._sessions.get(loop, (None,))[0] is session:
-                    del self._sessions[loop]
-            if not loop.is_closed():
-                await session.close()
+        return self._sessions.current() or await self._sessions.get()
 
     async def acomplete(
         self, deployment: Deployment, params: dict[str, Any], timeout: float

@@ -42,11 +42,12 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from router._effects import Op, Port, run
+from router._loops import PerLoop
 from router.decision import is_organisation_counter
 from router.errors import ProviderError
 from router.state import Counters, Limits, StateUnavailable, _lua
@@ -103,16 +104,12 @@ _Request = _Command | _Script
 
 
 class _Loop:
-    """The `redis.asyncio` client of one event loop, with its registered scripts.
-
-    It is closed while its loop shuts down: `keeper` is an async generator started on that
-    loop, and `asyncio.run` (any runner that calls `loop.shutdown_asyncgens()`) closes it
-    before closing the loop; its `finally` closes the client there."""
+    """The `redis.asyncio` client of one event loop, with its registered scripts (kept
+    and closed with its loop by `router._loops.PerLoop`)."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.scripts: dict[str, Any] = {}
-        self.keeper: Any = None
         self.slots = asyncio.Semaphore(CONNECTIONS_PER_LOOP)
 
     def script(self, source: str) -> Any:
@@ -121,22 +118,9 @@ class _Loop:
             found = self.scripts[source] = self.client.register_script(source)
         return found
 
-    def abandon(self) -> None:
-        """Forget a client whose loop was closed without shutting down (no `asyncio.run`):
-        nothing can run on that loop any more; its sockets are left to the garbage
-        collector."""
-        keeper, self.keeper = self.keeper, None
-        if keeper is not None:
-            with contextlib.suppress(StopIteration, RuntimeError):
-                keeper.aclose().send(None)  # its `finally` sees the closed loop: no await
 
-    async def close(self) -> None:
-        keeper, self.keeper = self.keeper, None
-        if keeper is not None:
-            await keeper.aclose()
-
-
-_closing: set[asyncio.Task[None]] = set()  # closes scheduled by `close()` on a running loop
+async def _aclose_loop(own: _Loop) -> None:
+    await own.client.aclose()
 
 
 class _Link:
@@ -169,7 +153,7 @@ class _Link:
         self._down_until = 0.0
         self._lock = threading.Lock()
         self._scripts: dict[str, Any] = {}
-        self._loops: dict[asyncio.AbstractEventLoop, _Loop] = {}
+        self._loops: PerLoop[_Loop] = PerLoop(self._loop_client, _aclose_loop)
 
     @property
     def up(self) -> bool:
@@ -188,7 +172,7 @@ class _Link:
             return request.on(self.client, self.script)
 
     async def arun(self, request: _Request) -> Any:
-        own = self._loops.get(asyncio.get_running_loop()) or await self._loop_client()
+        own = self._loops.current() or await self._loops.get()
         async with own.slots:  # the breaker is asked after the wait for a slot
             with self._breaker():
                 return await request.on(own.client, own.script)
@@ -214,57 +198,21 @@ class _Link:
                     self._down_until = 0.0
                     log.warning("shared state %s reachable again", self._safe_url())
 
-    async def _loop_client(self) -> _Loop:
-        """A new client for the running loop (the first request on it)."""
-        loop = asyncio.get_running_loop()
+    def _loop_client(self) -> _Loop:
+        """A new client for the running loop (its first request)."""
         import redis.asyncio as aredis  # noqa: PLC0415
 
-        with self._lock:
-            dead = [self._loops.pop(old) for old in list(self._loops) if old.is_closed()]
-            options = {
-                **self._options,
-                "socket_timeout": max(self._options["socket_timeout"], ASYNC_READ_TIMEOUT),
-            }
-            found = self._loops[loop] = _Loop(aredis.Redis.from_url(self.url, **options))
-        for own in dead:
-            own.abandon()
-        found.keeper = self._keeper(loop, found)
-        await found.keeper.__anext__()
-        return found
-
-    async def _keeper(self, loop: asyncio.AbstractEventLoop, own: _Loop) -> AsyncIterator[None]:
-        """Holds the loop's client until the loop shuts down (or `close()`), then closes it."""
-        try:
-            yield
-        finally:
-            with self._lock:
-                if self._loops.get(loop) is own:
-                    del self._loops[loop]
-            if not loop.is_closed():
-                await own.client.aclose()
+        options = {
+            **self._options,
+            "socket_timeout": max(self._options["socket_timeout"], ASYNC_READ_TIMEOUT),
+        }
+        return _Loop(aredis.Redis.from_url(self.url, **options))
 
     def close(self) -> None:
         """Close the blocking client and every loop's client that can still be closed, on
-        its own loop: scheduled when that loop runs, run when it is idle."""
+        its own loop (`PerLoop.close`)."""
         self.client.close()
-        with self._lock:
-            loops, self._loops = list(self._loops.items()), {}
-        try:
-            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        for loop, own in loops:
-            if loop.is_closed():
-                own.abandon()
-            elif loop is here:
-                task = loop.create_task(own.close())
-                _closing.add(task)
-                task.add_done_callback(_closing.discard)
-            elif loop.is_running():
-                asyncio.run_coroutine_threadsafe(own.close(), loop)
-            elif here is None:
-                loop.run_until_complete(own.close())
-            # else: an idle loop while this thread runs another: its shutdown closes it
+        self._loops.close()
 
     def warmup(self) -> None:
         """Load the asyncio client's module now (the first async request would otherwise
