@@ -26,7 +26,7 @@ from test_mock_backend import (  # the parity test's faults, fixture and helpers
 )
 
 from router import Router
-from router.errors import ConfigError, MissingCredentials
+from router.errors import ConfigError, MissingCredentials, ProviderUnavailable
 from router.serving._backends import LiteLLMBackend
 from router.testing import Fault, FaultServer, ok, rate_limited, server_error, stream
 
@@ -171,6 +171,24 @@ def test_a_cookie_one_answer_sets_is_never_sent_with_the_next_request(
         asyncio.run(twice())
     assert len(server.request_headers) == 2
     assert all("cookie" not in headers for headers in server.request_headers)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_redirect_is_never_followed(server: FaultServer, mode: str, status: int) -> None:
+    """A local deployment answering a redirect must not carry the prompt elsewhere:
+    nothing reaches the Location, and the error says what to fix."""
+    with FaultServer() as elsewhere:
+        location = elsewhere.base_url.rstrip("/") + "/chat/completions"
+        moved = Fault("ok", status=status, body=b"moved", headers=(("Location", location),))
+        d = _deployment(server, client="direct")
+        server.clear()
+        server.script(moved)
+        out = _outcome(LiteLLMBackend(), d, mode, _params("ok"), TIMEOUT)
+        assert elsewhere.requests == []
+    assert out["error"]["class"] is ProviderUnavailable
+    assert out["error"]["status"] == status
+    assert f"redirect (HTTP {status}), which is not followed" in out["error"]["message"]
 
 
 def _router(*servers: FaultServer) -> Router:

@@ -85,10 +85,21 @@ def _retry_after(value: str | None) -> float | None:
         return None  # an HTTP date: fall back to the exponential backoff
 
 
+_NOT_AN_ANSWER = 300
+"""From this status on, an HTTP answer is not a completion. A redirect (3xx) is never
+followed, by either client: it would send the request, prompt and all, to a place the
+policy did not choose (a local deployment redirecting off the machine)."""
+
+
 def status_error(
     deployment: str, status: int, body: bytes, retry_after: str | None
 ) -> ProviderError:
-    """The router error for an HTTP answer with a status of 400 or more."""
+    """The router error for an HTTP answer with a status of 300 or more."""
+    if status < 400:
+        return ProviderUnavailable(
+            deployment, f"answered with a redirect (HTTP {status}), which is not followed: "
+            "set api_base to where the server really is", status=status,
+        )  # fmt: skip
     code, message = _error_fields(body)
     if status == 400 and (
         code == "context_length_exceeded"
@@ -235,7 +246,7 @@ class DirectClient:
         except Exception as exc:
             error = self._failed(exc, deployment, timeout)
         else:
-            if response.status_code >= 400:
+            if response.status_code >= _NOT_AN_ANSWER:
                 error = status_error(
                     deployment.name, response.status_code, content,
                     response.headers.get("retry-after"),
@@ -253,7 +264,7 @@ class DirectClient:
             with self._client().stream(
                 "POST", url, content=body, headers=headers, timeout=timeout
             ) as response:
-                if response.status_code >= 400:
+                if response.status_code >= _NOT_AN_ANSWER:
                     content = response.read()
                     error = status_error(
                         deployment.name, response.status_code, content,
@@ -286,7 +297,9 @@ class DirectClient:
         error: ProviderError
         try:
             async with asyncio.timeout(timeout):
-                async with session.post(url, data=body, headers=headers) as response:
+                async with session.post(
+                    url, data=body, headers=headers, allow_redirects=False
+                ) as response:
                     content = await response.read()
                     status, retry = response.status, response.headers.get("retry-after")
         except TimeoutError:
@@ -294,7 +307,7 @@ class DirectClient:
         except Exception as exc:
             error = self._failed(exc, deployment, timeout)
         else:
-            if status >= 400:
+            if status >= _NOT_AN_ANSWER:
                 error = status_error(deployment.name, status, content, retry)
             else:
                 return _completion(deployment.name, content)
@@ -309,10 +322,11 @@ class DirectClient:
         try:
             async with asyncio.timeout(timeout):  # to the answer's head; then per read
                 response = await session.post(
-                    url, data=body, headers=headers, timeout=_read_timeout(timeout)
-                )
+                    url, data=body, headers=headers, timeout=_read_timeout(timeout),
+                    allow_redirects=False,
+                )  # fmt: skip
             async with response:
-                if response.status >= 400:
+                if response.status >= _NOT_AN_ANSWER:
                     content = await response.read()
                     error = status_error(
                         deployment.name, response.status, content,
