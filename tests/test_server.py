@@ -151,16 +151,33 @@ def test_the_async_sdk_streams(server: kit.Running, fleet: tuple[FaultServer, Fa
 
 
 def sse(body: bytes) -> list[bytes]:
+    """The `data:` events of a stream, in order (a comment block, `cost_comments`, aside)."""
     assert body.endswith(b"\n\n")
     assert b"\r" not in body
-    events = body[:-2].split(b"\n\n")
+    events = [e for e in body[:-2].split(b"\n\n") if not e.startswith(b": ")]
     assert all(e.startswith(b"data: ") and b"\n" not in e for e in events)
     return [e.removeprefix(b"data: ") for e in events]
 
 
+def cost_comments(body: bytes) -> dict[str, str]:
+    """The stream's SSE comment lines (`: name: value`), which must sit just before
+    `data: [DONE]`."""
+    blocks = body[:-2].split(b"\n\n")
+    comments = [b for b in blocks if b.startswith(b": ")]
+    if not comments:
+        return {}
+    assert len(comments) == 1
+    assert blocks[-2:] == [comments[0], b"data: [DONE]"]
+    lines = comments[0].decode().split("\n")
+    return dict(line.removeprefix(": ").split(": ", 1) for line in lines)
+
+
 @pytest.mark.parametrize("include_usage", [True, False], ids=["usage", "no-usage"])
 def test_the_stream_is_openais_bytes(
-    server: kit.Running, fleet: tuple[FaultServer, FaultServer], include_usage: bool
+    server: kit.Running,
+    fleet: tuple[FaultServer, FaultServer],
+    served: tuple[kit.Running, router.Router, Path],
+    include_usage: bool,
 ) -> None:
     fleet[0].script(stream(("he", "llo")))
     body: dict[str, Any] = {**kit.CHAT, "stream": True}
@@ -174,6 +191,10 @@ def test_the_stream_is_openais_bytes(
         assert len(response.headers["x-request-id"]) == 24
         assert "x-router-cost-usd" not in response.headers  # not known before the body
         raw = response.read()
+    row = record_of(served[2], response.headers["x-request-id"])
+    trailer = cost_comments(raw)  # settled at the end: what the JSON answer's headers say
+    assert trailer["x-router-cost-usd"] == f"{row['cost_micro'] / 1e6:.6f}" == "0.000000"
+    assert float(trailer["x-router-saved-usd"]) > 0  # the baseline ("api") would have cost
     events = sse(raw)
     assert events[-1] == b"[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]

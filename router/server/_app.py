@@ -15,8 +15,9 @@ minus the calls to deployments as its attempts record them, the client library's
 inside a call included), `x-router-cost-usd` and `x-router-saved-usd`
 (the latter with a `[router] baseline` only). A stream's headers leave before its body,
 so they hold what is known when the first chunk is ready: the request id, served-by,
-sensitivity and overhead; its cost is settled when it ends (in the ledger and the usage
-chunk's tokens, not in a header).
+sensitivity and overhead; its cost is settled when it ends, and written as SSE comment
+lines before `[DONE]` (`: x-router-cost-usd: ...`, which SSE parsers skip), and in the
+ledger.
 """
 
 from __future__ import annotations
@@ -46,7 +47,14 @@ from router.errors import (
 from router.server._errors import Answer, answer_for, error_body, plain
 from router.server._keys import KeyRing
 from router.server._openai import BodyError, completion, parse_body
-from router.server._sse import ClientGone, EventStream, Receive, Send, or_disconnect
+from router.server._sse import (
+    ClientGone,
+    EventStream,
+    Receive,
+    Send,
+    cost_fields,
+    or_disconnect,
+)
 
 __all__ = ["CONFIG_ENV", "Server", "app_from_env", "create_app"]
 
@@ -373,11 +381,8 @@ def _decision_headers(decision: Decision, started: float, *, final: bool) -> dic
         "x-router-sensitivity": decision.features.sensitivity,
         "x-router-overhead-ms": f"{overhead:.3f}",
     }
-    cost = decision.cost
-    if final and cost is not None:
-        headers["x-router-cost-usd"] = f"{cost.usd:.6f}"
-        if cost.saved_usd is not None:
-            headers["x-router-saved-usd"] = f"{cost.saved_usd:.6f}"
+    if final:
+        headers.update(cost_fields(decision))
     return headers
 
 

@@ -5,7 +5,9 @@ OpenAI's stream is plain SSE with one field: `data: {compact JSON}\\n\\n` per ch
 event and no `[DONE]` (the SDKs raise it as an APIError). That is a dozen lines, so the
 writer is ours rather than sse-starlette's: the bytes are exactly these (no `event:`,
 `id:` or ping comments, no `\\r\\n`), and the disconnect handling below is what the
-router's pipeline needs, not a generic task group.
+router's pipeline needs, not a generic task group. One addition: a stream that ended
+well carries its cost as SSE comment lines before `[DONE]` (`cost_comment`), which every
+SSE parser skips, since its headers left before the cost was known.
 
 A client that disconnects cancels what runs for it: `or_disconnect` races a coroutine
 (`Router.acomplete`, or opening a stream) against the ASGI `http.disconnect` message, and
@@ -30,9 +32,17 @@ from router.server._errors import answer_for, plain
 from router.server._openai import chunk, usage_chunk, usage_of
 
 if TYPE_CHECKING:
-    from router import AsyncStream
+    from router import AsyncStream, Decision
 
-__all__ = ["DONE", "ClientGone", "EventStream", "event", "or_disconnect"]
+__all__ = [
+    "DONE",
+    "ClientGone",
+    "EventStream",
+    "cost_comment",
+    "cost_fields",
+    "event",
+    "or_disconnect",
+]
 
 T = TypeVar("T")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -49,6 +59,27 @@ def event(payload: Mapping[str, Any]) -> bytes:
         + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
         + b"\n\n"
     )
+
+
+def cost_fields(decision: Decision) -> dict[str, str]:
+    """What the request cost, as the `x-router-cost-usd` (and, with a baseline,
+    `x-router-saved-usd`) headers say it; empty before it is settled."""
+    cost = decision.cost
+    if cost is None:
+        return {}
+    fields = {"x-router-cost-usd": f"{cost.usd:.6f}"}
+    if cost.saved_usd is not None:
+        fields["x-router-saved-usd"] = f"{cost.saved_usd:.6f}"
+    return fields
+
+
+def cost_comment(decision: Decision) -> bytes:
+    """A settled stream's cost, which its headers (sent first) could not hold, as SSE
+    comment lines before `[DONE]`: `: x-router-cost-usd: 0.000123`. Every SSE parser
+    skips lines that start with ":" (the OpenAI SDKs do), so clients see OpenAI's
+    events unchanged, and a reader of the raw stream sees the cost."""
+    lines = "".join(f": {name}: {value}\n" for name, value in cost_fields(decision).items())
+    return (lines + "\n").encode() if lines else b""
 
 
 class ClientGone(Exception):
@@ -138,6 +169,7 @@ class EventStream:
                 u = stream.decision.usage
                 counts = (u.prompt_tokens, u.completion_tokens) if u else (0, 0)
                 tail = event(usage_chunk(last, usage_of(stream.usage, counts)))
+            tail += cost_comment(stream.decision)
             await send({"type": "http.response.body", "body": tail + DONE, "more_body": False})
             self.done("ok")
         except StreamInterrupted as exc:
