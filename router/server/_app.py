@@ -15,9 +15,9 @@ minus the calls to deployments as its attempts record them, the client library's
 inside a call included), `x-router-cost-usd` and `x-router-saved-usd`
 (the latter with a `[router] baseline` only). A stream's headers leave before its body,
 so they hold what is known when the first chunk is ready: the request id, served-by,
-sensitivity and overhead; its cost is settled when it ends, and written as SSE comment
-lines before `[DONE]` (`: x-router-cost-usd: ...`, which SSE parsers skip), and in the
-ledger.
+sensitivity and overhead; its cost is settled when it ends: in the ledger, and, with
+`stream_options.include_usage`, in the usage chunk's `x_router` object
+(`{"cost_usd": ..., "saved_usd": ...}`).
 """
 
 from __future__ import annotations

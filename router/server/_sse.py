@@ -5,9 +5,9 @@ OpenAI's stream is plain SSE with one field: `data: {compact JSON}\\n\\n` per ch
 event and no `[DONE]` (the SDKs raise it as an APIError). That is a dozen lines, so the
 writer is ours rather than sse-starlette's: the bytes are exactly these (no `event:`,
 `id:` or ping comments, no `\\r\\n`), and the disconnect handling below is what the
-router's pipeline needs, not a generic task group. One addition: a stream that ended
-well carries its cost as SSE comment lines before `[DONE]` (`cost_comment`), which every
-SSE parser skips, since its headers left before the cost was known.
+router's pipeline needs, not a generic task group. One addition: with `include_usage`,
+the usage chunk of a stream that ended well carries its cost in an `x_router` object
+(`cost_extension`), since its headers left before the cost was known.
 
 A client that disconnects cancels what runs for it: `or_disconnect` races a coroutine
 (`Router.acomplete`, or opening a stream) against the ASGI `http.disconnect` message, and
@@ -38,7 +38,7 @@ __all__ = [
     "DONE",
     "ClientGone",
     "EventStream",
-    "cost_comment",
+    "cost_extension",
     "cost_fields",
     "event",
     "or_disconnect",
@@ -73,13 +73,17 @@ def cost_fields(decision: Decision) -> dict[str, str]:
     return fields
 
 
-def cost_comment(decision: Decision) -> bytes:
-    """A settled stream's cost, which its headers (sent first) could not hold, as SSE
-    comment lines before `[DONE]`: `: x-router-cost-usd: 0.000123`. Every SSE parser
-    skips lines that start with ":" (the OpenAI SDKs do), so clients see OpenAI's
-    events unchanged, and a reader of the raw stream sees the cost."""
-    lines = "".join(f": {name}: {value}\n" for name, value in cost_fields(decision).items())
-    return (lines + "\n").encode() if lines else b""
+def cost_extension(decision: Decision) -> dict[str, float]:
+    """A settled stream's cost, which its headers (sent first) could not hold, for the
+    `include_usage` chunk's `x_router` object: {"cost_usd", "saved_usd" (with a
+    baseline)}. An extra key in a chunk is what OpenAI's own additions look like to a
+    client (the SDKs keep unknown keys; a hand-written parser reads the keys it knows);
+    an SSE comment line was not: parsers written against OpenAI's streams, which never
+    carry one, broke on it."""
+    return {
+        name.removeprefix("x-router-").replace("-", "_"): float(value)
+        for name, value in cost_fields(decision).items()
+    }
 
 
 class ClientGone(Exception):
@@ -168,8 +172,11 @@ class EventStream:
             if self.include_usage:
                 u = stream.decision.usage
                 counts = (u.prompt_tokens, u.completion_tokens) if u else (0, 0)
-                tail = event(usage_chunk(last, usage_of(stream.usage, counts)))
-            tail += cost_comment(stream.decision)
+                final = usage_chunk(last, usage_of(stream.usage, counts))
+                cost = cost_extension(stream.decision)
+                if cost:
+                    final["x_router"] = cost
+                tail = event(final)
             await send({"type": "http.response.body", "body": tail + DONE, "more_body": False})
             self.done("ok")
         except StreamInterrupted as exc:
