@@ -53,11 +53,11 @@
 3. **1,000 concurrent streams through 2 replicas**: two `router serve` processes on two
    ports, one config: `state = "redis://..."` (a real redis-server started here, see
    router/testing/redis_server.py) and one SQLite ledger. The model server here is this
-   file's `--sse-server`, the same asyncio server answering SSE at once (bench_serving's
-   answers JSON only). 1,000 streams at once, half to each replica, each on a new
-   connection; a stream counts when its status is 200 and it ends with `data: [DONE]`.
-   The ledger's rows are counted before and after (the replicas are then stopped with
-   SIGTERM, which drains them, and counted again).
+   file's `--sse-server`: bench_serving's server with a listen backlog of 4,096, answering
+   SSE at once under a side that starts with `sse`. 1,000 streams at once, half to each
+   replica, each on a new connection; a stream counts when its status is 200 and it ends
+   with `data: [DONE]`. The ledger's rows are counted before and after (the replicas are
+   then stopped with SIGTERM, which drains them, and counted again).
 
 Processes: the load client is a worker process of its own (raw asyncio streams, no HTTP
 library: it should cost the least CPU it can) that the parent drives batch by batch
@@ -337,72 +337,6 @@ class _Client(bench_serving.WorkerProcess):
         self.proc.stdin.flush()
         out: dict[str, Any] = json.loads(self._line(bench_serving._WORKER_RESULT))
         return out
-
-
-# --- the streaming model server (a child process) ----------------------------------------
-
-
-def _sse_body() -> bytes:
-    base: dict[str, Any] = {"id": "chatcmpl-bench", "object": "chat.completion.chunk"}
-    base |= {"created": 0, "model": MODEL}
-    events: list[dict[str, Any]] = [
-        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "hel"},
-                      "finish_reason": None}]},
-        {"choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": None}]},
-        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 2,
-                                  "total_tokens": 9}},
-    ]  # fmt: skip
-    text = "".join(f"data: {json.dumps(base | e)}\n\n" for e in events) + "data: [DONE]\n\n"
-    return text.encode()
-
-
-async def _sse_serve_forever() -> None:
-    """bench_serving's server, answering SSE at once under a path prefix that starts with
-    `sse` (`/sse.../<ms>/v1/chat/completions`; the request body is not read, so the prefix
-    says it), JSON under any other; `GET /stats` as there."""
-    from collections import defaultdict  # noqa: PLC0415
-
-    sides: defaultdict[str, bench_serving._Side] = defaultdict(bench_serving._Side)
-    answer = bench_serving._response(200, json.dumps(bench_serving._COMPLETION).encode())
-    sse = _sse_body()
-    streamed = (
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-        f"Content-Length: {len(sse)}\r\nConnection: keep-alive\r\n\r\n"
-    ).encode() + sse
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        owner: str | None = None
-        try:
-            while True:
-                method, path, close = await bench_serving._read_request(reader)
-                parts = path.split("/")
-                if method == "POST" and len(parts) == 6 and path.endswith("/chat/completions"):
-                    side = sides[parts[1]]
-                    if owner is None:
-                        owner = parts[1]
-                        side.opened += 1
-                    side.requests += 1
-                    writer.write(streamed if parts[1].startswith("sse") else answer)
-                elif path == "/stats":
-                    if method == "POST":
-                        for s in sides.values():
-                            s.requests = s.opened = 0
-                    body = {name: vars(s) for name, s in sides.items()}
-                    writer.write(bench_serving._response(200, json.dumps(body).encode()))
-                else:
-                    writer.write(bench_serving._response(404, b'{"error": {}}'))
-                await writer.drain()
-                if close:
-                    break
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    await server.serve_forever()
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -1347,6 +1281,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--worker"]:
         _client()
     elif sys.argv[1:] == ["--sse-server"]:
-        asyncio.run(_sse_serve_forever())
+        asyncio.run(bench_serving._serve_forever(backlog=4096))  # 1,000 streams connect at once
     else:
         main()

@@ -90,6 +90,28 @@ _COMPLETION = {
 }
 
 
+def _sse_response() -> bytes:
+    """The streamed answer (`hello` in two chunks, then the usage chunk and `[DONE]`), as a
+    whole HTTP response: what a side whose prefix starts with `sse` gets."""
+    base: dict[str, Any] = {"id": "chatcmpl-bench", "object": "chat.completion.chunk"}
+    base |= {"created": 0, "model": _COMPLETION["model"]}
+    events: list[dict[str, Any]] = [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "hel"},
+                      "finish_reason": None}]},
+        {"choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": None}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 2,
+                                  "total_tokens": 9}},
+    ]  # fmt: skip
+    text = "".join(f"data: {json.dumps(base | e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    sse = text.encode()
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        f"Content-Length: {len(sse)}\r\nConnection: keep-alive\r\n\r\n"
+    )
+    return head.encode() + sse
+
+
 @dataclass
 class _Side:
     """Server-side counts for one path prefix (one side of the benchmark)."""
@@ -127,12 +149,15 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bool]:
     return method, path, close
 
 
-async def _serve_forever() -> None:
+async def _serve_forever(backlog: int = 2048) -> None:
     """OpenAI-compatible enough for litellm: `POST /<side>/<ms>/v1/chat/completions`
-    answers `hello` after `ms` milliseconds. `GET /stats` reports the counts per side
-    (`POST /stats` resets them). HTTP/1.1 keep-alive, `Connection: close` honoured."""
+    answers `hello` after `ms` milliseconds, as JSON, or as Server-Sent Events when the
+    side starts with `sse` (the body is not read, so the prefix says it; bench_serve.py's
+    streams). `GET /stats` reports the counts per side (`POST /stats` resets them).
+    HTTP/1.1 keep-alive, `Connection: close` honoured."""
     sides: defaultdict[str, _Side] = defaultdict(_Side)
-    answer = json.dumps(_COMPLETION).encode()
+    answer = _response(200, json.dumps(_COMPLETION).encode())
+    streamed = _sse_response()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         owner: str | None = None
@@ -153,7 +178,7 @@ async def _serve_forever() -> None:
                             await asyncio.sleep(int(parts[2]) / 1000)
                     finally:
                         side.in_flight -= 1
-                    writer.write(_response(200, answer))
+                    writer.write(streamed if parts[1].startswith("sse") else answer)
                 elif path == "/stats":
                     if method == "POST":
                         for s in sides.values():
@@ -171,7 +196,7 @@ async def _serve_forever() -> None:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=2048)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=backlog)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
