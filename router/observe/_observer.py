@@ -375,7 +375,7 @@ class _Watch(Watch):
         elapsed = time.perf_counter() - self.started
         decision = self.decision or final
         recorded = self.outcome
-        outcome = _outcome(decision, recorded, self.recorded_error) if recorded else None
+        outcome = None if recorded is None else _outcome(decision, recorded, self.recorded_error)
         if outcome is None and isinstance(error, InvalidRequest):  # refused before planning
             outcome = INVALID
         m = self.observer.metrics
@@ -396,7 +396,7 @@ class _Watch(Watch):
 # -- what goes into metrics and spans ---------------------------------------------------
 
 
-def _outcome(decision: Decision | None, recorded: str, error: str | None = None) -> str:
+def _outcome(decision: Decision | None, recorded: str, error: str | None) -> str:
     """The `outcome` label: the ledger's outcome, with a cache hit, a budget refusal and
     a request its caller cut ("cache_hit", "budget_exhausted", "cancelled") told apart:
     an alert on provider failures must not fire when users press stop."""

@@ -123,8 +123,12 @@ class Stream:
         self.settled = False
         """True once `decision` holds the final usage, cost and record."""
         self._settling_started = False
-        self.interrupted = False
         self._cut: str | None = None  # what ended the stream before its end, if anything
+
+    @property
+    def interrupted(self) -> bool:
+        """True when the provider broke the stream after its first chunk."""
+        return self._cut == INTERRUPTED
 
     @property
     def text(self) -> str:
@@ -145,7 +149,6 @@ class Stream:
             yield self._take(self._head.pop(0))
 
     def _broke(self, exc: ProviderError) -> StreamInterrupted:
-        self.interrupted = True
         self._cut = self._cut or INTERRUPTED
         return StreamInterrupted(self.decision.served_by or "?", self.text, exc)
 
