@@ -18,7 +18,7 @@ import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from router._models import Deployment
@@ -37,6 +37,9 @@ from router.errors import (
     RateLimited,
     TLSFailed,
 )
+
+if TYPE_CHECKING:
+    from router.serving._direct import DirectClient
 
 __all__ = ["Backend", "LiteLLMBackend", "map_error", "timeout_error"]
 
@@ -448,7 +451,7 @@ class LiteLLMBackend:
     deployment with `client = "direct"` through `router.serving._direct.DirectClient`."""
 
     @functools.cached_property
-    def direct(self) -> Any:
+    def direct(self) -> DirectClient:
         from router.serving._direct import DirectClient  # noqa: PLC0415  (imports this module)
 
         return DirectClient()
@@ -457,8 +460,7 @@ class LiteLLMBackend:
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
         if deployment.client == "direct":
-            out: dict[str, Any] = self.direct.complete(deployment, params, timeout)
-            return out
+            return self.direct.complete(deployment, params, timeout)
         kwargs = self._kwargs(deployment, params, timeout)
         failed = _Failure(deployment, kwargs)
         with failed:
@@ -469,8 +471,7 @@ class LiteLLMBackend:
         self, deployment: Deployment, params: dict[str, Any], timeout: float
     ) -> dict[str, Any]:
         if deployment.client == "direct":
-            out: dict[str, Any] = await self.direct.acomplete(deployment, params, timeout)
-            return out
+            return await self.direct.acomplete(deployment, params, timeout)
         lm, kwargs = _litellm(), self._kwargs(deployment, params, timeout)
         import asyncio  # noqa: PLC0415  (loaded already when a coroutine runs; not at import)
 
