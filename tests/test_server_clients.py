@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import server_kit as kit
 
 from router.testing import FaultServer, ok
 from router.tools._local import LocalServer
@@ -116,13 +116,6 @@ paid_share = 1.0
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _healthy(port: int) -> bool:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
@@ -160,7 +153,7 @@ def stack() -> Iterator[Stack]:
         folder = Path(tmp)
         config = folder / "router.toml"
         config.write_text(_config(local, api, folder / "ledger.sqlite"), encoding="utf-8")
-        port = _free_port()
+        port = kit.free_port()
         env = {**os.environ, CLIENT_KEY_ENV: CLIENT_KEY, API_KEY_ENV: "sk-" + "test-" + "x" * 16}
         env["PYTHONPATH"] = str(ROOT)
         log = folder / "serve.log"
